@@ -1,0 +1,120 @@
+"""The `vigie` command.
+
+  vigie run [SERVICE ...]     every installed service in one process on the in-memory bus
+  vigie <service>             one service against Kafka (what a pod runs)
+  vigie topics create|list    Kafka topics from the registry
+  vigie doctor [--distributed]
+  vigie services              installed services
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from pydantic import ValidationError
+
+from vigie_core.service import installed_services
+from vigie_core.settings import CoreSettings
+from vigie_core.telemetry import configure_logging
+from vigie_core.topics import REGISTRY
+
+
+def _core_settings() -> CoreSettings:
+    try:
+        return CoreSettings()
+    except ValidationError as exc:
+        sys.exit(f"vigie: invalid settings: {exc}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vigie_core.bus.memory import MemoryBus
+    from vigie_core.runtime import serve
+
+    core = _core_settings()
+    names = args.services or sorted(installed_services())
+    if not names:
+        sys.exit("vigie: no service installed (make setup)")
+    configure_logging("vigie", core.log_level, core.log_json)
+    return asyncio.run(serve(names, core, MemoryBus(f"vigie-embedded/{core.instance}")))
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from vigie_core.bus.kafka import KafkaBus
+    from vigie_core.runtime import serve
+
+    core = _core_settings()
+    configure_logging(args.service, core.log_level, core.log_json)
+    bus = KafkaBus(core.kafka_bootstrap, f"vigie-{args.service}/{core.instance}",
+                   replication_factor=core.kafka_replication_factor)
+    return asyncio.run(serve([args.service], core, bus))
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        for t in REGISTRY:
+            retention = "forever" if t.retention is None else str(t.retention)
+            print(f"{t.name:28} {t.type_name:38} key={t.key:10} partitions={t.partitions:<3} "
+                  f"{t.cleanup:8} retention={retention}")
+        return 0
+    from vigie_core.bus.kafka import KafkaBus
+
+    core = _core_settings()
+    bus = KafkaBus(core.kafka_bootstrap, "vigie-topics",
+                   replication_factor=core.kafka_replication_factor)
+
+    async def create() -> list[str]:
+        await bus.ping()
+        return await bus.ensure_topics(REGISTRY)
+    try:
+        created = asyncio.run(create())
+    except ConnectionError as exc:
+        sys.exit(f"vigie: {exc}")
+    print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else
+                                              " (all existed)"))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from vigie_core.doctor import render, run_checks
+
+    checks = asyncio.run(run_checks(args.distributed))
+    print(render(checks))
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def cmd_services(_: argparse.Namespace) -> int:
+    for name, ep in sorted(installed_services().items()):
+        print(f"{name:10} {ep.value}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="vigie", description="Vigie video analytics.")
+    sub = root.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run every installed service in one process, no Kafka")
+    run.add_argument("services", nargs="*", help="only these services")
+    run.set_defaults(func=cmd_run)
+    for name in sorted(installed_services()):
+        one = sub.add_parser(name, help=f"run the {name} service against Kafka")
+        one.set_defaults(func=cmd_service, service=name)
+    topics = sub.add_parser("topics", help="Kafka topics from the registry")
+    topics.add_argument("action", choices=["create", "list"])
+    topics.set_defaults(func=cmd_topics)
+    doctor = sub.add_parser("doctor", help="check the installation and say what to fix")
+    doctor.add_argument("--distributed", action="store_true",
+                        help="Kafka is required (it is only advised otherwise)")
+    doctor.set_defaults(func=cmd_doctor)
+    services = sub.add_parser("services", help="list installed services")
+    services.set_defaults(func=cmd_services)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

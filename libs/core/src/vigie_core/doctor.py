@@ -1,0 +1,93 @@
+"""`vigie doctor`: is this installation able to run, and if not, what to do about it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+
+from vigie_core.service import Check, installed_services
+from vigie_core.settings import CoreSettings
+from vigie_core.topics import REGISTRY
+
+
+def _settings_error(exc: ValidationError, prefix: str) -> str:
+    return "; ".join(f"{prefix}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                     for e in exc.errors())
+
+
+async def kafka_checks(core: CoreSettings, required: bool) -> list[Check]:
+    from vigie_core.bus.kafka import KafkaBus  # loads librdkafka only when asked
+
+    bus = KafkaBus(core.kafka_bootstrap, "vigie-doctor")
+    try:
+        await bus.ping(timeout=3)
+    except ConnectionError as exc:
+        return [Check("kafka", "fail" if required else "warn", str(exc),
+                      "start a broker (scripts/kafka/start.sh) or set VIGIE_KAFKA_BOOTSTRAP; "
+                      "the embedded runtime (vigie run) needs no Kafka")]
+    from confluent_kafka.admin import AdminClient
+
+    topics = set((await asyncio.to_thread(
+        AdminClient({"bootstrap.servers": core.kafka_bootstrap}).list_topics, timeout=5)).topics)
+    missing = [t.name for t in REGISTRY if t.name not in topics]
+    checks = [Check("kafka", "ok", f"reachable at {core.kafka_bootstrap}")]
+    if missing:
+        checks.append(Check("topics", "fail" if required else "warn",
+                            f"{len(missing)} of {len(REGISTRY)} topics missing: {', '.join(missing)}",
+                            "run: vigie topics create"))
+    else:
+        checks.append(Check("topics", "ok", f"all {len(REGISTRY)} registry topics exist"))
+    return checks
+
+
+def service_checks() -> list[Check]:
+    checks = []
+    services = installed_services()
+    if not services:
+        return [Check("services", "fail", "no Vigie service installed",
+                      "install them: make setup (or pip install -e services/<name>)")]
+    for name, entry_point in sorted(services.items()):
+        try:
+            cls = entry_point.load()
+            settings = cls.settings_class() if cls.settings_class else None
+        except ValidationError as exc:
+            prefix = str(cls.settings_class.model_config.get("env_prefix", ""))
+            checks.append(Check(f"{name} config", "fail", _settings_error(exc, prefix),
+                                "fix the environment variables named"))
+            continue
+        except Exception as exc:
+            checks.append(Check(name, "fail", f"cannot load: {exc!r}",
+                                f"reinstall it: pip install -e services/{name}"))
+            continue
+        checks.append(Check(name, "ok", f"installed ({entry_point.value})"))
+        checks.extend(cls.doctor(settings))
+    return checks
+
+
+async def run_checks(distributed: bool) -> list[Check]:
+    try:
+        core = CoreSettings()
+    except ValidationError as exc:
+        return [Check("config", "fail", _settings_error(exc, "VIGIE_"),
+                      "fix the environment variables named")]
+    checks = [Check("config", "ok", "core settings valid")]
+    if exposed := core.insecure_listeners():
+        checks.append(Check("tls", "fail", f"{', '.join(exposed)} without TLS",
+                            "set VIGIE_TLS_CERT_FILE/VIGIE_TLS_KEY_FILE or listen on 127.0.0.1"))
+    if core.no_biometrics:
+        checks.append(Check("biometrics", "ok", "no-biometrics mode: face processing disabled"))
+    checks += await kafka_checks(core, required=distributed)
+    checks += service_checks()
+    return checks
+
+
+def render(checks: Iterable[Check]) -> str:
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    lines = []
+    for c in checks:
+        lines.append(f"{marks[c.status]}  {c.name}: {c.detail}")
+        if c.fix and c.status != "ok":
+            lines.append(f"      fix: {c.fix}")
+    return "\n".join(lines)

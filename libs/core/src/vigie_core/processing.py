@@ -1,0 +1,118 @@
+"""The consume loop every service uses: decode, handle, dead-letter, store offsets.
+
+At-least-once from input to outputs: a record's offset is stored only after its handler returned
+and every event the handler published is durable. A record that cannot be decoded, or whose handler
+keeps failing, goes to `<topic>.dlq` with the error in headers, and the stream goes on. Handlers
+must be idempotent on the event id (redelivery after a crash repeats them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vigie_core import telemetry
+from vigie_core.bus.base import Bus, Record, track_deliveries, untrack_deliveries
+from vigie_core.codec import DecodeError, Event, decode
+from vigie_core.topics import Topic
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: Topic
+    handler: Handler
+
+
+def dlq_headers(record: Record, group: str, stage: str, error: str) -> tuple[tuple[str, bytes], ...]:
+    """The original headers plus where the record came from and why it was dead-lettered."""
+    return (*record.headers,
+            ("dlq_error", error[:1000].encode()),
+            ("dlq_stage", stage.encode()),
+            ("dlq_group", group.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()))
+
+
+class StreamProcessor:
+    """Runs `subscriptions` as one member of consumer group `group` until `stop` is set."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        group: str,
+        subscriptions: Sequence[Subscription],
+        *,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+        poll_timeout_s: float = 0.2,
+    ) -> None:
+        self.bus, self.group = bus, group
+        self.handlers = {s.topic.name: s for s in subscriptions}
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self.poll_timeout_s = poll_timeout_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = self.bus.consumer(self.group, list(self.handlers))
+        pending: deque[tuple[Record, list[asyncio.Future[Record]]]] = deque()
+        try:
+            while not stop.is_set():
+                record = await consumer.poll(self.poll_timeout_s)
+                if record is not None:
+                    pending.append((record, await self._process(record)))
+                while pending and all(f.done() for f in pending[0][1]):
+                    done, outputs = pending.popleft()
+                    for f in outputs:
+                        f.result()  # a failed delivery stops the loop: nothing is stored past it
+                    consumer.store(done)
+            for record, outputs in pending:  # drain: store what became durable, in order
+                await asyncio.gather(*outputs)
+                consumer.store(record)
+            pending.clear()
+        finally:
+            await consumer.close()
+
+    async def _process(self, record: Record) -> list[asyncio.Future[Record]]:
+        subscription = self.handlers[record.topic]
+        try:
+            event = decode(subscription.topic, record.key, record.value, record.headers)
+        except DecodeError as exc:
+            log.warning("undecodable record %s[%d]@%d to DLQ: %s", record.topic,
+                        record.partition, record.offset, exc)
+            return [await self._dead_letter(record, "decode", str(exc))]
+        for attempt in range(1, self.max_attempts + 1):
+            outputs, token = track_deliveries()
+            started = time.perf_counter()
+            try:
+                await subscription.handler(event)
+            except Exception as exc:
+                telemetry.BUS_HANDLER_ERRORS.labels(self.group, record.topic).inc()
+                log.warning("handler failed (attempt %d/%d) on %s: %r", attempt,
+                            self.max_attempts, record.topic, exc,
+                            extra={"event_id": event.envelope.id})
+                if attempt == self.max_attempts:
+                    return [await self._dead_letter(record, "handler", repr(exc))]
+                await asyncio.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+            else:
+                telemetry.BUS_HANDLER_SECONDS.labels(self.group, record.topic).observe(
+                    time.perf_counter() - started)
+                telemetry.BUS_CONSUMED.labels(self.group, record.topic).inc()
+                return outputs
+            finally:
+                untrack_deliveries(token)
+        raise AssertionError("unreachable")
+
+    async def _dead_letter(self, record: Record, stage: str, error: str) -> asyncio.Future[Record]:
+        telemetry.BUS_DLQ.labels(self.group, record.topic, stage).inc()
+        return await self.bus.produce(self.handlers[record.topic].topic.dlq, record.key,
+                                      record.value, dlq_headers(record, self.group, stage, error))

@@ -1,0 +1,143 @@
+"""What a Vigie service is to the runtime: subscriptions, gRPC servicers, start and stop.
+
+A service package registers its Service subclass under the `vigie.services` entry-point group, so
+the `vigie` command and both runtimes find it without importing it by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, ClassVar
+
+import grpc
+from pydantic_settings import BaseSettings
+
+from vigie_core.bus.base import Bus
+from vigie_core.processing import StreamProcessor, Subscription
+from vigie_core.settings import CoreSettings
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "vigie.services"
+
+
+class Health:
+    """Readiness by component; /readyz and the gRPC health service answer from it."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, tuple[bool, str]] = {}
+        self.listeners: list[Callable[[str, bool], None]] = []
+
+    def set(self, component: str, ready: bool, reason: str = "") -> None:
+        self._components[component] = (ready, reason)
+        for listener in self.listeners:
+            listener(component, ready)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._components) and all(ok for ok, _ in self._components.values())
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        return {name: {"ready": ok, "reason": reason}
+                for name, (ok, reason) in sorted(self._components.items())}
+
+
+@dataclass(frozen=True)
+class GrpcBinding:
+    """A servicer with its generated `add_XServicer_to_server` function and full service name."""
+
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    service_name: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """One `vigie doctor` finding: status is ok, warn or fail; `fix` says what to do."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class ServiceContext:
+    core: CoreSettings
+    bus: Bus
+    health: Health = field(default_factory=Health)
+
+
+class Service:
+    """Base class: override `subscriptions`, `grpc_bindings`, `on_start`, `on_stop`, `doctor`."""
+
+    name: ClassVar[str]
+    settings_class: ClassVar[type[BaseSettings] | None] = None
+
+    def __init__(self, ctx: ServiceContext, settings: BaseSettings | None = None) -> None:
+        self.ctx = ctx
+        self.bus = ctx.bus
+        self.settings = settings
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def group(self) -> str:
+        return f"vigie-{self.name}"
+
+    def subscriptions(self) -> list[Subscription]:
+        return []
+
+    def grpc_bindings(self) -> list[GrpcBinding]:
+        return []
+
+    @classmethod
+    def doctor(cls, settings: BaseSettings | None) -> list[Check]:
+        """Installation checks (models present, files readable) for `vigie doctor`."""
+        return []
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    async def on_start(self) -> None:
+        """Load models, open stores: runs before the service reports ready."""
+
+    async def on_stop(self) -> None:
+        """Release what on_start took; runs after consumption stopped."""
+
+    async def start(self) -> None:
+        await self.on_start()
+        if subs := self.subscriptions():
+            processor = StreamProcessor(self.bus, self.group, subs)
+            self._tasks.append(asyncio.create_task(processor.run(self._stop),
+                                                   name=f"{self.name}-stream"))
+        self.ctx.health.set(self.name, True)
+
+    async def stop(self) -> None:
+        self.ctx.health.set(self.name, False, "stopping")
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.on_stop()
+
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return self._tasks
+
+
+def installed_services() -> dict[str, EntryPoint]:
+    """Installed services by name, without importing them."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_service(name: str) -> type[Service]:
+    services = installed_services()
+    if name not in services:
+        raise LookupError(f"no service {name!r} installed (installed: {', '.join(services)})")
+    cls = services[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Service)):
+        raise TypeError(f"entry point {name!r} is not a vigie_core.service.Service")
+    return cls

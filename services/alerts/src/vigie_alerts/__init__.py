@@ -1,0 +1,1 @@
+"""Vigie alerts service: Alert fan-out, human decisions and alert history."""

@@ -1,0 +1,1 @@
+"""Vigie detect service: Object detection and tracking: frames -> detections."""

@@ -1,0 +1,1 @@
+"""Vigie face service: Consented face-watchlist matching, only where authorised: frames -> face matches."""

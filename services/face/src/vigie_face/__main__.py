@@ -1,0 +1,8 @@
+"""Entry point of the face service on Kafka: `python -m vigie_face` (= `vigie face`)."""
+
+import sys
+
+from vigie_core.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["face", *sys.argv[1:]]))

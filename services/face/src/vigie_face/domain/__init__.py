@@ -1,0 +1,1 @@
+"""Pure face logic: no Kafka, gRPC, torch or av imports."""

@@ -1,0 +1,1 @@
+"""Vigie rules service: Rules engine: detections, face matches and reports -> alerts and stats."""

@@ -1,0 +1,1 @@
+"""Pure rules logic: no Kafka, gRPC, torch or av imports."""
