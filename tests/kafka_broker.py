@@ -211,7 +211,7 @@ class KafkaCluster:
         """
         if not self.owned:
             return
-        subprocess.run(
+        res = subprocess.run(
             [
                 "bash",
                 str(SCRIPTS / "stop.sh"),
@@ -231,6 +231,8 @@ class KafkaCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self._procs.clear()
+        if res.returncode != 0:
+            raise KafkaError(f"scripts/kafka/stop.sh failed:\n{res.stderr[-4000:]}")
 
     def kill_broker(self, i: int, sig: int = signal.SIGKILL) -> None:
         """SIGKILL (by default) broker ``i`` and wait until it is gone."""

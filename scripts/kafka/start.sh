@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a throw-away Apache Kafka 3.9.1 cluster in KRaft mode on 127.0.0.1.
 #
-#   scripts/kafka/start.sh [--brokers N] [--base-port P] [--dir DIR]
+#   scripts/kafka/start.sh [--brokers N] [--base-port P] [--dir DIR] [--timeout S]
 #   eval "$(scripts/kafka/start.sh)"      # exports VIGIE_KAFKA_BOOTSTRAP / VIGIE_KAFKA_DIR
 #
 # Every node is a combined broker+controller (process.roles=broker,controller)
@@ -27,7 +27,7 @@ BASE_PORT=19092
 DIR=""
 TIMEOUT="${VIGIE_KAFKA_START_TIMEOUT:-90}"
 
-usage() { sed -n '2,20p' "$0" >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --brokers)   BROKERS="$2"; shift 2 ;;

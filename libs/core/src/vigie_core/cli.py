@@ -47,7 +47,8 @@ def cmd_service(args: argparse.Namespace) -> int:
     core = _core_settings()
     configure_logging(args.service, core.log_level, core.log_json)
     bus = KafkaBus(core.kafka_bootstrap, f"vigie-{args.service}/{core.instance}",
-                   replication_factor=core.kafka_replication_factor)
+                   replication_factor=core.kafka_replication_factor,
+                   producer_config={"linger.ms": core.kafka_linger_ms})
     return asyncio.run(serve([args.service], core, bus))
 
 

@@ -75,10 +75,12 @@ class StreamProcessor:
                     for f in outputs:
                         f.result()  # a failed delivery stops the loop: nothing is stored past it
                     consumer.store(done)
-            for record, outputs in pending:  # drain: store what became durable, in order
-                await asyncio.gather(*outputs)
-                consumer.store(record)
-            pending.clear()
+            if pending:  # drain: deliver the outputs of handled records, then store them
+                await self.bus.flush()
+                for record, outputs in pending:
+                    await asyncio.gather(*outputs)
+                    consumer.store(record)
+                pending.clear()
         finally:
             await consumer.close()
 

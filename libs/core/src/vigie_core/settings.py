@@ -30,6 +30,8 @@ class CoreSettings(BaseSettings):
                                  description="Kafka bootstrap servers, comma-separated host:port.")
     kafka_replication_factor: int = Field(
         1, ge=1, le=5, description="Replication factor for topics Vigie creates.")
+    kafka_linger_ms: int = Field(
+        5, ge=0, le=60000, description="Producer batching delay: throughput against latency.")
     instance: str = Field(default_factory=socket.gethostname,
                           description="This process's name in logs and CloudEvents sources.")
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz, /metrics.")

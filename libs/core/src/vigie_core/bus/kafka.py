@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from vigie_core.bus.base import Bus, Consumer, Record, TopicSpec
 from vigie_core.codec import Headers
 
 log = logging.getLogger(__name__)
+
+BATCH = 500  # records fetched per consume() call
 
 
 def _resolve(future: asyncio.Future[Record], error: KafkaError | None, record: Record) -> None:
@@ -168,13 +171,16 @@ class KafkaConsumer(Consumer):
         self._consumer = _KafkaConsumer(config, logger=log)
         self._consumer.subscribe(topics)
         self._closed = False
+        self._buffer: deque[Message] = deque()  # fetched in batches: one thread hop per batch
 
     async def poll(self, timeout: float) -> Record | None:
         if self._closed:
             raise RuntimeError("consumer is closed")
-        msg = await asyncio.to_thread(self._consumer.poll, timeout)
-        if msg is None:
+        if not self._buffer:
+            self._buffer.extend(await asyncio.to_thread(self._consumer.consume, BATCH, timeout))
+        if not self._buffer:
             return None
+        msg = self._buffer.popleft()
         error = msg.error()
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:

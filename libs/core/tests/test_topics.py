@@ -1,0 +1,47 @@
+"""The topic registry is the single source of names, types and retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from vigie_core.bus.base import topic_specs
+from vigie_core.topics import AUDIT, CAMERAS, FRAMES, REGISTRY, WATCHLIST, Cleanup
+
+DESIGN_TOPICS = {
+    "vigie.cameras.v1", "vigie.rules.v1", "vigie.watchlist.v1", "vigie.frames.v1",
+    "vigie.detections.v1", "vigie.faces.v1", "vigie.reports.v1", "vigie.alerts.v1",
+    "vigie.alert-decisions.v1", "vigie.stats.v1", "vigie.camera-health.v1", "vigie.audit.v1",
+}
+
+
+def test_every_topic_of_the_design_is_registered_once_with_a_distinct_message_type():
+    assert {t.name for t in REGISTRY} == DESIGN_TOPICS
+    assert len({t.type_name for t in REGISTRY}) == len(REGISTRY)
+
+
+@pytest.mark.parametrize("topic", [CAMERAS, WATCHLIST])
+def test_state_topics_are_compacted_and_kept(topic):
+    config = topic.kafka_config()
+    assert config["cleanup.policy"] == "compact"
+    assert config["retention.ms"] == "-1"
+
+
+def test_frames_are_short_lived_and_audit_is_kept_at_least_six_months():
+    assert FRAMES.retention <= timedelta(hours=1)
+    assert FRAMES.kafka_config()["retention.ms"] == "3600000"
+    assert AUDIT.retention >= timedelta(days=183)
+    assert AUDIT.partitions == 1  # one chain, one order
+
+
+def test_every_topic_has_a_dead_letter_topic_spec():
+    specs = {s.name: s for s in topic_specs(REGISTRY)}
+    for topic in REGISTRY:
+        assert topic.dlq in specs
+        assert specs[topic.dlq].config["cleanup.policy"] == Cleanup.DELETE
+    assert len(specs) == 2 * len(REGISTRY)
+
+
+def test_unknown_topic_names_fail_with_the_known_ones_listed():
+    with pytest.raises(KeyError, match="vigie.frames.v1"):
+        REGISTRY.get("vigie.frame.v1")

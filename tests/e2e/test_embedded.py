@@ -1,0 +1,89 @@
+"""The embedded runtime: every installed service in one process on the in-memory bus, the same
+code that runs as separate pods on Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import aiohttp
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from vigie.camera.v1.camera_pb2 import PURPOSE_TRAFFIC, Camera
+from vigie.ingest.v1.frame_pb2 import FrameSampled
+from vigie.stats.v1.stats_pb2 import CountsAggregated
+from vigie_core.bus.memory import MemoryBus
+from vigie_core.runtime import start
+from vigie_core.service import installed_services
+from vigie_core.settings import CoreSettings
+from vigie_core.topics import CAMERAS, FRAMES, STATS
+
+SERVICES = ["alerts", "detect", "face", "ingest", "rules"]
+CAPTURED = datetime(2026, 11, 22, 8, 30, 5, tzinfo=UTC)
+
+
+def settings(**overrides) -> CoreSettings:
+    return CoreSettings(http_port=0, grpc_port=0, **overrides)
+
+
+def test_every_service_of_the_design_is_installed_and_registered():
+    assert sorted(installed_services()) == SERVICES
+
+
+async def test_a_frame_travels_from_the_frames_topic_to_the_stats_topic():
+    bus = MemoryBus("e2e")
+    running = await start(SERVICES, settings(), bus)
+    try:
+        await bus.publish(CAMERAS, "cam-1", Camera(camera_id="cam-1", name="Place Masséna",
+                                                   enabled=True, purposes=[PURPOSE_TRAFFIC]))
+        frame = FrameSampled(frame_id="cam-1:1", camera_id="cam-1", sequence=1, width=640,
+                             height=360, jpeg=b"\xff\xd8\xff\xd9")
+        frame.captured_at.FromDatetime(CAPTURED)
+        await bus.publish(FRAMES, "cam-1", frame, event_id=frame.frame_id)
+
+        reader = bus.consumer("e2e-reader", [STATS.name])
+        record = await reader.poll(5)
+        assert record is not None
+        stats = CountsAggregated.FromString(record.value)
+        assert stats.camera_id == "cam-1"
+        assert {c.key: c.value for c in stats.counts} == {"frames": 1}
+        assert stats.window.start.ToDatetime(UTC) == CAPTURED  # event time, not wall time
+
+        status = running.status()
+        assert status["services"]["ingest"] == {"cameras": 1}
+        # face processing refused: the camera is not authorised for it (privacy invariant 1)
+        assert status["services"]["face"]["frames"] == {
+            "skipped: camera not authorised for face matching": 1}
+    finally:
+        await running.stop()
+
+
+async def test_health_metrics_and_status_are_served_and_grpc_health_follows_readiness():
+    running = await start(SERVICES, settings(no_biometrics=True), MemoryBus("e2e"))
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{running.http_port}") as http:
+            async with http.get("/readyz") as r:
+                assert r.status == 200 and (await r.json())["ready"] is True
+            async with http.get("/healthz") as r:
+                assert r.status == 200
+            async with http.get("/metrics") as r:
+                assert "vigie_bus_consumed_records_total" in await r.text()
+            async with http.get("/status") as r:
+                assert (await r.json())["no_biometrics"] is True  # visible, as DESIGN asks
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            for service in running.services:
+                await service.stop()
+            await asyncio.sleep(0.1)
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        await running.stop()
+
+
+async def test_listening_beyond_loopback_without_tls_is_refused():
+    with pytest.raises(PermissionError, match="without TLS"):
+        await start(SERVICES, settings(grpc_host="0.0.0.0"), MemoryBus("e2e"))  # noqa: S104

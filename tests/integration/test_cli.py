@@ -1,0 +1,77 @@
+"""The `vigie` command as an operator uses it: run, stop with Ctrl-C, doctor, topics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+VIGIE = str(Path(sys.executable).with_name("vigie"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
+    return {**base, "VIGIE_HTTP_PORT": "0", "VIGIE_GRPC_PORT": "0", **extra}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_vigie_run_starts_every_service_and_exits_cleanly_on_a_signal(sig):
+    proc = subprocess.Popen([VIGIE, "run"], env=env(), stdout=subprocess.PIPE, text=True)
+    try:
+        started = proc.stdout.readline()
+        assert "started alerts, detect, face, ingest, rules on MemoryBus" in started
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    messages = [json.loads(line)["msg"] for line in out.splitlines()]
+    assert messages[-2:] == ["stopping", "stopped"]
+
+
+def doctor(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([VIGIE, "doctor", *args], env=env(**extra), capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_doctor_without_a_broker_warns_and_says_the_embedded_runtime_needs_none():
+    closed = f"127.0.0.1:{free_port()}"
+    result = doctor(VIGIE_KAFKA_BOOTSTRAP=closed)
+    assert result.returncode == 0, result.stdout
+    assert f"WARN  kafka: Kafka at {closed} is unreachable" in result.stdout
+    assert "the embedded runtime (vigie run) needs no Kafka" in result.stdout
+    assert "ok    detect: installed" in result.stdout
+
+    required = doctor("--distributed", VIGIE_KAFKA_BOOTSTRAP=closed)
+    assert required.returncode == 1
+    assert "FAIL  kafka" in required.stdout
+
+
+def test_doctor_names_the_setting_that_is_wrong():
+    result = doctor(VIGIE_HTTP_PORT="99999")
+    assert result.returncode == 1
+    assert "FAIL  config: VIGIE_HTTP_PORT" in result.stdout
+
+
+def test_doctor_with_a_broker_checks_topics_and_topics_create_fixes_them(kafka):
+    result = subprocess.run([VIGIE, "topics", "create"], env=env(VIGIE_KAFKA_BOOTSTRAP=kafka.bootstrap),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "created" in result.stdout
+    healthy = doctor("--distributed", VIGIE_KAFKA_BOOTSTRAP=kafka.bootstrap)
+    assert healthy.returncode == 0, healthy.stdout
+    assert f"ok    kafka: reachable at {kafka.bootstrap}" in healthy.stdout
+    assert "ok    topics: all 12 registry topics exist" in healthy.stdout
