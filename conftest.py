@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "tests"))
 
-from kafka_broker import KafkaCluster  # noqa: E402
+from kafka_broker import KafkaCluster
 
 
 @pytest.fixture(scope="session")

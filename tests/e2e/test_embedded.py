@@ -86,4 +86,4 @@ async def test_health_metrics_and_status_are_served_and_grpc_health_follows_read
 
 async def test_listening_beyond_loopback_without_tls_is_refused():
     with pytest.raises(PermissionError, match="without TLS"):
-        await start(SERVICES, settings(grpc_host="0.0.0.0"), MemoryBus("e2e"))  # noqa: S104
+        await start(SERVICES, settings(grpc_host="0.0.0.0"), MemoryBus("e2e"))

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +66,8 @@ def test_doctor_names_the_setting_that_is_wrong():
 
 
 def test_doctor_with_a_broker_checks_topics_and_topics_create_fixes_them(kafka):
-    result = subprocess.run([VIGIE, "topics", "create"], env=env(VIGIE_KAFKA_BOOTSTRAP=kafka.bootstrap),
+    result = subprocess.run([VIGIE, "topics", "create"],
+                            env=env(VIGIE_KAFKA_BOOTSTRAP=kafka.bootstrap),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "created" in result.stdout

@@ -16,7 +16,7 @@ def test_defaults_listen_on_loopback_only(monkeypatch):
 
 
 def test_listening_beyond_loopback_without_tls_is_reported(monkeypatch):
-    monkeypatch.setenv("VIGIE_GRPC_HOST", "0.0.0.0")  # noqa: S104
+    monkeypatch.setenv("VIGIE_GRPC_HOST", "0.0.0.0")
     assert CoreSettings().insecure_listeners() == ["grpc on 0.0.0.0"]
     monkeypatch.setenv("VIGIE_TLS_CERT_FILE", "/etc/vigie/tls.crt")
     monkeypatch.setenv("VIGIE_TLS_KEY_FILE", "/etc/vigie/tls.key")

@@ -43,5 +43,5 @@ def test_every_topic_has_a_dead_letter_topic_spec():
 
 
 def test_unknown_topic_names_fail_with_the_known_ones_listed():
-    with pytest.raises(KeyError, match="vigie.frames.v1"):
+    with pytest.raises(KeyError, match=r"vigie\.frames\.v1"):
         REGISTRY.get("vigie.frame.v1")

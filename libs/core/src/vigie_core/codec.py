@@ -1,8 +1,9 @@
 """Protobuf codec with CloudEvents-style headers (Kafka protocol binding, binary content mode).
 
 A record's value is the serialized protobuf message; its headers carry the CloudEvents attributes
-(`ce_id`, `ce_type`, `ce_source`, `ce_time`, `ce_specversion`) and `content-type`. `ce_type` is the
-message's protobuf full name, so a consumer rejects a record of the wrong type instead of misreading it.
+(`ce_id`, `ce_type`, `ce_source`, `ce_time`, `ce_specversion`) and `content-type`. `ce_type` is
+the message's protobuf full name, so a consumer rejects a record of the wrong type instead of
+misreading it.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ async def kafka_checks(core: CoreSettings, required: bool) -> list[Check]:
     missing = [t.name for t in REGISTRY if t.name not in topics]
     checks = [Check("kafka", "ok", f"reachable at {core.kafka_bootstrap}")]
     if missing:
-        checks.append(Check("topics", "fail" if required else "warn",
-                            f"{len(missing)} of {len(REGISTRY)} topics missing: {', '.join(missing)}",
+        detail = f"{len(missing)} of {len(REGISTRY)} topics missing: {', '.join(missing)}"
+        checks.append(Check("topics", "fail" if required else "warn", detail,
                             "run: vigie topics create"))
     else:
         checks.append(Check("topics", "ok", f"all {len(REGISTRY)} registry topics exist"))

@@ -18,7 +18,7 @@ from typing import Any
 
 from vigie_core import telemetry
 from vigie_core.bus.base import Bus, Record, track_deliveries, untrack_deliveries
-from vigie_core.codec import DecodeError, Event, decode
+from vigie_core.codec import DecodeError, Event, Headers, decode
 from vigie_core.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Subscription:
     handler: Handler
 
 
-def dlq_headers(record: Record, group: str, stage: str, error: str) -> tuple[tuple[str, bytes], ...]:
+def dlq_headers(record: Record, group: str, stage: str, error: str) -> Headers:
     """The original headers plus where the record came from and why it was dead-lettered."""
     return (*record.headers,
             ("dlq_error", error[:1000].encode()),

@@ -38,7 +38,8 @@ class CoreSettings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server (0: any).")
     grpc_host: str = Field("127.0.0.1", description="Address of the gRPC server.")
     grpc_port: int = Field(50051, ge=0, le=65535, description="Port of the gRPC server (0: any).")
-    tls_cert_file: Path | None = Field(None, description="PEM certificate for non-loopback servers.")
+    tls_cert_file: Path | None = Field(None,
+                                       description="PEM certificate for non-loopback servers.")
     tls_key_file: Path | None = Field(None, description="PEM key matching tls_cert_file.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Minimum level logged.")

@@ -51,7 +51,7 @@ class Topic:
     @property
     def type_name(self) -> str:
         """The protobuf full name, which is also the CloudEvents `type` of its records."""
-        return self.message_type.DESCRIPTOR.full_name
+        return str(self.message_type.DESCRIPTOR.full_name)
 
     @property
     def dlq(self) -> str:

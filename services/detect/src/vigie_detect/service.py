@@ -4,8 +4,6 @@ and tracking come with the detect capability."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie_core.codec import Event

@@ -1,1 +1,1 @@
-"""Vigie face service: Consented face-watchlist matching, only where authorised: frames -> face matches."""
+"""Vigie face service: consented face-watchlist matching where authorised: frames -> matches."""

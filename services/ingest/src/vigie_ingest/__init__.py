@@ -1,1 +1,1 @@
-"""Vigie ingest service: Camera and citizen media ingestion: sources -> sampled, motion-gated JPEG frames."""
+"""Vigie ingest service: camera and citizen media -> sampled, motion-gated JPEG frames."""

@@ -3,8 +3,6 @@ app and the rule kinds come with the rules capability."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie_core.codec import Event
 from vigie_core.processing import Subscription

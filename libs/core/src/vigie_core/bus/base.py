@@ -1,9 +1,10 @@
 """The Bus: what every service may assume about the log it talks over, whatever runs it.
 
-Two implementations pass the same contract suite (libs/core/tests/test_bus_contract.py): KafkaBus on
-a real Apache Kafka cluster, and MemoryBus for the embedded runtime. Both give keyed partitioning
-(Kafka's murmur2, so a key lands on the same partition in either), order within a partition, offsets,
-consumer groups sharing partitions, and redelivery of what was not stored before a consumer died.
+Two implementations pass the same contract suite (libs/core/tests/test_bus_contract.py): KafkaBus
+on a real Apache Kafka cluster, and MemoryBus for the embedded runtime. Both give keyed partitioning
+(Kafka's murmur2, so a key lands on the same partition in either), order within a partition,
+offsets, consumer groups sharing partitions, and redelivery of what was not stored before a
+consumer died.
 """
 
 from __future__ import annotations
@@ -60,18 +61,20 @@ def topic_specs(registry: TopicRegistry | Iterable[Topic]) -> list[TopicSpec]:
 
 # Deliveries started while a handler runs, so the consume loop can store the input's offset only
 # once every output it caused is durable (at-least-once across a chain of services).
-_deliveries: contextvars.ContextVar[list[asyncio.Future[Record]] | None] = contextvars.ContextVar(
+Deliveries = list[asyncio.Future[Record]]
+_deliveries: contextvars.ContextVar[Deliveries | None] = contextvars.ContextVar(
     "vigie_bus_deliveries", default=None
 )
 
 
-def track_deliveries() -> tuple[list[asyncio.Future[Record]], contextvars.Token[object]]:
-    pending: list[asyncio.Future[Record]] = []
-    return pending, _deliveries.set(pending)  # type: ignore[arg-type]
+def track_deliveries() -> tuple[Deliveries, contextvars.Token[Deliveries | None]]:
+    """Collect the deliveries of events published from here until `untrack_deliveries`."""
+    pending: Deliveries = []
+    return pending, _deliveries.set(pending)
 
 
-def untrack_deliveries(token: contextvars.Token[object]) -> None:
-    _deliveries.reset(token)  # type: ignore[arg-type]
+def untrack_deliveries(token: contextvars.Token[Deliveries | None]) -> None:
+    _deliveries.reset(token)
 
 
 class Consumer(ABC):

@@ -17,7 +17,7 @@ from typing import Any
 
 from confluent_kafka import Consumer as _KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from vigie_core.bus.base import Bus, Consumer, Record, TopicSpec
 from vigie_core.codec import Headers
@@ -139,7 +139,7 @@ class KafkaBus(Bus):
         created = []
         for name, future in admin.create_topics(new, operation_timeout=30).items():
             try:
-                await asyncio.wrap_future(future)  # type: ignore[arg-type]
+                await asyncio.wrap_future(future)
                 created.append(name)
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
@@ -189,8 +189,9 @@ class KafkaConsumer(Consumer):
                 raise KafkaException(error)
             log.warning("consumer error: %s", error)
             return None
+        headers: Headers = tuple(msg.headers() or ())  # type: ignore[arg-type]
         return Record(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(),
-                      msg.value(), tuple(msg.headers() or ()), (msg.timestamp() or (0, 0))[1])
+                      msg.value(), headers, (msg.timestamp() or (0, 0))[1])
 
     def store(self, record: Record) -> None:
         try:

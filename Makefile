@@ -1,0 +1,57 @@
+# Vigie developer and CI entry points. Everything heavy lives outside the repo:
+#   $(VENV)   the Python virtual environment (reused between runs)
+#   $(TOOLS)  the buf CLI from npm;  Kafka jars under ~/.cache/vigie/kafka-* (scripts/kafka)
+VENV ?= $(HOME)/.cache/vigie/venv
+TOOLS ?= $(HOME)/.cache/vigie/tools
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+BUF := $(TOOLS)/node_modules/.bin/buf
+SERVICES := ingest detect face rules alerts
+PACKAGES := -e libs/proto -e libs/core $(foreach s,$(SERVICES),-e services/$(s))
+
+.PHONY: setup venv install kafka-jars buf proto lint check-proto test test-integration bench run \
+        kafka-start kafka-stop
+
+setup: install kafka-jars buf  ## everything the tests need, idempotent
+
+venv:
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install -q uv==0.13.8
+
+install: venv
+	$(UV) pip install --python $(PY) -q -c constraints.txt -r requirements-dev.txt $(PACKAGES)
+
+kafka-jars:
+	scripts/kafka/fetch.sh >/dev/null
+
+buf:
+	@test -x $(BUF) || npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error \
+		@bufbuild/buf@1.75.0
+
+proto:  ## regenerate Python code from proto/
+	$(PY) scripts/gen_proto.py
+
+check-proto:  ## buf lint, buf breaking against HEAD~1, generated-code drift
+	BUF=$(BUF) PYTHON=$(PY) scripts/check_proto.sh
+
+lint: check-proto
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy libs/core/src $(foreach s,$(SERVICES),services/$(s)/src)
+
+test:  ## every test; Kafka tests use $$VIGIE_KAFKA_BOOTSTRAP or start their own broker
+	$(PY) -m pytest
+
+test-integration:
+	$(PY) -m pytest tests/integration tests/e2e
+
+bench:
+	$(PY) bench/bus/bench_bus.py
+
+run:  ## every service in one process, in-memory bus, no Kafka
+	$(VENV)/bin/vigie run
+
+kafka-start:  ## a local single broker on 127.0.0.1:19092
+	scripts/kafka/start.sh --dir $(HOME)/.cache/vigie/run/kafka-dev
+
+kafka-stop:
+	scripts/kafka/stop.sh --dir $(HOME)/.cache/vigie/run/kafka-dev
