@@ -8,7 +8,7 @@ from vigie_core.bus.base import TopicSpec
 from vigie_core.bus.memory import MemoryBus
 
 
-async def test_a_producer_waits_while_an_active_group_lags_and_resumes_when_it_catches_up():
+async def test_a_producer_waits_while_a_reader_lags_and_resumes_when_it_reads_on():
     bus = MemoryBus(max_backlog=5)
     await bus.create_topics([TopicSpec("frames", 1)])
     consumer = bus.consumer("detect", ["frames"])
@@ -17,7 +17,7 @@ async def test_a_producer_waits_while_an_active_group_lags_and_resumes_when_it_c
 
     blocked = asyncio.create_task(bus.produce("frames", b"cam", b"5"))
     await asyncio.sleep(0.1)
-    assert not blocked.done()  # the sixth record waits: the group is 5 behind
+    assert not blocked.done()  # the sixth record waits: the reader is 5 behind
 
     record = await consumer.poll(1)
     consumer.store(record)

@@ -15,7 +15,7 @@ import sys
 
 from pydantic import ValidationError
 
-from vigie_core.service import installed_services
+from vigie_core.service import installed_commands, installed_services
 from vigie_core.settings import CoreSettings
 from vigie_core.telemetry import configure_logging
 from vigie_core.topics import REGISTRY
@@ -109,6 +109,8 @@ def parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=cmd_doctor)
     services = sub.add_parser("services", help="list installed services")
     services.set_defaults(func=cmd_services)
+    for _, entry_point in sorted(installed_commands().items()):
+        entry_point.load()(sub)  # adds its parser with set_defaults(func=...)
     return root
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 
 from pydantic import ValidationError
@@ -20,6 +21,8 @@ def _settings_error(exc: ValidationError, prefix: str) -> str:
 async def kafka_checks(core: CoreSettings, required: bool) -> list[Check]:
     from vigie_core.bus.kafka import KafkaBus  # loads librdkafka only when asked
 
+    # The findings below say what is wrong; librdkafka's own retries would only be noise.
+    logging.getLogger("vigie_core.bus.kafka").setLevel(logging.CRITICAL)
     bus = KafkaBus(core.kafka_bootstrap, "vigie-doctor")
     try:
         await bus.ping(timeout=3)
@@ -29,8 +32,9 @@ async def kafka_checks(core: CoreSettings, required: bool) -> list[Check]:
                       "the embedded runtime (vigie run) needs no Kafka")]
     from confluent_kafka.admin import AdminClient
 
-    topics = set((await asyncio.to_thread(
-        AdminClient({"bootstrap.servers": core.kafka_bootstrap}).list_topics, timeout=5)).topics)
+    admin = AdminClient({"bootstrap.servers": core.kafka_bootstrap},
+                        logger=logging.getLogger("vigie_core.bus.kafka"))
+    topics = set((await asyncio.to_thread(admin.list_topics, timeout=5)).topics)
     missing = [t.name for t in REGISTRY if t.name not in topics]
     checks = [Check("kafka", "ok", f"reachable at {core.kafka_bootstrap}")]
     if missing:

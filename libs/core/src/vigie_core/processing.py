@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigie_core import telemetry
-from vigie_core.bus.base import Bus, Record, track_deliveries, untrack_deliveries
+from vigie_core.bus.base import Bus, Consumer, Record, track_deliveries, untrack_deliveries
 from vigie_core.codec import DecodeError, Event, Headers, decode
 from vigie_core.topics import Topic
 
@@ -55,15 +55,21 @@ class StreamProcessor:
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         poll_timeout_s: float = 0.2,
+        store_offsets: bool = True,
     ) -> None:
         self.bus, self.group = bus, group
+        # False: nothing is ever committed, so every (re)assignment replays the partition from
+        # its start; how a replica rebuilds the full state of a compacted topic it owns.
+        self.store_offsets = store_offsets
+        self.consumer: Consumer | None = None
         self.handlers = {s.topic.name: s for s in subscriptions}
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.poll_timeout_s = poll_timeout_s
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = self.bus.consumer(self.group, list(self.handlers))
+        consumer = self.consumer = self.bus.consumer(self.group, list(self.handlers))
+        store = consumer.store if self.store_offsets else (lambda record: None)
         pending: deque[tuple[Record, list[asyncio.Future[Record]]]] = deque()
         try:
             while not stop.is_set():
@@ -74,12 +80,12 @@ class StreamProcessor:
                     done, outputs = pending.popleft()
                     for f in outputs:
                         f.result()  # a failed delivery stops the loop: nothing is stored past it
-                    consumer.store(done)
+                    store(done)
             if pending:  # drain: deliver the outputs of handled records, then store them
                 await self.bus.flush()
                 for record, outputs in pending:
                     await asyncio.gather(*outputs)
-                    consumer.store(record)
+                    store(record)
                 pending.clear()
         finally:
             await consumer.close()

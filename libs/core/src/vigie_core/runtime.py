@@ -73,8 +73,13 @@ async def start(names: Sequence[str], core: CoreSettings, bus: Bus) -> Running:
     for service in services:
         context.health.set(service.name, False, "starting")
     holder: dict[str, Running] = {}
-    http, http_port = await start_http(http_app(context.health,
-                                                lambda: holder["running"].status()), core)
+    app = http_app(context.health, lambda: holder["running"].status())
+    for service in services:
+        if routes := service.http_routes():
+            sub_app = web.Application()
+            sub_app.add_routes(routes)
+            app.add_subapp(f"/{service.name}/", sub_app)
+    http, http_port = await start_http(app, core)
     bindings = [b for s in services for b in s.grpc_bindings()]
     server, grpc_port = await start_grpc(bindings, context.health, core)
     running = Running(services, bus, context, http_port, grpc_port, http, server)

@@ -14,15 +14,19 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 import grpc
+from aiohttp import web
 from pydantic_settings import BaseSettings
 
 from vigie_core.bus.base import Bus
 from vigie_core.processing import StreamProcessor, Subscription
 from vigie_core.settings import CoreSettings
+from vigie_core.topics import Topic
+from vigie_core.view import CompactedView
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "vigie.services"
+COMMANDS_GROUP = "vigie.commands"  # extra `vigie` subcommands a service package contributes
 
 
 class Health:
@@ -65,6 +69,15 @@ class Check:
     fix: str = ""
 
 
+@dataclass(frozen=True)
+class Stream:
+    """Subscriptions consumed together as one member of `group`."""
+
+    group: str
+    subscriptions: list[Subscription]
+    store_offsets: bool = True
+
+
 @dataclass
 class ServiceContext:
     core: CoreSettings
@@ -73,7 +86,8 @@ class ServiceContext:
 
 
 class Service:
-    """Base class: override `subscriptions`, `grpc_bindings`, `on_start`, `on_stop`, `doctor`."""
+    """Base class: override `subscriptions` (or `streams`), `grpc_bindings`, `http_routes`,
+    `on_start`, `on_stop`, `status` and `doctor`."""
 
     name: ClassVar[str]
     settings_class: ClassVar[type[BaseSettings] | None] = None
@@ -84,15 +98,37 @@ class Service:
         self.settings = settings
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.processors: dict[str, StreamProcessor] = {}
 
     @property
     def group(self) -> str:
         return f"vigie-{self.name}"
 
     def subscriptions(self) -> list[Subscription]:
+        """What the service consumes in its own group, `vigie-<name>`."""
         return []
 
+    def views(self) -> dict[Topic, CompactedView[Any]]:
+        """Compacted topics this process keeps whole in memory (cameras, rules, watchlist)."""
+        return {}
+
+    def streams(self) -> list[Stream]:
+        streams = []
+        if subscriptions := self.subscriptions():
+            streams.append(Stream(self.group, subscriptions))
+        if views := self.views():
+            # Every instance reads every partition from the start, in a group of its own that
+            # never commits, so a restart or a new replica always rebuilds the whole view.
+            streams.append(Stream(f"{self.group}-views-{self.ctx.core.instance}",
+                                  [Subscription(t, v.handle) for t, v in views.items()],
+                                  store_offsets=False))
+        return streams
+
     def grpc_bindings(self) -> list[GrpcBinding]:
+        return []
+
+    def http_routes(self) -> list[web.RouteDef]:
+        """Routes served under /<service name>/ on the process's HTTP server."""
         return []
 
     @classmethod
@@ -111,10 +147,12 @@ class Service:
 
     async def start(self) -> None:
         await self.on_start()
-        if subs := self.subscriptions():
-            processor = StreamProcessor(self.bus, self.group, subs)
+        for stream in self.streams():
+            processor = StreamProcessor(self.bus, stream.group, stream.subscriptions,
+                                        store_offsets=stream.store_offsets)
+            self.processors[stream.group] = processor
             self._tasks.append(asyncio.create_task(processor.run(self._stop),
-                                                   name=f"{self.name}-stream"))
+                                                   name=f"{self.name}:{stream.group}"))
         self.ctx.health.set(self.name, True)
 
     async def stop(self) -> None:
@@ -126,6 +164,11 @@ class Service:
     @property
     def tasks(self) -> list[asyncio.Task[None]]:
         return self._tasks
+
+
+def installed_commands() -> dict[str, EntryPoint]:
+    """`vigie` subcommands contributed by service packages: callables taking the subparsers."""
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
 
 
 def installed_services() -> dict[str, EntryPoint]:

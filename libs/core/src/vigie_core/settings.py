@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,7 @@ def is_loopback(host: str) -> bool:
 class CoreSettings(BaseSettings):
     """Runtime plumbing: where the bus is, where servers listen, how to log."""
 
-    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="forbid", env_file=".env",
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore", env_file=".env",
                                       env_file_encoding="utf-8")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092",
@@ -32,8 +33,9 @@ class CoreSettings(BaseSettings):
         1, ge=1, le=5, description="Replication factor for topics Vigie creates.")
     kafka_linger_ms: int = Field(
         5, ge=0, le=60000, description="Producer batching delay: throughput against latency.")
-    instance: str = Field(default_factory=socket.gethostname,
-                          description="This process's name in logs and CloudEvents sources.")
+    instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+                          description="This process's unique name: logs, CloudEvents sources, "
+                                      "its private consumer groups.")
     http_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz, /metrics.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server (0: any).")
     grpc_host: str = Field("127.0.0.1", description="Address of the gRPC server.")

@@ -124,7 +124,7 @@ class KafkaBus(Bus):
         return consumer
 
     def _admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap})
+        return AdminClient({"bootstrap.servers": self.bootstrap}, logger=log)
 
     async def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
         admin = self._admin()

@@ -2,8 +2,8 @@
 
 Partitions are append-only logs with offsets; keys map to partitions with Kafka's murmur2; groups
 share partitions among their members and restart a partition from the committed offset when its
-owner changes. Back-pressure: a producer waits while an active group lags `max_backlog` records
-behind on the partition it writes to. Retention keeps the last `retain_records` per partition
+owner changes. Back-pressure: a producer waits while the member reading the partition it writes
+to is `max_backlog` records behind. Retention keeps the last `retain_records` per partition
 (compacted topics keep the latest record of every key instead).
 """
 
@@ -132,13 +132,11 @@ class MemoryBus(Bus):
         return delivered
 
     def _backlog(self, topic: str, partition: int) -> int:
-        """Records of the partition not yet committed by its slowest active group."""
-        part = self._topics[topic].partitions[partition]
-        lags = [
-            part.end - g.committed.get((topic, partition), part.start)
-            for g in self._groups.values()
-            if any(topic in m.topics for m in g.members)
-        ]
+        """Records of the partition not yet read by the slowest member that owns it."""
+        end = self._topics[topic].partitions[partition].end
+        lags = [end - m.positions[(topic, partition)]
+                for g in self._groups.values() for m in g.members
+                if (topic, partition) in m.positions]
         return max(lags, default=0)
 
     async def flush(self, timeout: float = 30.0) -> None:
@@ -187,7 +185,6 @@ class MemoryBus(Bus):
         committed = self._groups[member.group].committed
         if tp in member.positions and offset > committed.get(tp, -1):
             committed[tp] = offset
-            self._notify()
 
     def _notify(self) -> None:
         async def wake() -> None:
@@ -221,6 +218,7 @@ class MemoryConsumer(Consumer):
             if record is not None:
                 self.positions[tp] = record.offset + 1
                 self._next = (self._next + i + 1) % len(owned)
+                self.bus._changed.notify_all()  # a producer may wait for this progress
                 return record
         return None
 

@@ -1,0 +1,27 @@
+"""Turning a decoded frame into what goes on the frames topic: a downscaled JPEG and a tiny grey
+thumbnail for motion scoring."""
+
+from __future__ import annotations
+
+import io
+
+import av
+
+from vigie_ingest.domain.sampling import Grey, fit_within
+
+THUMB_WIDTH = 64
+
+
+def analysis_jpeg(frame: av.VideoFrame, max_width: int, max_height: int,
+                  quality: int) -> tuple[bytes, int, int]:
+    width, height = fit_within(frame.width, frame.height, max_width, max_height)
+    image = frame.reformat(width=width, height=height, format="rgb24").to_image()
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=quality, optimize=False)
+    return out.getvalue(), width, height
+
+
+def grey_thumbnail(frame: av.VideoFrame) -> Grey:
+    height = max(2, round(THUMB_WIDTH * frame.height / frame.width) // 2 * 2)
+    grey: Grey = frame.reformat(width=THUMB_WIDTH, height=height, format="gray").to_ndarray()
+    return grey
