@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,3 +27,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "kafka" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+
+
+SHARED_DATA = Path(os.environ.get("VIGIE_TEST_DATA", Path(__file__).parent.parent / "shared/data"))
+
+
+@pytest.fixture(scope="session")
+def clips() -> Path:
+    """The real test clips (../shared/data/clips, or $VIGIE_TEST_DATA/clips); never in the repo."""
+    folder = SHARED_DATA / "clips"
+    if not (folder / "carpark_topdown.mp4").is_file():
+        pytest.skip(f"test clips not found in {folder} (set VIGIE_TEST_DATA)")
+    return folder
