@@ -50,8 +50,8 @@ bench:
 run:  ## every service in one process, in-memory bus, no Kafka
 	$(VENV)/bin/vigie run
 
-kafka-start:  ## a local single broker on 127.0.0.1:19092
-	scripts/kafka/start.sh --dir $(HOME)/.cache/vigie/run/kafka-dev
+kafka-start:  ## a local single broker on 127.0.0.1:9092 (the default VIGIE_KAFKA_BOOTSTRAP)
+	scripts/kafka/start.sh --base-port 9092 --dir $(HOME)/.cache/vigie/run/kafka-dev
 
 kafka-stop:
 	scripts/kafka/stop.sh --dir $(HOME)/.cache/vigie/run/kafka-dev

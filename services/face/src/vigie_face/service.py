@@ -13,7 +13,7 @@ from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie_core.codec import Event
 from vigie_core.processing import Subscription
 from vigie_core.service import Service
-from vigie_core.topics import CAMERAS, FRAMES
+from vigie_core.topics import CAMERAS, FRAMES, Topic
 from vigie_core.view import CompactedView
 
 from vigie_face.domain.authorisation import face_processing_refusal
@@ -27,9 +27,11 @@ class FaceService(Service):
         self.cameras: CompactedView[Camera] = CompactedView()
         self.frames = Counter[str]()
 
+    def views(self) -> dict[Topic, CompactedView[Any]]:
+        return {CAMERAS: self.cameras}
+
     def subscriptions(self) -> list[Subscription]:
-        return [Subscription(CAMERAS, self.cameras.handle),
-                Subscription(FRAMES, self._on_frame)]
+        return [Subscription(FRAMES, self._on_frame)]
 
     async def _on_frame(self, event: Event[FrameSampled]) -> None:
         frame = event.message

@@ -21,5 +21,7 @@ class RulesService(Service):
     async def _on_detections(self, event: Event[ObjectsDetected]) -> None:
         if event.message is None:
             return
-        await self.bus.publish(STATS, event.message.camera_id, frame_counts(event.message),
+        counts = frame_counts(event.message)
+        counts.emitted_at.GetCurrentTime()
+        await self.bus.publish(STATS, event.message.camera_id, counts,
                                event_id=f"counts/{event.message.frame_id}")

@@ -17,5 +17,4 @@ def frame_counts(detected: ObjectsDetected) -> CountsAggregated:
     counts.counts.append(Count(key="frames", value=1))
     counts.window.start.CopyFrom(detected.captured_at)
     counts.window.end.CopyFrom(detected.captured_at)
-    counts.emitted_at.CopyFrom(detected.captured_at)  # event time: replays emit the same
     return counts
