@@ -38,7 +38,7 @@ def test_a_sensible_camera_has_no_errors():
     (dict(source_url="rtsp://admin:secret@cam/stream"), "credentials must not be in the URL"),
     (dict(source_url="rtsp:///stream"), "no host"),
     (dict(source_url="file:///etc/passwd"), "must be under the media root"),
-    (dict(source_url="file:///srv/vigie/media/../../../etc/passwd"), "must be under the media root"),
+    (dict(source_url="file:///srv/vigie/media/../../etc/passwd"), "must be under the media root"),
     (dict(source_url="file://evil.example/srv/vigie/media/a.mp4"), "must be local"),
     (dict(source_url="rtsp://cam/stream -vf foo"), "whitespace"),
     (dict(analysis_max_width=8000), "analysis_max_width"),

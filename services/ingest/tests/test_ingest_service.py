@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -86,7 +87,8 @@ async def read(bus: MemoryBus, topic, until, timeout: float = 60.0) -> list:
 
 async def test_the_camera_registry_over_grpc(ingest, media):
     api = stub(ingest)
-    await api.RegisterCamera(pb.RegisterCameraRequest(camera=camera("cam-a", media / "carpark.mp4")))
+    carpark = media / "carpark.mp4"
+    await api.RegisterCamera(pb.RegisterCameraRequest(camera=camera("cam-a", carpark)))
     with pytest.raises(grpc.aio.AioRpcError) as exists:
         await api.RegisterCamera(pb.RegisterCameraRequest(camera=camera("cam-a", "/x")))
     assert exists.value.code() == grpc.StatusCode.ALREADY_EXISTS
@@ -129,13 +131,14 @@ async def test_a_file_camera_publishes_sampled_downscaled_frames_at_its_rate(ing
     # 30 s of video at 2 frames/s, minus frames held back for lack of motion
     assert 20 <= len(frames) <= 61
     assert [f.sequence for f in frames] == list(range(len(frames)))
-    assert all(b.pts_s - a.pts_s >= 0.45 for a, b in zip(frames, frames[1:], strict=False))
+    assert all(b.pts_s - a.pts_s >= 0.45 for a, b in itertools.pairwise(frames))
     first = frames[0]
     image = Image.open(io.BytesIO(first.jpeg))
     assert image.format == "JPEG" and image.size == (first.width, first.height) == (768, 432)
     assert 5_000 < len(first.jpeg) < 150_000  # tens of KB, never raw pixels
     assert (first.geo.lat_deg, first.geo.lon_deg) == (43.7009, 7.2683)
-    assert first.frame_id.startswith("carpark:") and len({f.frame_id for f in frames}) == len(frames)
+    assert first.frame_id.startswith("carpark:")
+    assert len({f.frame_id for f in frames}) == len(frames)
     assert health[-1].frames_total == len(frames)
 
 
