@@ -9,10 +9,13 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 SERVICES := ingest detect face rules alerts
 PACKAGES := -e libs/proto -e libs/core $(foreach s,$(SERVICES),-e services/$(s))
 
-.PHONY: setup venv install kafka-jars buf proto lint check-proto test test-integration bench run \
-        kafka-start kafka-stop
+.PHONY: setup system-deps venv install kafka-jars buf proto lint check-proto test test-integration \
+        bench run kafka-start kafka-stop
 
-setup: install kafka-jars buf  ## everything the tests need, idempotent
+setup: system-deps install kafka-jars buf  ## everything the tests need, idempotent
+
+system-deps:  ## Debian packages: Chromium, ffmpeg, GStreamer's RTSP server (needs root or sudo)
+	scripts/system-deps.sh
 
 venv:
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +49,7 @@ test-integration:
 
 bench:
 	$(PY) bench/bus/bench_bus.py
+	$(PY) bench/ingest/bench_ingest.py
 
 run:  ## every service in one process, in-memory bus, no Kafka
 	$(VENV)/bin/vigie run

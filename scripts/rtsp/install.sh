@@ -14,15 +14,13 @@
 # "403 Forbidden: This module version is not available" for
 # github.com/bluenviron/mediamtx (every version, also the old
 # github.com/aler9/rtsp-simple-server name and gortsplib), so it cannot be
-# built.  Set VIGIE_RTSP_TRY_MEDIAMTX=1 to try once more anyway (builds into
-# $HOME/.cache/vigie/tools/bin; nothing uses it yet).
+# built.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SERVER="$HERE/gst_rtsp_server.py"
 PKGS=(ffmpeg python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0
       gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
-MEDIAMTX_VERSION="${VIGIE_MEDIAMTX_VERSION:-v1.15.0}"
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -58,16 +56,5 @@ if missing:
     raise SystemExit(f"rtsp/install.sh: GStreamer elements missing: {missing}")
 EOF
 command -v ffmpeg >/dev/null || { echo "rtsp/install.sh: ffmpeg not on PATH" >&2; exit 1; }
-
-if [[ "${VIGIE_RTSP_TRY_MEDIAMTX:-0}" == 1 ]]; then
-  bin="$HOME/.cache/vigie/tools/bin"
-  if [[ -x "$bin/mediamtx" ]]; then
-    echo "rtsp/install.sh: mediamtx present: $bin/mediamtx" >&2
-  elif GOBIN="$bin" go install "github.com/bluenviron/mediamtx@$MEDIAMTX_VERSION" >&2; then
-    echo "rtsp/install.sh: built $bin/mediamtx" >&2
-  else
-    echo "rtsp/install.sh: mediamtx $MEDIAMTX_VERSION not buildable here (see above); using GStreamer" >&2
-  fi
-fi
 
 echo "$SERVER"

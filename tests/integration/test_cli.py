@@ -75,3 +75,30 @@ def test_doctor_with_a_broker_checks_topics_and_topics_create_fixes_them(kafka):
     assert healthy.returncode == 0, healthy.stdout
     assert f"ok    kafka: reachable at {kafka.bootstrap}" in healthy.stdout
     assert "ok    topics: all 12 registry topics exist" in healthy.stdout
+
+
+def test_vigie_cameras_adds_lists_and_removes_through_a_running_ingest(tmp_path, clips):
+    grpc_port = free_port()
+    proc = subprocess.Popen([VIGIE, "run", "ingest"], stdout=subprocess.PIPE, text=True,
+                            env=env(VIGIE_GRPC_PORT=str(grpc_port), VIGIE_DATA_DIR=str(tmp_path),
+                                    VIGIE_INGEST_MEDIA_ROOT=str(clips)))
+    try:
+        assert "started ingest" in proc.stdout.readline()
+
+        def cameras(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([VIGIE, "cameras", "--endpoint", f"127.0.0.1:{grpc_port}",
+                                   *args], capture_output=True, text=True, timeout=30)
+
+        added = cameras("add", "promenade-1", (clips / "motorway_overpass.mp4").as_uri(),
+                        "--name", "Promenade", "--lat", "43.6950", "--lon", "7.2650")
+        assert added.returncode == 0, added.stderr
+        listed = cameras("list")
+        assert "promenade-1" in listed.stdout and "43.69500,7.26500" in listed.stdout
+        refused = cameras("add", "Bad Id", "ftp://x/y")
+        assert refused.returncode != 0
+        assert "INVALID_ARGUMENT" in refused.stderr and "scheme 'ftp'" in refused.stderr
+        assert cameras("rm", "promenade-1").returncode == 0
+        assert "promenade-1" not in cameras("list").stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)

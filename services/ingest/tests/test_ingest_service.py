@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import aiohttp.web
 import av
 import grpc
 import numpy as np
@@ -28,6 +29,7 @@ from vigie_core.settings import CoreSettings
 from vigie_core.topics import CAMERA_HEALTH, FRAMES, REPORTS
 
 STATE = CameraState.Name
+CARPARK_30S = Path(__file__).resolve().parents[3].parent / "shared/data/clips/carpark_topdown.mp4"
 
 
 @pytest.fixture
@@ -55,6 +57,7 @@ def media(tmp_path: Path, clips: Path) -> Path:
 async def ingest(media: Path, tmp_path: Path, monkeypatch) -> AsyncIterator[Running]:
     monkeypatch.setenv("VIGIE_INGEST_MEDIA_ROOT", str(media))
     monkeypatch.setenv("VIGIE_INGEST_MAX_UPLOAD_BYTES", str(4 * 1024 * 1024))
+    monkeypatch.setenv("VIGIE_INGEST_MAX_UPLOAD_DURATION_S", "25")
     running = await start(["ingest"], CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path),
                           MemoryBus("test"))
     yield running
@@ -207,6 +210,8 @@ async def test_a_citizen_upload_becomes_geolocated_frames_and_a_report(ingest, c
 @pytest.mark.parametrize(("requests", "code", "message"), [
     (lambda big: upload_requests(metadata(), big), grpc.StatusCode.RESOURCE_EXHAUSTED,
      "upload larger than 4194304 bytes"),
+    (lambda big: upload_requests(metadata(), CARPARK_30S.read_bytes()),
+     grpc.StatusCode.INVALID_ARGUMENT, "media longer than the 25 s limit"),
     (lambda big: upload_requests(metadata(), b"GIF89a not a video" * 10),
      grpc.StatusCode.INVALID_ARGUMENT, "not a usable video or image"),
     (lambda big: upload_requests(metadata("application/x-sh"), b"#!/bin/sh"),
@@ -242,3 +247,24 @@ async def test_http_uploads_answer_201_413_and_422(ingest, clips):
         async with http.get(f"http://127.0.0.1:{ingest.http_port}/metrics") as metrics:
             text = await metrics.text()
     assert 'vigie_ingest_rejections_total{what="upload"}' in text
+
+
+async def test_an_http_stream_is_a_camera_source(ingest, clips):
+    app = aiohttp.web.Application()
+    app.router.add_static("/live/", clips)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        cam = camera("http-cam", "x")
+        cam.source_url = f"http://127.0.0.1:{port}/live/motorway_overpass.mp4"
+        await stub(ingest).RegisterCamera(pb.RegisterCameraRequest(camera=cam))
+        health = await read(ingest.bus, CAMERA_HEALTH, lambda m: len(m) >= 2)
+        assert [STATE(h.state) for h in health] == ["CAMERA_STATE_UP", "CAMERA_STATE_STALLED"]
+        assert health[1].reason == "stream ended"  # a network source that ends is retried
+        frames = await read(ingest.bus, FRAMES, lambda m: False, timeout=1)
+        assert len(frames) >= 20 and frames[0].width == 960
+    finally:
+        await runner.cleanup()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import prometheus_client
 import pytest
 from aiohttp import web
 from vigie.camera.v1.camera_pb2 import SOURCE_KIND_CITIZEN
@@ -112,7 +113,7 @@ async def read(bus: MemoryBus, topic: str, want: Any, deadline: float) -> list[b
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} is not installed")
 @pytest.mark.timeout(90)
 async def test_citizen_page_streams_geolocated_frames_over_whip(server: Server, tmp_path):
-    from playwright.async_api import async_playwright
+    async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
     began = time.monotonic()
     async with async_playwright() as p:
@@ -201,8 +202,14 @@ async def test_citizen_page_streams_geolocated_frames_over_whip(server: Server, 
     assert time.monotonic() - began < 60
 
 
+def rejected() -> float:
+    return prometheus_client.REGISTRY.get_sample_value("vigie_ingest_rejections_total",
+                                                      {"what": "whip"}) or 0.0
+
+
 async def test_whip_refusals_are_explicit(server: Server):
     offer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    before = rejected()
     async with aiohttp.ClientSession(server.url) as http:
         async with http.post("/ingest/whip?lat=43.7&lon=7.27", data=offer,
                              headers={"Content-Type": "text/plain"}) as r:
@@ -215,6 +222,11 @@ async def test_whip_refusals_are_explicit(server: Server):
         async with http.post("/ingest/whip?lat=43.7&lon=7.27", data=offer,
                              headers={"Content-Type": "application/sdp"}) as r:
             assert r.status == 400 and "video" in (await r.json())["error"]
+        for bad in (offer + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n", b"v=0\xff m=video",
+                    offer + "m=video x\r\na=mid:0\r\n"):
+            async with http.post("/ingest/whip?lat=43.7&lon=7.27", data=bad,
+                                 headers={"Content-Type": "application/sdp"}) as r:
+                assert r.status == 400, (bad, await r.text())
         async with http.post("/ingest/whip?lat=43.7&lon=7.27", data="x" * (70 * 1024),
                              headers={"Content-Type": "application/sdp"}) as r:
             assert r.status == 413
@@ -228,3 +240,4 @@ async def test_whip_refusals_are_explicit(server: Server):
             assert r.status == 200 and "Content-Security-Policy" in r.headers
             assert "./whip" in await (await http.get("/ingest/citizen.js")).text()
     assert server.whip.sessions == {}
+    assert rejected() - before == 13  # every refusal counted
