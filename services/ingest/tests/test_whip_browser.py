@@ -7,6 +7,7 @@ drops the browser's other candidates, so no packet is sent to a non-loopback add
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -17,17 +18,15 @@ from typing import Any
 import aiohttp
 import prometheus_client
 import pytest
-from aiohttp import web
 from vigie.camera.v1.camera_pb2 import SOURCE_KIND_CITIZEN
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.ingest.v1.report_pb2 import ReportChannel, ReportReceived
 from vigie_core.bus.memory import MemoryBus
 from vigie_core.runtime import start
 from vigie_core.settings import CoreSettings
-from vigie_core.topics import FRAMES, REGISTRY, REPORTS
-from vigie_ingest.adapters.runner import RunnerSettings
-from vigie_ingest.adapters.whip import WhipIngest, citizen_routes
-from vigie_ingest.config import Settings
+from vigie_core.topics import FRAMES, REPORTS
+from vigie_ingest.adapters import whip as whip_module
+from vigie_ingest.adapters.whip import WhipIngest
 
 CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 LAT, LON = 43.6961, 7.2718  # Nice, place Masséna
@@ -48,52 +47,19 @@ class Server:
     whip: WhipIngest
 
 
-def _whip_wired() -> bool:
-    """Does the ingest service serve WHIP itself (its settings know the WHIP fields)?"""
-    return "whip_ice_host_addresses" in Settings.model_fields
-
-
 @pytest.fixture
 async def server(tmp_path, monkeypatch) -> AsyncIterator[Server]:
+    """The embedded runtime as `vigie run` starts it, with WebRTC kept on loopback."""
+    monkeypatch.setenv("VIGIE_INGEST_WHIP_ICE_HOST_ADDRESSES", '["127.0.0.1"]')
+    monkeypatch.setenv("VIGIE_INGEST_WHIP_MAX_SESSIONS", "2")
     bus = MemoryBus("whip-test")
-    if _whip_wired():  # the embedded runtime, as `vigie run` starts it
-        monkeypatch.setenv("VIGIE_INGEST_WHIP_ICE_HOST_ADDRESSES", '["127.0.0.1"]')
-        monkeypatch.setenv("VIGIE_INGEST_WHIP_MAX_SESSIONS", "2")
-        running = await start(["ingest"], CoreSettings(http_port=0, grpc_port=0,
-                                                       data_dir=tmp_path), bus)
-        try:
-            yield Server(f"http://127.0.0.1:{running.http_port}", bus,
-                         running.services[0].whip)  # type: ignore[attr-defined]
-        finally:
-            await running.stop()
-        return
-    # Until then: the WHIP adapter alone, mounted as the runtime would mount it.
-    await bus.start()
-    await bus.ensure_topics(REGISTRY)
-
-    async def publish_frame(frame: FrameSampled) -> None:
-        await bus.publish(FRAMES, frame.camera_id, frame, event_id=frame.frame_id)
-
-    async def publish_report(report: ReportReceived) -> None:
-        await (await bus.publish(REPORTS, report.report_id, report, event_id=report.report_id))
-
-    whip = WhipIngest(RunnerSettings(sample_fps=2.0), publish_frame, publish_report,
-                      max_sessions=2, max_duration_s=60, ice_host_addresses=["127.0.0.1"])
-    ingest = web.Application()
-    ingest.add_routes([*whip.routes(), *citizen_routes()])
-    app = web.Application()
-    app.add_subapp("/ingest/", ingest)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    running = await start(["ingest"], CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path),
+                          bus)
     try:
-        yield Server(f"http://127.0.0.1:{port}", bus, whip)
+        yield Server(f"http://127.0.0.1:{running.http_port}", bus,
+                     running.services[0].whip)  # type: ignore[attr-defined]
     finally:
-        await whip.close_all()
-        await runner.cleanup()
-        await bus.close()
+        await running.stop()
 
 
 async def read(bus: MemoryBus, topic: str, want: Any, deadline: float) -> list[bytes]:
@@ -110,7 +76,6 @@ async def read(bus: MemoryBus, topic: str, want: Any, deadline: float) -> list[b
     return values
 
 
-@pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} is not installed")
 @pytest.mark.timeout(90)
 async def test_citizen_page_streams_geolocated_frames_over_whip(server: Server, tmp_path):
     async_playwright = pytest.importorskip("playwright.async_api").async_playwright
@@ -240,4 +205,40 @@ async def test_whip_refusals_are_explicit(server: Server):
             assert r.status == 200 and "Content-Security-Policy" in r.headers
             assert "./whip" in await (await http.get("/ingest/citizen.js")).text()
     assert server.whip.sessions == {}
-    assert rejected() - before == 13  # every refusal counted
+    assert rejected() - before == 12  # every refusal counted
+
+
+async def test_an_aiortc_client_streams_until_the_duration_cap(server: Server):
+    """No browser needed: aiortc on both ends, loopback only, the session ends by itself."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import VideoStreamTrack
+
+    server.whip.max_duration_s = 1.5
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        token = whip_module._PINNED_HOSTS.set(("127.0.0.1",))  # the client on loopback too
+        try:
+            await pc.setLocalDescription(await pc.createOffer())
+        finally:
+            whip_module._PINNED_HOSTS.reset(token)
+        async with aiohttp.ClientSession(server.url) as http:
+            async with http.post("/ingest/whip?lat=43.7&lon=7.27&reporter=tester",
+                                 data=pc.localDescription.sdp,
+                                 headers={"Content-Type": "application/sdp"}) as r:
+                assert r.status == 201, await r.text()
+                location, answer = r.headers["Location"], await r.text()
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+            session_id = location.rsplit("/", 1)[1]
+            assert location == f"/ingest/whip/{session_id}"
+            deadline = time.monotonic() + 15
+            while session_id in server.whip.sessions and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert server.whip.closed_sessions[session_id] == "longer than 1.5 s"
+            async with http.delete(location) as r:  # already ended: still fine
+                assert r.status == 200
+        frames = await read(server.bus, FRAMES.name, lambda v: len(v) >= 1,
+                            time.monotonic() + 5)
+        assert frames and FrameSampled.FromString(frames[0]).jpeg[:2] == b"\xff\xd8"
+    finally:
+        await pc.close()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from vigie.camera.v1.camera_pb2 import Camera, Purpose
 from vigie.ingest.v1 import ingest_service_pb2 as pb
 from vigie.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
@@ -16,10 +19,11 @@ DEADLINE_S = 10.0
 
 
 def _stub(args: argparse.Namespace) -> pb_grpc.IngestServiceStub:
-    return pb_grpc.IngestServiceStub(grpc.insecure_channel(args.endpoint))
+    return pb_grpc.IngestServiceStub(  # type: ignore[no-untyped-call]
+        grpc.insecure_channel(args.endpoint))
 
 
-def _call(fn, request):  # type: ignore[no-untyped-def]
+def _call(fn: Callable[..., Any], request: Message) -> Any:
     try:
         return fn(request, timeout=DEADLINE_S)
     except grpc.RpcError as exc:

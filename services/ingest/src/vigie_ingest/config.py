@@ -39,5 +39,13 @@ class Settings(BaseSettings):
                                                 "tests) instead of stopping at their end.")
     max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0, description="Largest citizen upload.")
     max_upload_duration_s: float = Field(300.0, gt=0, description="Longest citizen video.")
+    whip_max_sessions: int = Field(8, ge=0, le=1000, description="Live citizen streams (WHIP) "
+                                   "at once; more are refused with 503.")
+    whip_max_duration_s: float = Field(300.0, gt=0, le=3600, description="A live citizen "
+                                       "stream is ended after this long.")
+    whip_ice_host_addresses: list[str] = Field(
+        default_factory=list, description="IP addresses the WHIP ICE host candidates use; empty "
+        "= every interface address except 127.0.0.1 (aioice's default). [\"127.0.0.1\"] keeps "
+        "WebRTC on loopback (tests, one-machine demos) and then ignores non-loopback peers.")
     citizen_sample_fps: float = Field(2.0, gt=0, le=30, description="Sampling rate of citizen "
                                                                     "media.")

@@ -32,6 +32,7 @@ from vigie_ingest.adapters import grpc_api
 from vigie_ingest.adapters.citizen import CitizenMedia, UploadRejected
 from vigie_ingest.adapters.runner import CameraRunner, RunnerSettings
 from vigie_ingest.adapters.source import SourceLimits
+from vigie_ingest.adapters.whip import WhipIngest, citizen_routes
 from vigie_ingest.config import Settings
 from vigie_ingest.domain.cameras import CameraLimits
 
@@ -63,6 +64,11 @@ class IngestService(Service):
         self.citizen = CitizenMedia(self.ctx.core.data_dir / "evidence" / "citizen",
                                     settings.max_upload_bytes, settings.max_upload_duration_s,
                                     citizen_settings, self.publish_frame, self.publish_report)
+        self.whip = WhipIngest(citizen_settings, self.publish_frame, self.publish_report,
+                               max_sessions=settings.whip_max_sessions,
+                               max_duration_s=settings.whip_max_duration_s,
+                               ice_host_addresses=settings.whip_ice_host_addresses,
+                               base_path=f"/{self.name}/whip")
         self.runners: dict[str, tuple[Camera, CameraRunner, asyncio.Event, asyncio.Task[None]]]
         self.runners = {}
 
@@ -82,16 +88,18 @@ class IngestService(Service):
         return [GrpcBinding(grpc_api.add_to_server, servicer, grpc_api.SERVICE_NAME)]
 
     def http_routes(self) -> list[web.RouteDef]:
-        return [web.post("/uploads", self.http_upload)]
+        return [web.post("/uploads", self.http_upload), *self.whip.routes(), *citizen_routes()]
 
     async def on_start(self) -> None:
         self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="ingest:cameras"))
 
     async def on_stop(self) -> None:
+        await self.whip.close_all()
         await asyncio.gather(*(self._stop_runner(cid) for cid in list(self.runners)))
 
     def status(self) -> dict[str, Any]:
         return {"cameras": len(self.cameras), "running": sorted(self.runners),
+                "whip": self.whip.status(),
                 "health": {cid: r[1].health.state for cid, r in self.runners.items()}}
 
     @classmethod

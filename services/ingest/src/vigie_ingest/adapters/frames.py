@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import av
+import numpy as np
 
 from vigie_ingest.domain.sampling import Grey, fit_within
 
@@ -15,7 +16,8 @@ THUMB_WIDTH = 64
 def analysis_jpeg(frame: av.VideoFrame, max_width: int, max_height: int,
                   quality: int) -> tuple[bytes, int, int]:
     width, height = fit_within(frame.width, frame.height, max_width, max_height)
-    image = frame.reformat(width=width, height=height, format="rgb24").to_image()
+    image = frame.reformat(width=width, height=height,
+                           format="rgb24").to_image()  # type: ignore[no-untyped-call]
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality, optimize=False)
     return out.getvalue(), width, height
@@ -23,5 +25,5 @@ def analysis_jpeg(frame: av.VideoFrame, max_width: int, max_height: int,
 
 def grey_thumbnail(frame: av.VideoFrame) -> Grey:
     height = max(2, round(THUMB_WIDTH * frame.height / frame.width) // 2 * 2)
-    grey: Grey = frame.reformat(width=THUMB_WIDTH, height=height, format="gray").to_ndarray()
-    return grey
+    grey = frame.reformat(width=THUMB_WIDTH, height=height, format="gray").to_ndarray()
+    return grey.astype(np.uint8, copy=False)

@@ -121,7 +121,7 @@ def _caller(context: grpc.aio.ServicerContext) -> str:
 
 
 def add_to_server(servicer: IngestServicer, server: grpc.aio.Server) -> None:
-    pb_grpc.add_IngestServiceServicer_to_server(servicer, server)
+    pb_grpc.add_IngestServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
 
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IngestService"].full_name

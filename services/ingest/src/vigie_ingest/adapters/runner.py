@@ -259,7 +259,7 @@ class CameraRunner:
         event = CameraHealthChanged(
             camera_id=self.camera_id, state=STATES[change.state], reason=change.reason[:500],
             attempt=change.attempt, frames_total=self.frames_total,
-            previous_state=STATES[change.previous] if change.previous else 0)
+            previous_state=STATES[change.previous] if change.previous else None)
         event.next_retry_in.FromTimedelta(timedelta(seconds=change.retry_in_s))
         event.observed_at.FromDatetime(datetime.now(UTC))
         log.info("camera %s: %s (%s)", change.state, self.camera_id, change.reason,

@@ -61,4 +61,4 @@ class SourceHealth:
 def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
     """Exponential back-off with equal jitter: in [d/2, d], d = min(cap, base * 2^(attempt-1))."""
     ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
