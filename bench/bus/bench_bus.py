@@ -38,6 +38,8 @@ import platform
 import random
 import re
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -65,6 +67,7 @@ from vigie.camera.v1.camera_pb2 import SourceKind  # noqa: E402
 from vigie.common.v1.common_pb2 import BoundingBox, GeoPoint  # noqa: E402
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected  # noqa: E402
 from vigie.ingest.v1.frame_pb2 import FrameSampled  # noqa: E402
+from vigie_core.bus.base import murmur2_partition  # noqa: E402
 from vigie_core.bus.kafka import KafkaBus, KafkaConsumer  # noqa: E402
 from vigie_core.codec import Event  # noqa: E402
 from vigie_core.processing import StreamProcessor, Subscription  # noqa: E402
@@ -87,6 +90,31 @@ class Workload:
     build: Callable[[int, int], Message]  # (index, target size) -> message
 
 
+def balanced_camera_ids(count: int, partitions: int) -> list[str]:
+    """`count` camera ids spread evenly over `partitions` by Kafka's murmur2 partitioner.
+
+    Keyed records land where their key hashes; 12 arbitrary ids would leave some partitions with
+    twice the records of others (or none). Uneven partitions penalise the Java consumer: its
+    fetch requests then carry caught-up partitions only, which the broker holds for
+    fetch.max.wait.ms (500 ms), so ConsumerPerformance swings between ~15k and ~150k records/s.
+    """
+    per = -(-count // partitions)
+    taken = [0] * partitions
+    ids = []
+    for i in range(100_000):
+        cam = f"cam-{i:03d}"
+        p = murmur2_partition(cam.encode(), partitions)
+        if taken[p] < per:
+            taken[p] += 1
+            ids.append(cam)
+            if len(ids) == count:
+                return ids
+    raise RuntimeError("could not balance camera ids")
+
+
+CAMERA_IDS = balanced_camera_ids(CAMERAS, 6)
+
+
 def _ts(ns: int) -> Timestamp:
     t = Timestamp()
     t.FromNanoseconds(ns)
@@ -94,7 +122,7 @@ def _ts(ns: int) -> Timestamp:
 
 
 def build_frame(i: int, size: int) -> Message:
-    cam = f"cam-{i % CAMERAS:03d}"
+    cam = CAMERA_IDS[i % len(CAMERA_IDS)]
     now = time.time_ns()
     msg = FrameSampled(
         frame_id=f"{cam}:{i + 1}", camera_id=cam, sequence=i + 1, captured_at=_ts(now),
@@ -107,7 +135,7 @@ def build_frame(i: int, size: int) -> Message:
 
 
 def build_detections(i: int, size: int) -> Message:
-    cam = f"cam-{i % CAMERAS:03d}"
+    cam = CAMERA_IDS[i % len(CAMERA_IDS)]
     msg = ObjectsDetected(
         frame_id=f"{cam}:{i + 1}", camera_id=cam, captured_at=_ts(time.time_ns()),
         model_id="yolov3-tiny-coco@sha256:9f2c", inference_time=Duration(nanos=8_500_000),
@@ -142,9 +170,13 @@ class Row:
     side: str  # producer | consumer
     client: str
     records: int
-    bytes: int
-    seconds: float
-    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
+    bytes: int  # per run
+    runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        """Median over the runs."""
+        return statistics.median(r["seconds"] for r in self.runs)
 
     @property
     def rps(self) -> float:
@@ -188,6 +220,8 @@ class Bench:
         self.tmp = RESULTS / f".tmp-{os.getpid()}"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.profiles: list[str] = []
+        self.owned_broker = cluster.owned
+        self.loadavg_start = os.getloadavg()
 
     # -------------------------------------------------------------------- helpers
     def new_topic(self, workload: str, what: str) -> str:
@@ -271,20 +305,35 @@ class Bench:
             raise RuntimeError(f"ConsumerPerformance read {out['data.consumed.in.nMsg']} of {n}")
         return out
 
-    async def _watch_assignment(self, get: Callable[[], KafkaConsumer | None]) -> float:
-        """perf_counter() at which the consumer first owns partitions (1 ms resolution): the
-        end of Java's rebalance.time.ms, so fetch time is measured the same way."""
-        while True:
-            c = get()
-            if c is not None and c.assignment():
-                return time.perf_counter()
-            await asyncio.sleep(0.001)
+    def timed_consumer_bus(self, assigned: list[float]) -> KafkaBus:
+        """A KafkaBus whose consumers note when they are first assigned partitions: the end of
+        Java's rebalance.time.ms, so fetch time is measured the same way on both sides.
+        (KafkaConsumer.assignment() cannot be polled for this: it blocks while a consume() is in
+        flight.) The re-subscribe only adds an on_assign callback, before the first poll."""
+
+        class TimedConsumer(KafkaConsumer):
+            def __init__(self, config: dict[str, Any], topics: list[str]) -> None:
+                super().__init__(config, topics)
+
+                def on_assign(_consumer: Any, _partitions: Any) -> None:
+                    if not assigned:
+                        assigned.append(time.perf_counter())
+
+                self._consumer.subscribe(topics, on_assign=on_assign)
+
+        class TimedBus(KafkaBus):
+            def consumer(self, group: str, topics: Any) -> KafkaConsumer:
+                c = TimedConsumer({**self._consumer_config, "group.id": group}, list(topics))
+                self._consumers.append(c)
+                return c
+
+        return TimedBus(self.bootstrap, source="bench-bus", consumer_config={})
 
     async def py_consume(self, topic: str, n: int) -> dict[str, Any]:
-        bus = self.kafka_bus()
+        assigned: list[float] = []
+        bus = self.timed_consumer_bus(assigned)
         t_start = time.perf_counter()
         consumer = bus.consumer(f"bench-bare-{uuid.uuid4().hex[:8]}", [topic])
-        watcher = asyncio.create_task(self._watch_assignment(lambda: consumer))
         count = nbytes = 0
         deadline = time.monotonic() + 120
         while count < n:
@@ -297,20 +346,12 @@ class Bench:
             nbytes += len(record.key or b"") + len(record.value or b"")
             consumer.store(record)
         t_end = time.perf_counter()
-        t_assigned = await watcher
         await bus.close()
-        return {"t_start": t_start, "t_assigned": t_assigned, "t_end": t_end, "bytes": nbytes}
+        return {"t_start": t_start, "t_assigned": assigned[0], "t_end": t_end, "bytes": nbytes}
 
     async def py_stream_processor(self, topic: Topic, n: int) -> dict[str, Any]:
-        consumers: list[KafkaConsumer] = []
-
-        class Watched(KafkaBus):
-            def consumer(self, group: str, topics: Any) -> KafkaConsumer:
-                c = super().consumer(group, topics)
-                consumers.append(c)
-                return c
-
-        bus = Watched(self.bootstrap, source="bench-bus", consumer_config={})
+        assigned: list[float] = []
+        bus = self.timed_consumer_bus(assigned)
         stop = asyncio.Event()
         count = 0
         t_end = 0.0
@@ -326,39 +367,47 @@ class Bench:
                                     [Subscription(topic, handler)])
         t_start = time.perf_counter()
         run = asyncio.create_task(processor.run(stop))
-        watcher = asyncio.create_task(
-            self._watch_assignment(lambda: consumers[0] if consumers else None))
         try:
             await asyncio.wait_for(asyncio.shield(run), timeout=180)
         except TimeoutError:
             stop.set()
             await run
             raise RuntimeError(f"StreamProcessor read {count} of {n}") from None
-        t_assigned = await watcher
         await bus.close()
         if count != n:
             raise RuntimeError(f"StreamProcessor read {count} of {n}")
-        return {"t_start": t_start, "t_assigned": t_assigned, "t_end": t_end}
+        return {"t_start": t_start, "t_assigned": assigned[0], "t_end": t_end}
 
     # -------------------------------------------------------------------- profiling
-    async def profiled(self, label: str, coro: Awaitable[Any]) -> Any:
-        """Run `coro` with py-spy attached to this process (all threads, native frames)."""
-        if not self.args.profile:
+    async def profiled(self, label: str | None, coro: Awaitable[Any]) -> Any:
+        """Run `coro` with py-spy attached to this process (all threads) when profiling."""
+        if not self.args.profile or label is None:
             return await coro
         out = RESULTS / f"profile-{label}-{time.strftime('%Y%m%d-%H%M%S')}.txt"
-        spy = subprocess.Popen(
-            [self.args.py_spy, "record", "--pid", str(os.getpid()), "--rate", "250",
-             "--format", "raw", "--threads", "--nonblocking", "--output", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        spy = await asyncio.create_subprocess_exec(
+            self.args.py_spy, "record", "--pid", str(os.getpid()), "--rate", "250",
+            "--format", "raw", "--threads", "--nonblocking", "--output", str(out),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)  # let py-spy attach
         try:
             return await coro
         finally:
-            spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
-            spy.wait(timeout=30)
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output and exits
+            await asyncio.wait_for(spy.wait(), timeout=30)
             self.profiles.append(str(out))
 
     # -------------------------------------------------------------------- workload
+    def add(self, w: Workload, side: str, client: str, nbytes: int, seconds: float,
+            **detail: Any) -> None:
+        """Record one timed run; runs of the same client form one row (median)."""
+        row = next((r for r in self.rows if r.workload == w.name and r.client == client), None)
+        if row is None:
+            row = Row(w.name, side, client, w.records, nbytes)
+            self.rows.append(row)
+        row.runs.append({"seconds": round(seconds, 6), "records_per_s": round(w.records / seconds),
+                         **detail})
+        self.log(f"  {client:<22} {w.records / seconds:>10,.0f} rec/s")
+
     async def run_workload(self, w: Workload) -> None:
         n, size = w.records, w.size
         payload_file = self.tmp / f"payloads-{size}.txt"
@@ -366,70 +415,66 @@ class Bench:
         messages = [w.build(i, size) for i in range(PAYLOAD_POOL * 4)]
         msg_size = sum(m.ByteSize() for m in messages) / len(messages)
         self.log(f"{w.name}: {n} records of {size} B (protobuf {msg_size:.0f} B), "
-                 f"{self.args.partitions} partitions")
+                 f"{self.args.partitions} partitions, {self.args.repeat} round(s)")
         topic = dataclasses.replace(w.topic, partitions=self.args.partitions)
 
-        # ---- producer side: warm up each client once, then measure on fresh topics
+        def fresh(what: str) -> Topic:
+            return dataclasses.replace(topic, name=self.new_topic(w.name, what))
+
+        # ---- producer side: warm up each client once, then rounds of the three, interleaved so
+        # that load from elsewhere on the machine hits them alike; every run on a fresh topic.
         self.log("  warm-up producers")
-        self.java_producer(self.new_topic(w.name, "warm-java"), w.warmup, payload_file)
-        await self.py_produce(self.new_topic(w.name, "warm-produce"), w.warmup, payloads)
-        warm_pub = self.new_topic(w.name, "warm-publish")
-        await self.py_publish(dataclasses.replace(topic, name=warm_pub), w.warmup, messages)
+        self.java_producer(fresh("warm-java").name, w.warmup, payload_file)
+        await self.py_produce(fresh("warm-produce").name, w.warmup, payloads)
+        warm_pub = fresh("warm-publish")
+        await self.py_publish(warm_pub, w.warmup, messages)
 
-        t_java = self.new_topic(w.name, "java")
-        rps, mbps, line = self.java_producer(t_java, n, payload_file)
-        self.rows.append(Row(w.name, "producer", "ProducerPerformance", n, int(n * size),
-                             n / rps, {"tool_line": line, "tool_mb_per_s": mbps}))
-        self.log(f"  ProducerPerformance {rps:,.0f} rec/s")
+        pub_topic: Topic | None = None
+        for rnd in range(self.args.repeat):
+            rps, _, line = self.java_producer(fresh("java").name, n, payload_file)
+            self.add(w, "producer", "ProducerPerformance", n * size, n / rps, tool_line=line)
 
-        t_raw = self.new_topic(w.name, "produce")
-        secs, total = await self.profiled(f"{w.name}-produce", self.py_produce(t_raw, n, payloads))
-        self.rows.append(Row(w.name, "producer", "KafkaBus.produce", n, total, secs))
-        self.log(f"  KafkaBus.produce    {n / secs:,.0f} rec/s")
+            label = f"{w.name}-produce" if rnd == 0 else None
+            secs, total = await self.profiled(label, self.py_produce(fresh("produce").name, n,
+                                                                     payloads))
+            self.add(w, "producer", "KafkaBus.produce", total, secs)
 
-        t_pub = self.new_topic(w.name, "publish")
-        pub_topic = dataclasses.replace(topic, name=t_pub)
-        secs, total = await self.profiled(f"{w.name}-publish",
-                                          self.py_publish(pub_topic, n, messages))
-        self.rows.append(Row(w.name, "producer", "KafkaBus.publish", n, total, secs,
-                             {"value_bytes_avg": total / n, "keys": CAMERAS}))
-        self.log(f"  KafkaBus.publish    {n / secs:,.0f} rec/s")
+            t_pub = fresh("publish")
+            pub_topic = pub_topic or t_pub  # the consumers all read the first one
+            label = f"{w.name}-publish" if rnd == 0 else None
+            secs, total = await self.profiled(label, self.py_publish(t_pub, n, messages))
+            self.add(w, "producer", "KafkaBus.publish", total, secs)
 
-        if self.args.lz4_row and self.args.compression != "lz4":
-            t_lz4 = self.new_topic(w.name, "publish-lz4")
-            secs, total = await self.py_publish(dataclasses.replace(topic, name=t_lz4), n,
-                                                messages, **{"compression.type": "lz4"})
-            self.rows.append(Row(w.name, "producer", "KafkaBus.publish[lz4]", n, total, secs,
-                                 {"note": "KafkaBus default compression (lz4), not like-for-like"}))
-            self.log(f"  KafkaBus.publish[lz4] {n / secs:,.0f} rec/s")
+            if self.args.lz4_row and self.args.compression != "lz4":
+                secs, total = await self.py_publish(fresh("publish-lz4"), n, messages,
+                                                    **{"compression.type": "lz4"})
+                self.add(w, "producer", "KafkaBus.publish[lz4]", total, secs)
+        assert pub_topic is not None
 
-        # ---- consumer side: all read the N records of the KafkaBus.publish topic
+        # ---- consumer side: all read the N records of the first KafkaBus.publish topic, each
+        # run with a fresh group, timed from partition assignment to the N-th record.
         self.log("  warm-up consumers")
-        self.java_consumer(warm_pub, w.warmup)
-        await self.py_consume(warm_pub, w.warmup)
-        await self.py_stream_processor(dataclasses.replace(topic, name=warm_pub), w.warmup)
+        self.java_consumer(warm_pub.name, w.warmup)
+        await self.py_consume(warm_pub.name, w.warmup)
+        await self.py_stream_processor(warm_pub, w.warmup)
 
-        out = self.java_consumer(t_pub, n)
-        fetch_ms = int(out["fetch.time.ms"])
-        mib = float(out["data.consumed.in.MB"])
-        self.rows.append(Row(w.name, "consumer", "ConsumerPerformance", n, int(mib * MIB),
-                             fetch_ms / 1000, {"tool": out}))
-        self.log(f"  ConsumerPerformance {out['fetch.nMsg.sec']} rec/s")
-        consumed_bytes = int(mib * MIB)
+        for rnd in range(self.args.repeat):
+            out = self.java_consumer(pub_topic.name, n)
+            mib = float(out["data.consumed.in.MB"])
+            self.add(w, "consumer", "ConsumerPerformance", round(mib * MIB),
+                     int(out["fetch.time.ms"]) / 1000, rebalance_ms=int(out["rebalance.time.ms"]),
+                     tool=out)
 
-        r = await self.profiled(f"{w.name}-consume", self.py_consume(t_pub, n))
-        self.rows.append(Row(w.name, "consumer", "KafkaBus consumer", n, r["bytes"],
-                             r["t_end"] - r["t_assigned"],
-                             {"rebalance_ms": round((r["t_assigned"] - r["t_start"]) * 1000)}))
-        consumed_bytes = r["bytes"]
-        self.log(f"  KafkaBus consumer   {self.rows[-1].rps:,.0f} rec/s")
+            label = f"{w.name}-consume" if rnd == 0 else None
+            r = await self.profiled(label, self.py_consume(pub_topic.name, n))
+            consumed = r["bytes"]  # key + value bytes, as ConsumerPerformance counts them
+            self.add(w, "consumer", "KafkaBus consumer", consumed, r["t_end"] - r["t_assigned"],
+                     rebalance_ms=round((r["t_assigned"] - r["t_start"]) * 1000))
 
-        r = await self.profiled(f"{w.name}-streamprocessor",
-                                self.py_stream_processor(pub_topic, n))
-        self.rows.append(Row(w.name, "consumer", "StreamProcessor", n, consumed_bytes,
-                             r["t_end"] - r["t_assigned"],
-                             {"rebalance_ms": round((r["t_assigned"] - r["t_start"]) * 1000)}))
-        self.log(f"  StreamProcessor     {self.rows[-1].rps:,.0f} rec/s")
+            label = f"{w.name}-streamprocessor" if rnd == 0 else None
+            r = await self.profiled(label, self.py_stream_processor(pub_topic, n))
+            self.add(w, "consumer", "StreamProcessor", consumed, r["t_end"] - r["t_assigned"],
+                     rebalance_ms=round((r["t_assigned"] - r["t_start"]) * 1000))
 
     def cleanup(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -437,7 +482,7 @@ class Bench:
             for name in self.topics:
                 try:
                     delete_topic(self.bootstrap, name)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self.log(f"could not delete {name}: {exc}")
 
 
@@ -446,15 +491,19 @@ REFERENCE = {"producer": "ProducerPerformance", "consumer": "ConsumerPerformance
 
 
 def table(rows: list[Row]) -> str:
-    out = [f"{'workload':<16} {'side':<8} {'client':<22} {'records/s':>11} {'MiB/s':>8}  ratio"]
-    out.append("-" * 100)
+    out = [f"{'workload':<16} {'side':<8} {'client':<22} {'records/s':>10} {'(min-max)':>17} "
+           f"{'MiB/s':>7}  ratio (median records/s)"]
+    out.append("-" * 124)
     for r in rows:
         ref_name = REFERENCE[r.side]
         ref = next(x for x in rows if x.workload == r.workload and x.client == ref_name)
         ratio = ("1.00 (reference)" if r.client == ref_name else
                  f"{r.client} / {ref_name} = {r.rps / ref.rps:.2f}")
-        out.append(f"{r.workload:<16} {r.side:<8} {r.client:<22} {r.rps:>11,.0f} "
-                   f"{r.mibps:>8.1f}  {ratio}")
+        lo = min(x["records_per_s"] for x in r.runs)
+        hi = max(x["records_per_s"] for x in r.runs)
+        spread = f"({lo:,}-{hi:,})"
+        out.append(f"{r.workload:<16} {r.side:<8} {r.client:<22} {r.rps:>10,.0f} {spread:>17} "
+                   f"{r.mibps:>7.1f}  {ratio}")
     return "\n".join(out)
 
 
@@ -465,15 +514,17 @@ def as_json(rows: list[Row], args: argparse.Namespace, bench: Bench, wall: float
         ref = next(x for x in rows if x.workload == r.workload and x.client == REFERENCE[r.side])
         result.append({
             "workload": r.workload, "side": r.side, "client": r.client, "records": r.records,
-            "bytes": r.bytes, "seconds": round(r.seconds, 4), "records_per_s": round(r.rps, 1),
-            "mib_per_s": round(r.mibps, 2), "reference": ref.client,
-            "ratio_vs_reference": round(r.rps / ref.rps, 4), **r.detail,
+            "bytes": r.bytes, "median_seconds": round(r.seconds, 4),
+            "records_per_s": round(r.rps, 1), "mib_per_s": round(r.mibps, 2),
+            "reference": ref.client, "ratio_vs_reference": round(r.rps / ref.rps, 4),
+            "runs": r.runs,
         })
     return {
         "benchmark": "bus",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "partitions": args.partitions,
+        "rounds": args.repeat,
         "producer_settings": bench.settings,
         "timing": {
             "producer": "first send -> every delivery acknowledged (ProducerPerformance: its own "
@@ -485,10 +536,11 @@ def as_json(rows: list[Row], args: argparse.Namespace, bench: Bench, wall: float
         "environment": {
             "python": sys.version.split()[0], "platform": platform.platform(),
             "cpus": os.cpu_count(), "loadavg_end": os.getloadavg(),
-            "confluent_kafka": confluent_kafka.version()[0],
+            "loadavg_start": bench.loadavg_start,
+            "confluent_kafka": confluent_kafka.__version__,
             "librdkafka": confluent_kafka.libversion()[0],
             "java": java.splitlines()[0] if java else "?", "kafka": "3.9.1",
-            "broker": "external" if not bench.cluster.owned else "owned, 1 KRaft node",
+            "broker": "owned, 1 KRaft node" if bench.owned_broker else "external",
         },
         "wall_seconds": round(wall, 1),
         "rows": result,
@@ -503,6 +555,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bootstrap", default=os.environ.get("VIGIE_KAFKA_BOOTSTRAP"),
                    help="use this broker instead of starting one (default $VIGIE_KAFKA_BOOTSTRAP)")
     p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--repeat", type=int, help="timed runs per client; the table shows the median "
+                   "(default 3, --quick 1)")
     p.add_argument("--compression", choices=["none", "lz4"], default="none",
                    help="compression.type for both producers (default none)")
     p.add_argument("--lz4-row", action="store_true",
@@ -553,6 +607,10 @@ async def amain(args: argparse.Namespace) -> int:
 
 def main() -> int:
     args = parse_args()
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
+    global CAMERA_IDS
+    CAMERA_IDS = balanced_camera_ids(max(CAMERAS, args.partitions), args.partitions)
     return asyncio.run(amain(args))
 
 

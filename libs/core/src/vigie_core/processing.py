@@ -32,6 +32,15 @@ class Subscription:
     handler: Handler
 
 
+class _Counters:
+    """A subscription's metric children, resolved once rather than per record."""
+
+    def __init__(self, group: str, topic: str) -> None:
+        self.consumed = telemetry.BUS_CONSUMED.labels(group, topic)
+        self.errors = telemetry.BUS_HANDLER_ERRORS.labels(group, topic)
+        self.seconds = telemetry.BUS_HANDLER_SECONDS.labels(group, topic)
+
+
 def dlq_headers(record: Record, group: str, stage: str, error: str) -> Headers:
     """The original headers plus where the record came from and why it was dead-lettered."""
     return (*record.headers,
@@ -63,6 +72,7 @@ class StreamProcessor:
         self.store_offsets = store_offsets
         self.consumer: Consumer | None = None
         self.handlers = {s.topic.name: s for s in subscriptions}
+        self.counters = {s.topic.name: _Counters(group, s.topic.name) for s in subscriptions}
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.poll_timeout_s = poll_timeout_s
@@ -91,7 +101,7 @@ class StreamProcessor:
             await consumer.close()
 
     async def _process(self, record: Record) -> list[asyncio.Future[Record]]:
-        subscription = self.handlers[record.topic]
+        subscription, counters = self.handlers[record.topic], self.counters[record.topic]
         try:
             event = decode(subscription.topic, record.key, record.value, record.headers)
         except DecodeError as exc:
@@ -104,7 +114,7 @@ class StreamProcessor:
             try:
                 await subscription.handler(event)
             except Exception as exc:
-                telemetry.BUS_HANDLER_ERRORS.labels(self.group, record.topic).inc()
+                counters.errors.inc()
                 log.warning("handler failed (attempt %d/%d) on %s: %r", attempt,
                             self.max_attempts, record.topic, exc,
                             extra={"event_id": event.envelope.id})
@@ -112,9 +122,8 @@ class StreamProcessor:
                     return [await self._dead_letter(record, "handler", repr(exc))]
                 await asyncio.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
             else:
-                telemetry.BUS_HANDLER_SECONDS.labels(self.group, record.topic).observe(
-                    time.perf_counter() - started)
-                telemetry.BUS_CONSUMED.labels(self.group, record.topic).inc()
+                counters.seconds.observe(time.perf_counter() - started)
+                counters.consumed.inc()
                 return outputs
             finally:
                 untrack_deliveries(token)

@@ -27,13 +27,17 @@ log = logging.getLogger(__name__)
 BATCH = 500  # records fetched per consume() call
 
 
-def _resolve(future: asyncio.Future[Record], error: KafkaError | None, record: Record) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(KafkaException(error))
-    else:
-        future.set_result(record)
+Delivery = tuple[asyncio.Future[Record], KafkaError | None, Record]
+
+
+def _resolve(deliveries: list[Delivery]) -> None:
+    for future, error, record in deliveries:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(KafkaException(error))
+        else:
+            future.set_result(record)
 
 
 class KafkaBus(Bus):
@@ -72,6 +76,10 @@ class KafkaBus(Bus):
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
         self._consumers: list[KafkaConsumer] = []
+        # Delivery reports gathered by the poll thread, handed to the event loop in batches:
+        # one loop wake-up per poll, not one per record.
+        self._delivered: list[Delivery] = []
+        self._delivered_lock = threading.Lock()
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -85,6 +93,19 @@ class KafkaBus(Bus):
         assert self._producer is not None
         while not self._stopping.is_set():
             self._producer.poll(0.1)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        with self._delivered_lock:
+            batch, self._delivered = self._delivered, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[Delivery]] = {}
+        for delivery in batch:
+            by_loop.setdefault(delivery[0].get_loop(), []).append(delivery)
+        for loop, deliveries in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, deliveries)
+            except RuntimeError:
+                pass  # the loop is gone: nobody awaits these deliveries any more
 
     async def produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()
@@ -92,16 +113,13 @@ class KafkaBus(Bus):
         if self._producer is None:
             await self.start()
         assert self._producer is not None
-        loop = asyncio.get_running_loop()
-        delivered: asyncio.Future[Record] = loop.create_future()
+        delivered: asyncio.Future[Record] = asyncio.get_running_loop().create_future()
 
         def on_delivery(error: KafkaError | None, msg: Message) -> None:
             record = Record(topic, msg.partition() or 0, msg.offset() or 0, key, value,
                             tuple(headers), (msg.timestamp() or (0, 0))[1])
-            try:
-                loop.call_soon_threadsafe(_resolve, delivered, error, record)
-            except RuntimeError:
-                pass  # the loop is gone: nobody awaits this delivery any more
+            with self._delivered_lock:
+                self._delivered.append((delivered, error, record))
 
         while True:
             try:
@@ -115,6 +133,8 @@ class KafkaBus(Bus):
         if self._producer is None:
             return
         remaining = await asyncio.to_thread(self._producer.flush, timeout)
+        self._hand_over()
+        await asyncio.sleep(0)  # let the deliveries just handed over resolve
         if remaining:
             raise TimeoutError(f"{remaining} records not delivered within {timeout}s")
 
@@ -169,15 +189,28 @@ class KafkaBus(Bus):
 class KafkaConsumer(Consumer):
     def __init__(self, config: dict[str, Any], topics: list[str]) -> None:
         self._consumer = _KafkaConsumer(config, logger=log)
-        self._consumer.subscribe(topics)
+        # Kept from the rebalance callbacks: asking librdkafka would wait for a poll in flight.
+        self._assignment: frozenset[tuple[str, int]] = frozenset()
+        self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked,
+                                 on_lost=self._revoked)
         self._closed = False
-        self._buffer: deque[Message] = deque()  # fetched in batches: one thread hop per batch
+        self._buffer: deque[Message] = deque()
+
+    def _assigned(self, _: Any, partitions: list[TopicPartition]) -> None:
+        self._assignment = frozenset((tp.topic, tp.partition) for tp in partitions)
+
+    def _revoked(self, _: Any, partitions: list[TopicPartition]) -> None:
+        self._assignment -= {(tp.topic, tp.partition) for tp in partitions}
 
     async def poll(self, timeout: float) -> Record | None:
         if self._closed:
             raise RuntimeError("consumer is closed")
         if not self._buffer:
-            self._buffer.extend(await asyncio.to_thread(self._consumer.consume, BATCH, timeout))
+            # What librdkafka already fetched, without waiting; else wait for one record only.
+            self._buffer.extend(self._consumer.consume(BATCH, 0))
+            if not self._buffer and (msg := await asyncio.to_thread(self._consumer.poll,
+                                                                    timeout)) is not None:
+                self._buffer.append(msg)
         if not self._buffer:
             return None
         msg = self._buffer.popleft()
@@ -212,7 +245,7 @@ class KafkaConsumer(Consumer):
         await asyncio.to_thread(commit)
 
     def assignment(self) -> list[tuple[str, int]]:
-        return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
+        return sorted(self._assignment)
 
     async def close(self) -> None:
         if self._closed:
