@@ -3,10 +3,12 @@
     ~/.cache/vigie/venv/bin/python bench/ingest/bench_ingest.py [--quick] [--clips DIR]
 
 For every .mp4 in the clips folder (default <repo>/../shared/data/clips), in the same run, rounds
-interleaved, everything single-threaded:
+interleaved, everything single-threaded (see bench/ingest/README.md):
 
-  * ffmpeg        reference: `ffmpeg -hide_banner -nostats -threads 1 -i CLIP -map 0:v:0 -f null -`
-                  (video decode only; CPU from resource.getrusage(RUSAGE_CHILDREN) deltas)
+  * ffmpeg        reference: `ffmpeg -hide_banner -nostats -threads 1 -i CLIP -map 0:v:0
+                  -benchmark -f null -` (video stream only). CPU: its -benchmark utime+stime
+                  (decode loop only); the whole-process getrusage(RUSAGE_CHILDREN) delta, which
+                  adds ~0.1 s of exec + library loading per run, is shown and saved too
   * decode        VideoSource.open() + frames(), with the decoder forced to one thread after open
                   (VideoSource sets thread_type AUTO; the bench overrides it)
   * ingest        decode + FramePipeline at the default settings (5 fps sampling by stream time,
@@ -15,11 +17,13 @@ interleaved, everything single-threaded:
   * every-frame   the same with every decoded frame sampled and published (no gating): the
                   per-frame cost of thumbnail + JPEG + protobuf
 
-Frames/s are computed on CPU time (time.process_time for Vigie, getrusage for ffmpeg): both sides
-are single-threaded, so CPU time is what one dedicated core would take, and it does not move when
-other processes load the machine. Wall-clock frames/s (time.perf_counter) are printed and saved
-too. Prints a table per clip and writes bench/results/ingest-<date>.json. `--profile` runs the
-ingest path once per clip under cProfile and prints the top functions.
+Frames/s are computed on CPU time (time.process_time for Vigie, ffmpeg's -benchmark / getrusage):
+both sides are single-threaded, so CPU time is what one dedicated core would take, and it moves
+much less than wall time when other processes load the machine. Wall-clock frames/s
+(time.perf_counter) are printed and saved too. Prints a table and writes
+bench/results/ingest-<date>.json. `--profile` runs the ingest path once per clip under cProfile;
+`--try-frombuffer` adds runs with the suggested analysis_jpeg change patched in (bench process
+only).
 """
 
 from __future__ import annotations

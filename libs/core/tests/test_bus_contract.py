@@ -174,3 +174,36 @@ async def test_publishing_the_wrong_message_type_is_refused(harness):
         await harness.bus().publish(topic, "cam-1", FrameSampled())
     with pytest.raises(ValueError, match="tombstones only belong on compacted topics"):
         await harness.bus().publish(topic, "cam-1", None)
+
+
+async def test_concurrent_handlers_finish_out_of_order_but_offsets_are_stored_in_order(harness):
+    name = await harness.topic(partitions=1)
+    topic = counts_topic(name, 1)
+    bus = harness.bus()
+    for seq in range(12):
+        await bus.publish(topic, "cam-1", counts("cam-1", seq))
+    await bus.flush()
+    finished: list[int] = []
+    release = asyncio.Event()
+
+    async def handler(event):
+        seq = event.message.counts[0].value
+        if seq == 0:
+            await release.wait()  # the first record is the slowest
+        finished.append(seq)
+        if len(finished) == 11:
+            release.set()
+
+    group = unique("concurrent")
+    stop = asyncio.Event()
+    processor = StreamProcessor(harness.bus(), group, [Subscription(topic, handler)],
+                                concurrency=4)
+    task = asyncio.create_task(processor.run(stop))
+    for _ in range(240):
+        if len(finished) == 12:
+            break
+        await asyncio.sleep(0.25)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    assert finished[-1] == 0 and sorted(finished) == list(range(12))
+    assert await harness.committed(group, name) == [12]

@@ -17,13 +17,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigie_core import telemetry
-from vigie_core.bus.base import Bus, Consumer, Record, track_deliveries, untrack_deliveries
+from vigie_core.bus.base import (
+    Bus,
+    Consumer,
+    Deliveries,
+    Record,
+    track_deliveries,
+    untrack_deliveries,
+)
 from vigie_core.codec import DecodeError, Event, Headers, decode
 from vigie_core.topics import Topic
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event[Any]], Awaitable[None]]
+
+
+class PoisonError(Exception):
+    """Raised by a handler for a record it can never process (an undecodable image, a value
+    out of contract): the record goes to the DLQ at once, without retries."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +77,16 @@ class StreamProcessor:
         retry_backoff_s: float = 0.2,
         poll_timeout_s: float = 0.2,
         store_offsets: bool = True,
+        concurrency: int = 1,
     ) -> None:
         self.bus, self.group = bus, group
         # False: nothing is ever committed, so every (re)assignment replays the partition from
         # its start; how a replica rebuilds the full state of a compacted topic it owns.
         self.store_offsets = store_offsets
         self.consumer: Consumer | None = None
+        # Records handled at once. Above 1, handlers of one partition overlap: only for
+        # handlers that keep their own order (detect's batcher does).
+        self.concurrency = max(1, concurrency)
         self.handlers = {s.topic.name: s for s in subscriptions}
         self.counters = {s.topic.name: _Counters(group, s.topic.name) for s in subscriptions}
         self.max_attempts = max_attempts
@@ -80,27 +96,38 @@ class StreamProcessor:
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self.consumer = self.bus.consumer(self.group, list(self.handlers))
         store = consumer.store if self.store_offsets else (lambda record: None)
-        pending: deque[tuple[Record, list[asyncio.Future[Record]]]] = deque()
+        # Records in arrival order with their handling; offsets are stored strictly in order.
+        pending: deque[tuple[Record, asyncio.Task[Deliveries]]] = deque()
+        in_flight: set[asyncio.Task[Deliveries]] = set()
         try:
             while not stop.is_set():
                 record = await consumer.poll(self.poll_timeout_s)
                 if record is not None:
-                    pending.append((record, await self._process(record)))
-                while pending and all(f.done() for f in pending[0][1]):
-                    done, outputs = pending.popleft()
-                    for f in outputs:
+                    task = asyncio.create_task(self._process(record))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    pending.append((record, task))
+                    if len(in_flight) >= self.concurrency:
+                        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                while pending and pending[0][1].done() and all(
+                        f.done() for f in pending[0][1].result()):
+                    done, task = pending.popleft()
+                    for f in task.result():
                         f.result()  # a failed delivery stops the loop: nothing is stored past it
                     store(done)
-            if pending:  # drain: deliver the outputs of handled records, then store them
+            if pending:  # drain: finish handling, deliver the outputs, then store in order
+                await asyncio.gather(*(task for _, task in pending))
                 await self.bus.flush()
-                for record, outputs in pending:
-                    await asyncio.gather(*outputs)
+                for record, task in pending:
+                    await asyncio.gather(*task.result())
                     store(record)
                 pending.clear()
         finally:
+            for _, task in pending:
+                task.cancel()
             await consumer.close()
 
-    async def _process(self, record: Record) -> list[asyncio.Future[Record]]:
+    async def _process(self, record: Record) -> Deliveries:
         subscription, counters = self.handlers[record.topic], self.counters[record.topic]
         try:
             event = decode(subscription.topic, record.key, record.value, record.headers)
@@ -113,6 +140,11 @@ class StreamProcessor:
             started = time.perf_counter()
             try:
                 await subscription.handler(event)
+            except PoisonError as exc:  # retrying cannot help: dead-letter at once
+                counters.errors.inc()
+                log.warning("poison record on %s to DLQ: %s", record.topic, exc,
+                            extra={"event_id": event.envelope.id})
+                return [await self._dead_letter(record, "handler", str(exc))]
             except Exception as exc:
                 counters.errors.inc()
                 log.warning("handler failed (attempt %d/%d) on %s: %r", attempt,

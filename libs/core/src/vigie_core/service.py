@@ -76,6 +76,7 @@ class Stream:
     group: str
     subscriptions: list[Subscription]
     store_offsets: bool = True
+    concurrency: int = 1
 
 
 @dataclass
@@ -149,7 +150,8 @@ class Service:
         await self.on_start()
         for stream in self.streams():
             processor = StreamProcessor(self.bus, stream.group, stream.subscriptions,
-                                        store_offsets=stream.store_offsets)
+                                        store_offsets=stream.store_offsets,
+                                        concurrency=stream.concurrency)
             self.processors[stream.group] = processor
             self._tasks.append(asyncio.create_task(processor.run(self._stop),
                                                    name=f"{self.name}:{stream.group}"))

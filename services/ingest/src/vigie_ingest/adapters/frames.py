@@ -7,6 +7,7 @@ import io
 
 import av
 import numpy as np
+from PIL import Image
 
 from vigie_ingest.domain.sampling import Grey, fit_within
 
@@ -16,8 +17,11 @@ THUMB_WIDTH = 64
 def analysis_jpeg(frame: av.VideoFrame, max_width: int, max_height: int,
                   quality: int) -> tuple[bytes, int, int]:
     width, height = fit_within(frame.width, frame.height, max_width, max_height)
-    image = frame.reformat(width=width, height=height,
-                           format="rgb24").to_image()  # type: ignore[no-untyped-call]
+    # Straight from the converted plane: to_image() copies the picture three times, and the
+    # page faults of those fresh buffers cost more than the JPEG encoding (bench/ingest).
+    plane = frame.reformat(width=width, height=height, format="rgb24").planes[0]
+    image = Image.frombuffer("RGB", (width, height), plane, "raw", "RGB",
+                             plane.line_size, 1)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality, optimize=False)
     return out.getvalue(), width, height
