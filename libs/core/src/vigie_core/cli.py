@@ -1,6 +1,6 @@
 """The `vigie` command.
 
-  vigie run [SERVICE ...]     every installed service in one process on the in-memory bus
+  vigie run [SERVICE ...] [--video FILE]   every installed service in one process, in memory
   vigie <service>             one service against Kafka (what a pod runs)
   vigie topics create|list    Kafka topics from the registry
   vigie doctor [--distributed]
@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import re
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from vigie_core.service import installed_commands, installed_services
 from vigie_core.settings import CoreSettings
 from vigie_core.telemetry import configure_logging
-from vigie_core.topics import REGISTRY
+from vigie_core.topics import CAMERAS, REGISTRY
+
+if TYPE_CHECKING:
+    from vigie_core.runtime import Running
 
 
 def _core_settings() -> CoreSettings:
@@ -37,7 +45,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not names:
         sys.exit("vigie: no service installed (make setup)")
     configure_logging("vigie", core.log_level, core.log_json)
-    return asyncio.run(serve(names, core, MemoryBus(f"vigie-embedded/{core.instance}")))
+    overrides: dict[str, dict[str, Any]] = {}
+    then = None
+    if args.video:
+        video = Path(args.video).resolve()
+        if not video.is_file():
+            sys.exit(f"vigie: no such video: {video}")
+        overrides["ingest"] = {"media_root": video.parent, "loop_files": args.loop}
+        then = _register_video(video, args.fps)
+    return asyncio.run(serve(names, core, MemoryBus(f"vigie-embedded/{core.instance}"),
+                             overrides, then))
+
+
+def _register_video(video: Path, fps: float) -> Callable[[Running], Awaitable[None]]:
+    """A camera for a local video file, published once the services run."""
+    camera_id = re.sub(r"[^a-z0-9._-]+", "-", video.stem.lower()).strip("-._")[:63] or "video"
+
+    async def register(running: Running) -> None:
+        from vigie.camera.v1.camera_pb2 import PURPOSE_OBJECTS, Camera
+
+        camera = Camera(camera_id=camera_id, name=video.name, source_url=video.as_uri(),
+                        sample_fps=fps, enabled=True, purposes=[PURPOSE_OBJECTS])
+        await (await running.bus.publish(CAMERAS, camera_id, camera))
+        logging.getLogger(__name__).info("camera %s reads %s at %g frames/s", camera_id,
+                                         video.name, fps, extra={"camera_id": camera_id})
+    return register
 
 
 def cmd_service(args: argparse.Namespace) -> int:
@@ -96,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run every installed service in one process, no Kafka")
     run.add_argument("services", nargs="*", help="only these services")
+    run.add_argument("--video", help="also register a camera reading this video file")
+    run.add_argument("--fps", type=float, default=5.0, help="sampling rate of --video")
+    run.add_argument("--loop", action="store_true", help="replay --video forever")
     run.set_defaults(func=cmd_run)
     for name in sorted(installed_services()):
         one = sub.add_parser(name, help=f"run the {name} service against Kafka")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +58,10 @@ class Running:
         await self._http.cleanup()
 
 
-async def start(names: Sequence[str], core: CoreSettings, bus: Bus) -> Running:
-    """Start `names` on `bus`; raises if a listener would be exposed without TLS."""
+async def start(names: Sequence[str], core: CoreSettings, bus: Bus,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Running:
+    """Start `names` on `bus`; `overrides` set service settings over the environment's.
+    Raises if a listener would be exposed without TLS."""
     if exposed := core.insecure_listeners():
         raise PermissionError(
             f"refusing to serve {', '.join(exposed)} without TLS: set VIGIE_TLS_CERT_FILE and "
@@ -68,8 +70,9 @@ async def start(names: Sequence[str], core: CoreSettings, bus: Bus) -> Running:
     await bus.start()
     await bus.ensure_topics(REGISTRY)
     context = ServiceContext(core=core, bus=bus)
-    services = [cls(context, cls.settings_class() if cls.settings_class else None)
-                for cls in classes]
+    overrides = overrides or {}
+    services = [cls(context, cls.settings_class(**overrides.get(cls.name, {}))
+                    if cls.settings_class else None) for cls in classes]
     for service in services:
         context.health.set(service.name, False, "starting")
     holder: dict[str, Running] = {}
@@ -91,13 +94,18 @@ async def start(names: Sequence[str], core: CoreSettings, bus: Bus) -> Running:
     return running
 
 
-async def serve(names: Sequence[str], core: CoreSettings, bus: Bus) -> int:
-    """Run until SIGINT/SIGTERM or until a service's stream fails; return the exit code."""
+async def serve(names: Sequence[str], core: CoreSettings, bus: Bus,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                then: Callable[[Running], Awaitable[None]] | None = None) -> int:
+    """Run until SIGINT/SIGTERM or until a service's stream fails; return the exit code.
+    `then` runs once everything started (e.g. register a demo camera)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    running = await start(names, core, bus)
+    running = await start(names, core, bus, overrides)
+    if then is not None:
+        await then(running)
     tasks = [t for s in running.services for t in s.tasks]
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,1 @@
+"""Edges of the detect service: model backends, tracker, bus handlers, gRPC."""

@@ -1,0 +1,117 @@
+"""Batching across cameras: frames of any camera that arrive within `max_wait_s` of each other are
+decoded and inferred together (up to `max_batch`), then tracked per camera, all in one worker and
+in submission order, so each camera's tracker sees its frames in the order they were consumed.
+Callers must submit before awaiting anything else, which keeps that order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vigie_core.processing import PoisonError
+
+from vigie_detect import metrics
+from vigie_detect.adapters.model import Detector, Image
+from vigie_detect.adapters.tracking import TrackerPool
+from vigie_detect.domain.detections import Detections
+
+Decode = Callable[[bytes], Image]
+
+
+@dataclass(frozen=True)
+class Result:
+    detections: Detections
+    seconds: float  # the batch's model time per image
+    width: int
+    height: int
+
+
+@dataclass
+class _Job:
+    camera_id: str
+    image: bytes
+    size: tuple[int, int] | None  # the size the frame claims, checked after decoding
+    frame_rate: float
+    future: asyncio.Future[Result] = field(repr=False)
+
+
+class Batcher:
+    def __init__(self, detector: Detector, trackers: TrackerPool | None, max_batch: int,
+                 max_wait_s: float, decode: Decode) -> None:
+        self.detector, self.trackers, self.decode = detector, trackers, decode
+        self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name="detect:batcher")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def detect(self, camera_id: str, image: bytes, size: tuple[int, int] | None,
+                     frame_rate: float) -> Result:
+        """Detections of an encoded image (tracked when a tracker pool is set). Raises what
+        `decode` raises, or PoisonError when the image is not of the claimed size."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(camera_id, image, size, frame_rate, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(),
+                                                        max(0.0, deadline - loop.time())))
+                except TimeoutError:
+                    break
+            try:
+                results = await asyncio.to_thread(self._infer, batch)
+            except Exception as exc:
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            for job, result in zip(batch, results, strict=True):
+                if job.future.done():
+                    continue
+                if isinstance(result, Exception):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
+
+    def _infer(self, batch: list[_Job]) -> list[Result | Exception]:
+        images: list[Image] = []
+        usable: list[_Job] = []
+        results: dict[int, Result | Exception] = {}
+        for job in batch:
+            try:
+                image = self.decode(job.image)
+                height, width = image.shape[:2]
+                if job.size is not None and job.size != (width, height):
+                    raise PoisonError(f"image is {width}x{height} but the frame says "
+                                      f"{job.size[0]}x{job.size[1]}")
+            except Exception as exc:
+                results[id(job)] = exc
+                continue
+            images.append(image)
+            usable.append(job)
+        if usable:
+            started = time.perf_counter()
+            detections = self.detector.detect(images)
+            seconds = time.perf_counter() - started
+            metrics.BATCH_SIZE.observe(len(usable))
+            metrics.INFERENCE_SECONDS.observe(seconds)
+            for job, image, found in zip(usable, images, detections, strict=True):
+                if self.trackers is not None:
+                    found = self.trackers.update(job.camera_id, found, job.frame_rate)
+                results[id(job)] = Result(found, seconds / len(usable), image.shape[1],
+                                          image.shape[0])
+        return [results[id(job)] for job in batch]

@@ -1,0 +1,109 @@
+"""Darknet YOLO (yolov3-tiny) on OpenCV's DNN module: the CPU default detector.
+
+Needs opencv-python-headless 4.x (OpenCV 5 removed cv2.dnn.readNetFromDarknet).
+
+Conventions, kept identical to cv2.dnn.DetectionModel (the reference the tests compare with):
+- input: each image resized (no letterbox, no crop) to input_size x input_size, BGR->RGB, /255;
+- confidence = objectness x class probability. OpenCV's YOLO ("Region") layer already outputs
+  that product in columns 5.. (and zeroes products below 0.2, so min_confidence below 0.2 finds
+  nothing more); we take the best class of each anchor box (one label per box, not darknet's
+  multi-label);
+- boxes are decoded in each image's own pixel size, then NMS per class (nms_iou), then boxes
+  below min_confidence are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+
+from vigie_detect.adapters.model import DetectorOptions, Image
+from vigie_detect.adapters.models import ModelError, ResolvedModel
+from vigie_detect.domain.detections import COCO_CLASSES, Detections
+
+_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+_MASK = re.compile(r"^(\s*mask\s*=).*$")
+
+
+def patch_darknet_masks(cfg: str, masks: Mapping[int, str]) -> str:
+    """The cfg text with the `mask =` line of the given [yolo] sections (0-based index among the
+    [yolo] sections) replaced. Raises if a section or its mask line is missing: a cfg this patch
+    does not fit is a different model and must not load silently."""
+    if not masks:
+        return cfg
+    lines = cfg.splitlines(keepends=True)
+    yolo_index, patched = -1, set()
+    in_yolo = False
+    for i, line in enumerate(lines):
+        if section := _SECTION.match(line):
+            in_yolo = section.group(1).strip().lower() == "yolo"
+            yolo_index += in_yolo
+            continue
+        if in_yolo and yolo_index in masks and (m := _MASK.match(line)):
+            ending = line[len(line.rstrip("\r\n")):]
+            lines[i] = f"{m.group(1)} {masks[yolo_index]}{ending}"
+            patched.add(yolo_index)
+    if missing := set(masks) - patched:
+        raise ModelError(f"cfg has no mask line in [yolo] section(s) {sorted(missing)}")
+    return "".join(lines)
+
+
+class OpenCvDarknetDetector:
+    """Implements vigie_detect.adapters.model.Detector."""
+
+    class_names: tuple[str, ...] = COCO_CLASSES
+
+    def __init__(self, resolved: ResolvedModel, options: DetectorOptions | None = None) -> None:
+        self.options = options or DetectorOptions()
+        if self.options.device != "cpu":
+            raise ModelError(f"opencv-darknet runs on cpu only, not {self.options.device!r}")
+        if self.options.input_size <= 0 or self.options.input_size % 32:
+            raise ModelError(f"input_size must be a multiple of 32, not {self.options.input_size}")
+        spec = resolved.spec
+        self.model_id = resolved.model_id
+        cfg = patch_darknet_masks(resolved.paths["cfg"].read_text(encoding="utf-8"),
+                                  spec.darknet_masks)
+        weights = np.fromfile(resolved.paths["weights"], dtype=np.uint8)
+        cv2.setNumThreads(self.options.threads or os.cpu_count() or 1)
+        self._net = cv2.dnn.readNetFromDarknet(np.frombuffer(cfg.encode(), np.uint8), weights)
+        self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        self._outputs = self._net.getUnconnectedOutLayersNames()
+
+    def detect(self, images: list[Image]) -> list[Detections]:
+        if not images:
+            return []
+        size = self.options.input_size
+        blob = cv2.dnn.blobFromImages(images, 1 / 255.0, (size, size), swapRB=True, crop=False)
+        self._net.setInput(blob)
+        outs = self._net.forward(self._outputs)
+        # One image: each output is (rows, 85); a batch: (batch, rows, 85).
+        per_image = [np.concatenate([o.reshape(len(images), -1, o.shape[-1])[i] for o in outs])
+                     for i in range(len(images))]
+        return [self._decode(rows, image.shape[1], image.shape[0])
+                for rows, image in zip(per_image, images, strict=True)]
+
+    def _decode(self, rows: np.ndarray, width: int, height: int) -> Detections:
+        scores = rows[:, 5:]
+        class_id = scores.argmax(axis=1)
+        confidence = scores[np.arange(len(rows)), class_id]
+        keep = confidence >= self.options.min_confidence
+        rows, class_id, confidence = rows[keep], class_id[keep], confidence[keep]
+        if not len(rows):
+            return Detections.empty()
+        cx, cy = rows[:, 0] * width, rows[:, 1] * height
+        w, h = rows[:, 2] * width, rows[:, 3] * height
+        xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
+        picked = cv2.dnn.NMSBoxesBatched(xywh.tolist(), confidence.tolist(), class_id.tolist(),
+                                         self.options.min_confidence, self.options.nms_iou)
+        kept = np.asarray(picked, np.int64).reshape(-1)
+        kept = kept[np.argsort(-confidence[kept], kind="stable")]
+        xywh = xywh[kept]
+        xyxy = np.stack([xywh[:, 0], xywh[:, 1], xywh[:, 0] + xywh[:, 2],
+                         xywh[:, 1] + xywh[:, 3]], axis=1)
+        xyxy = np.clip(xyxy, 0, [width, height, width, height])
+        return Detections(xyxy, np.clip(confidence[kept], 0, 1), class_id[kept])

@@ -1,0 +1,163 @@
+"""Per-camera multi-object tracking: ByteTrack as maintained in Ultralytics
+(`ultralytics.trackers.byte_tracker.BYTETracker`, API of ultralytics 8.4.x).
+
+What the tracker outputs, and what it drops (ByteTrack only reports activated tracks; so do we):
+- `CameraTracker.update` returns the subset of this frame's detections that belong to an activated
+  track, with `tracker_id` > 0, in input order, with the detector's own boxes, confidences and
+  classes (not the Kalman-smoothed box ByteTrack also computes).
+- Dropped: detections below `track_low_thresh`; detections between `track_low_thresh` and
+  `track_high_thresh` that do not extend an existing track (ByteTrack's second association only
+  recovers tracks, it never starts one); a new object's first detection (it starts an unconfirmed
+  track, reported from its second consecutive matched frame, except on a tracker's very first frame
+  where ByteTrack activates at once); high-score detections under `new_track_thresh` matching no
+  track.
+- Track ids are per camera (8.4's BYTETracker numbers its own tracks from 1), so two cameras can
+  both have a track 1: the pair (camera_id, tracker_id) names a track.
+
+Frame rate: `track_buffer` counts frames at 30 fps, as in the original ByteTrack
+(`buffer = track_buffer * frame_rate / 30`): with the default 30, a lost track survives about one
+second whatever the sampling rate. (8.4's BYTETracker itself ignores the frame rate.)
+
+Ultralytics is imported on first use, through `import_ultralytics` (offline environment set first);
+its matcher needs the `lap` package installed up front (an offline auto-install would fail).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from vigie_detect.domain.detections import Detections, Float, Int
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """ByteTrack parameters; defaults are Ultralytics' cfg/trackers/bytetrack.yaml (8.4)."""
+
+    track_high_thresh: float = 0.25  # first association: detections at or above this
+    track_low_thresh: float = 0.1  # second association (recovery only): above this
+    new_track_thresh: float = 0.25  # an unmatched detection starts a track at or above this
+    track_buffer: int = 30  # frames (at 30 fps) a lost track is kept for re-identification
+    match_thresh: float = 0.8  # max association cost (1 - IoU, score-fused if fuse_score)
+    fuse_score: bool = True  # weight IoU by detection confidence in the first association
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.track_low_thresh <= self.track_high_thresh:
+            raise ValueError("need 0 <= track_low_thresh <= track_high_thresh")
+        if self.track_buffer < 1 or not 0 < self.match_thresh <= 1:
+            raise ValueError("need track_buffer >= 1 and 0 < match_thresh <= 1")
+
+
+class _Boxes:
+    """The Results-like view BYTETracker.update reads: numpy `conf`, `cls`, `xywh`, `xyxy`,
+    `len()` and boolean-mask indexing. (No `xywhr` attribute: its presence means oriented boxes.)"""
+
+    def __init__(self, xyxy: Float, conf: Float, cls: Int | Float) -> None:
+        self.xyxy, self.conf, self.cls = xyxy, conf, cls
+
+    @property
+    def xywh(self) -> Float:
+        center = (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+        size = self.xyxy[:, 2:] - self.xyxy[:, :2]
+        return np.concatenate([center, size], axis=1)
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, index: Any) -> _Boxes:
+        return _Boxes(self.xyxy[index], self.conf[index], self.cls[index])
+
+
+def _bytetracker_class() -> Any:
+    try:
+        import lap  # noqa: F401  (else Ultralytics would try to pip-install it at import)
+    except ImportError as e:
+        raise RuntimeError("tracking needs the `lap` package (pip install lap>=0.5.12)") from e
+    from vigie_detect.adapters.ultralytics_backend import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.trackers.byte_tracker import BYTETracker
+
+    return BYTETracker
+
+
+class CameraTracker:
+    """ByteTrack state of one camera. Feed it every analysed frame of that camera, in order
+    (frames with no detections too: they age lost tracks)."""
+
+    def __init__(self, params: TrackerParams | None = None) -> None:
+        self.params = params or TrackerParams()
+        self._tracker = _bytetracker_class()(SimpleNamespace(**asdict(self.params)))
+
+    @property
+    def frames(self) -> int:
+        return int(self._tracker.frame_id)
+
+    def update(self, detections: Detections, frame_rate: float) -> Detections:
+        if not frame_rate > 0:
+            raise ValueError(f"frame_rate must be > 0, got {frame_rate}")
+        self._tracker.max_frames_lost = max(1, round(self.params.track_buffer * frame_rate / 30))
+        boxes = _Boxes(detections.xyxy.astype(np.float32), detections.confidence.astype(np.float32),
+                       detections.class_id.astype(np.float32))
+        # rows: x1, y1, x2, y2, track_id, score, cls, idx (idx: index into `detections`)
+        tracks = np.asarray(self._tracker.update(boxes), np.float64).reshape(-1, 8)
+        if not len(tracks):
+            return Detections.empty()
+        index = tracks[:, 7].astype(np.int64)
+        track_id = tracks[:, 4].astype(np.int64)
+        order = np.argsort(index, kind="stable")
+        return detections[index[order]].with_tracker_ids(track_id[order])
+
+    def reset(self) -> None:
+        self._tracker.reset()
+
+
+class TrackerPool:
+    """One CameraTracker per camera id, created on first use. Bounded: a camera not updated for
+    `idle_timeout_s` loses its tracker (a later frame starts a fresh one, ids from 1 again), and
+    beyond `max_cameras` the least recently updated camera is dropped. Not thread-safe: update a
+    camera from one task at a time (the bus delivers a camera's frames in order)."""
+
+    def __init__(self, params: TrackerParams | None = None, *, idle_timeout_s: float = 300.0,
+                 max_cameras: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        if idle_timeout_s <= 0 or max_cameras < 1:
+            raise ValueError("need idle_timeout_s > 0 and max_cameras >= 1")
+        self.params = params or TrackerParams()
+        self.idle_timeout_s, self.max_cameras, self._clock = idle_timeout_s, max_cameras, clock
+        self._trackers: OrderedDict[str, tuple[CameraTracker, float]] = OrderedDict()
+
+    def update(self, camera_id: str, detections: Detections, frame_rate: float) -> Detections:
+        now = self._clock()
+        self.evict_idle(now)
+        entry = self._trackers.pop(camera_id, None)
+        tracker = entry[0] if entry else CameraTracker(self.params)
+        self._trackers[camera_id] = (tracker, now)  # most recently used last
+        while len(self._trackers) > self.max_cameras:
+            self._trackers.popitem(last=False)
+        return tracker.update(detections, frame_rate)
+
+    def evict_idle(self, now: float | None = None) -> list[str]:
+        now = self._clock() if now is None else now
+        evicted = []
+        while self._trackers:
+            camera_id, (_, last) = next(iter(self._trackers.items()))
+            if now - last <= self.idle_timeout_s:
+                break
+            del self._trackers[camera_id]
+            evicted.append(camera_id)
+        return evicted
+
+    def drop(self, camera_id: str) -> None:
+        self._trackers.pop(camera_id, None)
+
+    def __contains__(self, camera_id: object) -> bool:
+        return camera_id in self._trackers
+
+    def __len__(self) -> int:
+        return len(self._trackers)

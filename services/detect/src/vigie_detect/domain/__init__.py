@@ -1,0 +1,1 @@
+"""Pure detection logic: the Detections type and class names. No torch, cv2 or Kafka."""
