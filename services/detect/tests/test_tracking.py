@@ -71,7 +71,7 @@ def test_stable_distinct_ids_through_crossing_and_short_gap() -> None:
     assert [t for t, _ in seen[2]] == [t for t in range(50) if not 20 <= t < 25]
 
 
-def test_output_is_the_input_subset_in_order() -> None:
+def test_output_is_every_input_detection_in_order() -> None:
     tracker = CameraTracker()
     detections = frame(scene(0))
     tracked = tracker.update(detections, 30.0)
@@ -80,23 +80,26 @@ def test_output_is_the_input_subset_in_order() -> None:
     assert tracker.update(Detections.empty(), 30.0).tracker_id.tolist() == []
 
 
-def test_new_object_after_first_frame_is_reported_from_its_second_frame() -> None:
+def test_new_object_after_first_frame_is_tracked_from_its_second_frame() -> None:
     tracker = CameraTracker()
     first = (0, (20.0, 100.0, 70.0, 220.0))
-    assert len(tracker.update(frame([first]), 30.0)) == 1
+    (track,) = tracker.update(frame([first]), 30.0).tracker_id.tolist()
+    assert track > 0
     late = (1, (300.0, 100.0, 350.0, 220.0))
-    assert tracker.update(frame([first, late]), 30.0).class_id.tolist() == [0]  # unconfirmed
-    assert tracker.update(frame([first, late]), 30.0).class_id.tolist() == [0, 1]
+    # kept, but not yet confirmed: no track id on its first frame
+    assert tracker.update(frame([first, late]), 30.0).tracker_id.tolist() == [track, 0]
+    confirmed = tracker.update(frame([first, late]), 30.0).tracker_id.tolist()
+    assert confirmed[0] == track and confirmed[1] not in (0, track)
 
 
 def test_low_confidence_only_extends_tracks() -> None:
     tracker = CameraTracker()
     box = (0, (20.0, 100.0, 70.0, 220.0))
     tracker.update(frame([box]), 30.0)
-    assert len(tracker.update(frame([box], confidence=0.15), 30.0)) == 1  # second association
+    assert tracker.update(frame([box], confidence=0.15), 30.0).tracker_id[0] > 0  # extended
     fresh = CameraTracker()
-    assert len(fresh.update(frame([box], confidence=0.15), 30.0)) == 0  # never starts a track
-    assert len(fresh.update(frame([box], confidence=0.05), 30.0)) == 0
+    assert fresh.update(frame([box], confidence=0.15), 30.0).tracker_id.tolist() == [0]
+    assert fresh.update(frame([box], confidence=0.05), 30.0).tracker_id.tolist() == [0]
 
 
 def test_gap_longer_than_buffer_gives_new_id_and_buffer_scales_with_frame_rate() -> None:

@@ -1,16 +1,15 @@
 """Per-camera multi-object tracking: ByteTrack as maintained in Ultralytics
 (`ultralytics.trackers.byte_tracker.BYTETracker`, API of ultralytics 8.4.x).
 
-What the tracker outputs, and what it drops (ByteTrack only reports activated tracks; so do we):
-- `CameraTracker.update` returns the subset of this frame's detections that belong to an activated
-  track, with `tracker_id` > 0, in input order, with the detector's own boxes, confidences and
-  classes (not the Kalman-smoothed box ByteTrack also computes).
-- Dropped: detections below `track_low_thresh`; detections between `track_low_thresh` and
-  `track_high_thresh` that do not extend an existing track (ByteTrack's second association only
-  recovers tracks, it never starts one); a new object's first detection (it starts an unconfirmed
-  track, reported from its second consecutive matched frame, except on a tracker's very first frame
-  where ByteTrack activates at once); high-score detections under `new_track_thresh` matching no
-  track.
+What the tracker outputs: `CameraTracker.update` returns every detection of the frame, in input
+order, with the detector's own boxes (not the Kalman-smoothed ones); those that belong to an
+activated ByteTrack track carry its `tracker_id` (> 0), the others 0. Untracked are: detections
+below `track_low_thresh`; detections between `track_low_thresh` and `track_high_thresh` that do
+not extend an existing track (the second association only recovers tracks); a new object's first
+detection (an unconfirmed track, tracked from its second consecutive matched frame, except on a
+tracker's very first frame where ByteTrack activates at once); high-score detections under
+`new_track_thresh` matching no track. Counting and per-class figures see everything; rules that
+follow objects use the tracked ones.
 - Track ids are per camera (8.4's BYTETracker numbers its own tracks from 1), so two cameras can
   both have a track 1: the pair (camera_id, tracker_id) names a track.
 
@@ -107,12 +106,11 @@ class CameraTracker:
                        detections.class_id.astype(np.float32))
         # rows: x1, y1, x2, y2, track_id, score, cls, idx (idx: index into `detections`)
         tracks = np.asarray(self._tracker.update(boxes), np.float64).reshape(-1, 8)
-        if not len(tracks):
-            return Detections.empty()
-        index = tracks[:, 7].astype(np.int64)
-        track_id = tracks[:, 4].astype(np.int64)
-        order = np.argsort(index, kind="stable")
-        return detections[index[order]].with_tracker_ids(track_id[order])
+        # Every detection is kept; those an active track claims carry its id, the others 0
+        # (a new object's first frame, a low-score box no track extends).
+        track_id = np.zeros(len(detections), np.int64)
+        track_id[tracks[:, 7].astype(np.int64)] = tracks[:, 4].astype(np.int64)
+        return detections.with_tracker_ids(track_id)
 
     def reset(self) -> None:
         self._tracker.reset()
