@@ -20,7 +20,7 @@ def analysis_jpeg(frame: av.VideoFrame, max_width: int, max_height: int,
     # Straight from the converted plane: to_image() copies the picture three times, and the
     # page faults of those fresh buffers cost more than the JPEG encoding (bench/ingest).
     plane = frame.reformat(width=width, height=height, format="rgb24").planes[0]
-    image = Image.frombuffer("RGB", (width, height), plane, "raw", "RGB",
+    image = Image.frombuffer("RGB", (width, height), plane, "raw", "RGB",  # type: ignore[arg-type]
                              plane.line_size, 1)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality, optimize=False)
