@@ -4,11 +4,13 @@ code that runs as separate pods on Kafka."""
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime
 
 import aiohttp
 import grpc
 import pytest
+from PIL import Image
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vigie.camera.v1.camera_pb2 import PURPOSE_TRAFFIC, Camera
 from vigie.ingest.v1.frame_pb2 import FrameSampled
@@ -20,6 +22,12 @@ from vigie_core.settings import CoreSettings
 from vigie_core.topics import CAMERAS, FRAMES, STATS
 
 SERVICES = ["alerts", "detect", "face", "ingest", "rules"]
+
+
+def grey_jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (width, height), 128).save(out, format="JPEG")
+    return out.getvalue()
 CAPTURED = datetime(2026, 11, 22, 8, 30, 5, tzinfo=UTC)
 
 
@@ -42,17 +50,17 @@ async def test_a_frame_travels_from_the_frames_topic_to_the_stats_topic():
             if len(face.cameras):
                 break
             await asyncio.sleep(0.02)
-        frame = FrameSampled(frame_id="cam-1:1", camera_id="cam-1", sequence=1, width=640,
-                             height=360, jpeg=b"\xff\xd8\xff\xd9")
+        frame = FrameSampled(frame_id="cam-1:1", camera_id="cam-1", sequence=1, width=64,
+                             height=48, jpeg=grey_jpeg(64, 48))
         frame.captured_at.FromDatetime(CAPTURED)
         await bus.publish(FRAMES, "cam-1", frame, event_id=frame.frame_id)
 
         reader = bus.consumer("e2e-reader", [STATS.name])
-        record = await reader.poll(5)
+        record = await reader.poll(30)
         assert record is not None
         stats = CountsAggregated.FromString(record.value)
         assert stats.camera_id == "cam-1"
-        assert {c.key: c.value for c in stats.counts} == {"frames": 1}
+        assert {c.key: c.value for c in stats.counts} == {"frames": 1}  # a grey frame: no object
         assert stats.window.start.ToDatetime(UTC) == CAPTURED  # event time, not wall time
 
         status = running.status()

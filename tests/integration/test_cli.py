@@ -30,7 +30,7 @@ def env(**extra: str) -> dict[str, str]:
 def test_vigie_run_starts_every_service_and_exits_cleanly_on_a_signal(sig):
     proc = subprocess.Popen([VIGIE, "run"], env=env(), stdout=subprocess.PIPE, text=True)
     try:
-        started = proc.stdout.readline()
+        started = next(line for line in proc.stdout if "started" in json.loads(line)["msg"])
         assert "started alerts, detect, face, ingest, rules on MemoryBus" in started
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=20)
@@ -83,7 +83,7 @@ def test_vigie_cameras_adds_lists_and_removes_through_a_running_ingest(tmp_path,
                             env=env(VIGIE_GRPC_PORT=str(grpc_port), VIGIE_DATA_DIR=str(tmp_path),
                                     VIGIE_INGEST_MEDIA_ROOT=str(clips)))
     try:
-        assert "started ingest" in proc.stdout.readline()
+        assert any("started ingest" in line for line in proc.stdout)
 
         def cameras(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run([VIGIE, "cameras", "--endpoint", f"127.0.0.1:{grpc_port}",

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-from confluent_kafka import Consumer, TopicPartition
+from PIL import Image
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_core.bus.kafka import KafkaBus
@@ -22,6 +25,15 @@ from vigie_core.topics import DETECTIONS, FRAMES, REGISTRY, STATS
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
 FRAMES_SENT = 30
+
+
+def _grey_jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (width, height), 128).save(out, format="JPEG")
+    return out.getvalue()
+
+
+GREY_JPEG = _grey_jpeg(64, 48)
 
 
 def free_port() -> int:
@@ -67,7 +79,14 @@ def offsets(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
     try:
         parts = [TopicPartition(topic, p)
                  for p in client.list_topics(topic, timeout=10).topics[topic].partitions]
-        committed = sum(max(tp.offset, 0) for tp in client.committed(parts, timeout=10))
+        for attempt in range(20):  # the group's coordinator may still be loading
+            try:
+                committed = sum(max(tp.offset, 0) for tp in client.committed(parts, timeout=10))
+                break
+            except KafkaException:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
         end = sum(client.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
     finally:
         client.close()
@@ -79,7 +98,7 @@ async def publish_frames(bootstrap: str, camera: str) -> None:
     await bus.ensure_topics(REGISTRY)
     for seq in range(FRAMES_SENT):
         frame = FrameSampled(frame_id=f"{camera}:{seq}", camera_id=camera, sequence=seq,
-                             width=640, height=360)
+                             width=64, height=48, jpeg=GREY_JPEG)
         frame.captured_at.FromDatetime(datetime(2026, 11, 22, 9, 0, seq, tzinfo=UTC))
         await bus.publish(FRAMES, camera, frame, event_id=frame.frame_id)
     await bus.close()

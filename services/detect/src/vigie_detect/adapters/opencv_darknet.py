@@ -68,7 +68,8 @@ class OpenCvDarknetDetector:
         cfg = patch_darknet_masks(resolved.paths["cfg"].read_text(encoding="utf-8"),
                                   spec.darknet_masks)
         weights = np.fromfile(resolved.paths["weights"], dtype=np.uint8)
-        cv2.setNumThreads(self.options.threads or os.cpu_count() or 1)
+        self._threads = self.options.threads or os.cpu_count() or 1
+        cv2.setNumThreads(self._threads)
         self._net = cv2.dnn.readNetFromDarknet(np.frombuffer(cfg.encode(), np.uint8), weights)
         self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
@@ -77,6 +78,9 @@ class OpenCvDarknetDetector:
     def detect(self, images: list[Image]) -> list[Detections]:
         if not images:
             return []
+        if cv2.getNumThreads() != self._threads:
+            # The setting is process-wide, and importing Ultralytics (the tracker) resets it.
+            cv2.setNumThreads(self._threads)
         size = self.options.input_size
         blob = cv2.dnn.blobFromImages(images, 1 / 255.0, (size, size), swapRB=True, crop=False)
         self._net.setInput(blob)
