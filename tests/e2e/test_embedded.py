@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import aiohttp
 import grpc
 import pytest
-from PIL import Image
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
 from vigie.camera.v1.camera_pb2 import PURPOSE_TRAFFIC, Camera
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.stats.v1.stats_pb2 import CountsAggregated

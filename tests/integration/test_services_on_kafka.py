@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-from PIL import Image
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from PIL import Image
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_core.bus.kafka import KafkaBus
