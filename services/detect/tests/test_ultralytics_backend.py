@@ -263,3 +263,35 @@ def test_fresh_process_loads_offline_without_touching_home(tmp_path: Path) -> No
     assert Path(report["config"]).parent == tmp_path  # a private temp dir
     assert not (home / ".config").exists()
     assert len(report["boxes"]) == 3
+
+
+async def test_the_service_serves_a_model_placed_in_the_models_directory(
+        yaml_detector: UltralyticsDetector, tmp_path: Path, frames: list[np.ndarray]) -> None:
+    """A .pt dropped into the models dir is found by name and served end to end."""
+    import cv2
+    from vigie.detect.v1.detection_pb2 import ObjectsDetected
+    from vigie.ingest.v1.frame_pb2 import FrameSampled
+    from vigie_core.bus.memory import MemoryBus
+    from vigie_core.runtime import start
+    from vigie_core.settings import CoreSettings
+    from vigie_core.topics import DETECTIONS, FRAMES
+
+    models = tmp_path / "models"
+    models.mkdir()
+    yaml_detector.save(models / "city-yolo.pt")
+    core = CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path, models_dir=models)
+    running = await start(["detect"], core, MemoryBus("user-model"),
+                          {"detect": {"model": "city-yolo", "min_confidence": 1e-4}})
+    try:
+        height, width = frames[0].shape[:2]
+        jpeg = cv2.imencode(".jpg", frames[0])[1].tobytes()
+        frame = FrameSampled(frame_id="c:0", camera_id="c", jpeg=jpeg, width=width,
+                             height=height)
+        await running.bus.publish(FRAMES, "c", frame)
+        reader = running.bus.consumer("reader", [DETECTIONS.name])
+        record = await reader.poll(60)
+    finally:
+        await running.stop()
+    assert record is not None
+    detected = ObjectsDetected.FromString(record.value)
+    assert detected.model_id.startswith("city-yolo@") and len(detected.detections) > 0
