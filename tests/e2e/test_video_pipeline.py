@@ -4,26 +4,23 @@ processes over real Kafka."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
 import grpc
+from process_helpers import VIGIE, free_port
+from process_helpers import vigie_env as env
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.ingest.v1 import ingest_service_pb2 as pb
 from vigie.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.topics import DETECTIONS, REGISTRY
-
-VIGIE = str(Path(sys.executable).with_name("vigie"))
 
 
 def tud(clips: Path) -> Path:
@@ -32,15 +29,6 @@ def tud(clips: Path) -> Path:
     return clips.parent / "mot15/TUD-Stadtmitte/TUD-Stadtmitte.mp4"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
-    return {**base, "VIGIE_GRPC_PORT": "0", **extra}
 
 
 async def metric(port: int, name: str, labels: str) -> float:

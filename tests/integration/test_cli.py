@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-VIGIE = str(Path(sys.executable).with_name("vigie"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
-    return {**base, "VIGIE_HTTP_PORT": "0", "VIGIE_GRPC_PORT": "0", **extra}
+from process_helpers import VIGIE, free_port
+from process_helpers import vigie_env as env
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

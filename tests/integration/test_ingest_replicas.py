@@ -6,28 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import grpc
+from process_helpers import VIGIE, free_port
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.ingest.v1 import ingest_service_pb2 as pb
 from vigie.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from vigie_core.bus.base import murmur2_partition
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.topics import CAMERAS, REGISTRY
-
-VIGIE = str(Path(sys.executable).with_name("vigie"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def camera_ids(run: str, per_partition: int = 2) -> list[str]:

@@ -7,23 +7,20 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from PIL import Image
+from process_helpers import VIGIE, free_port
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.topics import DETECTIONS, FRAMES, REGISTRY, STATS
 
-VIGIE = str(Path(sys.executable).with_name("vigie"))
 FRAMES_SENT = 30
 
 
@@ -35,11 +32,6 @@ def _grey_jpeg(width: int, height: int) -> bytes:
 
 GREY_JPEG = _grey_jpeg(64, 48)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_service(name: str, bootstrap: str, http_port: int, **extra: str) -> subprocess.Popen:

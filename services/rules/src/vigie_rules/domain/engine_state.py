@@ -1,0 +1,186 @@
+"""Per-camera state of the rules engine, serialisable to a plain dict (JSON-safe) so a Faust
+table, a changelog or a checkpoint file can hold it.
+
+The engine never mutates a state it is given: `evaluate` works on `CameraState.copy()`.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigie.detect.v1.detection_pb2 import ObjectsDetected
+
+STATE_VERSION = 1
+
+Point = tuple[float, float]
+
+
+def _point(value: Any) -> Point | None:
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(slots=True)
+class TrackState:
+    """What one rule remembers about one track. Fields unused by a kind stay at their default."""
+
+    last_seen_ms: int
+    class_name: str = ""
+    last_pos: Point | None = None
+    # First event time of the current uninterrupted presence in the zone.
+    zone_since_ms: int | None = None
+    # Stationarity: where the object settled and since when (displacement measured from here).
+    anchor: Point | None = None
+    anchor_since_ms: int | None = None
+    # Start of the current episode of the kind's condition (lying, unattended, wrong way...).
+    cond_since_ms: int | None = None
+    # Episode (its start time) for which an alert was raised, and when the last alert fired.
+    alerted_episode_ms: int | None = None
+    last_alert_ms: int | None = None
+    # Line crossing: side confirmed beyond the margin (-1, +1; 0 = not yet), and whether the
+    # track's path crossed the segment itself since that confirmation.
+    side: int = 0
+    crossed_segment: bool = False
+    # Wrong way: recent (t_ms, x, y) positions, about one second of event time.
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+    # Weapon: consecutive frames of this track with a qualifying detection.
+    run: int = 0
+
+    def copy(self) -> TrackState:
+        return TrackState(self.last_seen_ms, self.class_name, self.last_pos, self.zone_since_ms,
+                          self.anchor, self.anchor_since_ms, self.cond_since_ms,
+                          self.alerted_episode_ms, self.last_alert_ms, self.side,
+                          self.crossed_segment, list(self.history), self.run)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last_seen_ms": self.last_seen_ms, "class_name": self.class_name,
+            "last_pos": None if self.last_pos is None else list(self.last_pos),
+            "zone_since_ms": self.zone_since_ms,
+            "anchor": None if self.anchor is None else list(self.anchor),
+            "anchor_since_ms": self.anchor_since_ms, "cond_since_ms": self.cond_since_ms,
+            "alerted_episode_ms": self.alerted_episode_ms, "last_alert_ms": self.last_alert_ms,
+            "side": self.side, "crossed_segment": self.crossed_segment,
+            "history": [list(h) for h in self.history], "run": self.run,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrackState:
+        return cls(
+            last_seen_ms=int(data["last_seen_ms"]), class_name=str(data.get("class_name", "")),
+            last_pos=_point(data.get("last_pos")), zone_since_ms=_opt_int(data.get("zone_since_ms")),
+            anchor=_point(data.get("anchor")),
+            anchor_since_ms=_opt_int(data.get("anchor_since_ms")),
+            cond_since_ms=_opt_int(data.get("cond_since_ms")),
+            alerted_episode_ms=_opt_int(data.get("alerted_episode_ms")),
+            last_alert_ms=_opt_int(data.get("last_alert_ms")),
+            side=int(data.get("side", 0)), crossed_segment=bool(data.get("crossed_segment", False)),
+            history=[(int(t), float(x), float(y)) for t, x, y in data.get("history", [])],
+            run=int(data.get("run", 0)),
+        )
+
+
+@dataclass(slots=True)
+class RuleState:
+    """What one rule remembers on one camera: its tracks, its rule-level episode and the
+    event-time counting window currently open."""
+
+    fingerprint: str
+    tracks: dict[int, TrackState] = field(default_factory=dict)
+    window_start_ms: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    # Rule-level episodes (crowd density, untracked weapon, counts threshold).
+    cond_since_ms: int | None = None
+    alerted_episode_ms: int | None = None
+    last_alert_ms: int | None = None
+    # Untracked weapon detections: (t_ms, present) of the last frames.
+    recent: list[tuple[int, bool]] = field(default_factory=list)
+
+    def copy(self) -> RuleState:
+        return RuleState(self.fingerprint, {k: v.copy() for k, v in self.tracks.items()},
+                         self.window_start_ms, dict(self.counts), self.cond_since_ms,
+                         self.alerted_episode_ms, self.last_alert_ms, list(self.recent))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "tracks": {str(k): v.to_dict() for k, v in sorted(self.tracks.items())},
+            "window_start_ms": self.window_start_ms, "counts": dict(sorted(self.counts.items())),
+            "cond_since_ms": self.cond_since_ms, "alerted_episode_ms": self.alerted_episode_ms,
+            "last_alert_ms": self.last_alert_ms, "recent": [list(r) for r in self.recent],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuleState:
+        return cls(
+            fingerprint=str(data["fingerprint"]),
+            tracks={int(k): TrackState.from_dict(v) for k, v in data.get("tracks", {}).items()},
+            window_start_ms=_opt_int(data.get("window_start_ms")),
+            counts={str(k): int(v) for k, v in data.get("counts", {}).items()},
+            cond_since_ms=_opt_int(data.get("cond_since_ms")),
+            alerted_episode_ms=_opt_int(data.get("alerted_episode_ms")),
+            last_alert_ms=_opt_int(data.get("last_alert_ms")),
+            recent=[(int(t), bool(p)) for t, p in data.get("recent", [])],
+        )
+
+
+@dataclass(slots=True)
+class CameraState:
+    """Everything the engine remembers about one camera.
+
+    Frames wait in `pending` (a small reorder buffer, sorted by event time) until the newest
+    event time seen is `tolerance` ahead of them; `released_ms` is the event time of the last frame
+    applied to the rule states. A frame older than `released_ms` is late: ignored, and counted.
+    """
+
+    camera_id: str = ""
+    max_seen_ms: int | None = None
+    released_ms: int | None = None
+    pending: list[ObjectsDetected] = field(default_factory=list)
+    rules: dict[str, RuleState] = field(default_factory=dict)
+    # Camera-level counting window (rule_id ""): frames applied, late frames ignored.
+    window_start_ms: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def copy(self) -> CameraState:
+        # Pending frames are never mutated by the engine: sharing them is safe.
+        return CameraState(self.camera_id, self.max_seen_ms, self.released_ms, list(self.pending),
+                           {k: v.copy() for k, v in self.rules.items()}, self.window_start_ms,
+                           dict(self.counts))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (pending frames as base64 protobuf); from_dict(to_dict()) is equal."""
+        return {
+            "version": STATE_VERSION, "camera_id": self.camera_id,
+            "max_seen_ms": self.max_seen_ms, "released_ms": self.released_ms,
+            "pending": [base64.b64encode(f.SerializeToString(deterministic=True)).decode("ascii")
+                        for f in self.pending],
+            "rules": {k: v.to_dict() for k, v in sorted(self.rules.items())},
+            "window_start_ms": self.window_start_ms, "counts": dict(sorted(self.counts.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CameraState:
+        version = int(data.get("version", STATE_VERSION))
+        if version != STATE_VERSION:
+            raise ValueError(f"unsupported camera state version {version} "
+                             f"(this engine reads {STATE_VERSION})")
+        pending = []
+        for encoded in data.get("pending", []):
+            frame = ObjectsDetected()
+            frame.ParseFromString(base64.b64decode(encoded))
+            pending.append(frame)
+        return cls(
+            camera_id=str(data.get("camera_id", "")),
+            max_seen_ms=_opt_int(data.get("max_seen_ms")),
+            released_ms=_opt_int(data.get("released_ms")),
+            pending=pending,
+            rules={str(k): RuleState.from_dict(v) for k, v in data.get("rules", {}).items()},
+            window_start_ms=_opt_int(data.get("window_start_ms")),
+            counts={str(k): int(v) for k, v in data.get("counts", {}).items()},
+        )
