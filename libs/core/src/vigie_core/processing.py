@@ -97,34 +97,39 @@ class StreamProcessor:
         consumer = self.consumer = self.bus.consumer(self.group, list(self.handlers))
         store = consumer.store if self.store_offsets else (lambda record: None)
         # Records in arrival order with their handling; offsets are stored strictly in order.
-        pending: deque[tuple[Record, asyncio.Task[Deliveries]]] = deque()
-        in_flight: set[asyncio.Task[Deliveries]] = set()
+        pending: deque[tuple[Record, asyncio.Future[Deliveries]]] = deque()
+        in_flight: set[asyncio.Future[Deliveries]] = set()
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
                 record = await consumer.poll(self.poll_timeout_s)
                 if record is not None:
-                    task = asyncio.create_task(self._process(record))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-                    pending.append((record, task))
+                    if self.concurrency == 1:  # no task per record on the common path
+                        handled: asyncio.Future[Deliveries] = loop.create_future()
+                        handled.set_result(await self._process(record))
+                    else:
+                        handled = asyncio.ensure_future(self._process(record))
+                        in_flight.add(handled)
+                        handled.add_done_callback(in_flight.discard)
+                    pending.append((record, handled))
                     if len(in_flight) >= self.concurrency:
                         await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 while pending and pending[0][1].done() and all(
                         f.done() for f in pending[0][1].result()):
-                    done, task = pending.popleft()
-                    for f in task.result():
+                    done, handled = pending.popleft()
+                    for f in handled.result():
                         f.result()  # a failed delivery stops the loop: nothing is stored past it
                     store(done)
             if pending:  # drain: finish handling, deliver the outputs, then store in order
-                await asyncio.gather(*(task for _, task in pending))
+                await asyncio.gather(*(handled for _, handled in pending))
                 await self.bus.flush()
-                for record, task in pending:
-                    await asyncio.gather(*task.result())
+                for record, handled in pending:
+                    await asyncio.gather(*handled.result())
                     store(record)
                 pending.clear()
         finally:
-            for _, task in pending:
-                task.cancel()
+            for _, handled in pending:
+                handled.cancel()
             await consumer.close()
 
     async def _process(self, record: Record) -> Deliveries:
