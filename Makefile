@@ -53,6 +53,7 @@ test-integration:
 bench:
 	$(PY) bench/bus/bench_bus.py
 	$(PY) bench/ingest/bench_ingest.py
+	$(PY) bench/detect/bench_detect.py
 
 run:  ## every service in one process, in-memory bus, no Kafka
 	$(VENV)/bin/vigie run
