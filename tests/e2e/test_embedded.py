@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import grpc
@@ -50,24 +50,29 @@ async def test_a_frame_travels_from_the_frames_topic_to_the_stats_topic():
             if len(face.cameras):
                 break
             await asyncio.sleep(0.02)
-        frame = FrameSampled(frame_id="cam-1:1", camera_id="cam-1", sequence=1, width=64,
-                             height=48, jpeg=grey_jpeg(64, 48))
-        frame.captured_at.FromDatetime(CAPTURED)
-        await bus.publish(FRAMES, "cam-1", frame, event_id=frame.frame_id)
+        # A frame, then two a minute later: once the engine's reorder buffer releases the second
+        # (the third is 0.5 s+ newer), it closes the first one's window.
+        for seq, offset_s in ((1, 0), (2, 61), (3, 62)):
+            frame = FrameSampled(frame_id=f"cam-1:{seq}", camera_id="cam-1", sequence=seq,
+                                 width=64, height=48, jpeg=grey_jpeg(64, 48))
+            frame.captured_at.FromDatetime(CAPTURED + timedelta(seconds=offset_s))
+            await bus.publish(FRAMES, "cam-1", frame, event_id=frame.frame_id)
 
         reader = bus.consumer("e2e-reader", [STATS.name])
         record = await reader.poll(30)
         assert record is not None
         stats = CountsAggregated.FromString(record.value)
         assert stats.camera_id == "cam-1"
-        assert {c.key: c.value for c in stats.counts} == {"frames": 1}  # a grey frame: no object
-        assert stats.window.start.ToDatetime(UTC) == CAPTURED  # event time, not wall time
+        assert {c.key: c.value for c in stats.counts}["frames"] == 1  # grey: no object either
+        window = stats.window.start.ToDatetime(UTC), stats.window.end.ToDatetime(UTC)
+        assert window == (CAPTURED.replace(second=0), CAPTURED.replace(second=0)
+                          + timedelta(minutes=1))  # event time, not wall time
 
         status = running.status()
         assert status["services"]["ingest"]["cameras"] == 1
         # face processing refused: the camera is not authorised for it (privacy invariant 1)
         assert status["services"]["face"]["frames"] == {
-            "skipped: camera not authorised for face matching": 1}
+            "skipped: camera not authorised for face matching": 3}
     finally:
         await running.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 from process_helpers import VIGIE, free_port
@@ -87,3 +88,21 @@ def test_vigie_cameras_adds_lists_and_removes_through_a_running_ingest(tmp_path,
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
+
+
+def test_vigie_rules_validates_yaml_and_vigie_serve_names_the_service(tmp_path):
+    examples = sorted((Path(__file__).resolve().parents[2] / "services/rules/examples").glob(
+        "*.yaml"))
+    good = subprocess.run([VIGIE, "rules", "validate", *map(str, examples)], env=env(),
+                          capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rule_id: r1\nname: x\ncamera_id: cam\nkind: zone_intrusion\n"
+                   "zone: [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]\n")
+    refused = subprocess.run([VIGIE, "rules", "validate", str(bad)], env=env(),
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert "zone: self-intersecting" in refused.stdout + refused.stderr
+    usage = subprocess.run([VIGIE, "serve", "--help"], env=env(), capture_output=True,
+                           text=True, timeout=60)
+    assert "{alerts,detect,face,ingest,rules}" in usage.stdout

@@ -1,7 +1,8 @@
 """The `vigie` command.
 
   vigie run [SERVICE ...] [--video FILE]   every installed service in one process, in memory
-  vigie <service>             one service against Kafka (what a pod runs)
+  vigie serve <service>       one service against Kafka (what a pod runs); `vigie <service>`
+                              too, for services whose name is not also a command (rules is)
   vigie topics create|list    Kafka topics from the registry
   vigie doctor [--distributed]
   vigie services              installed services
@@ -132,9 +133,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--fps", type=float, default=5.0, help="sampling rate of --video")
     run.add_argument("--loop", action="store_true", help="replay --video forever")
     run.set_defaults(func=cmd_run)
-    for name in sorted(installed_services()):
-        one = sub.add_parser(name, help=f"run the {name} service against Kafka")
-        one.set_defaults(func=cmd_service, service=name)
+    services = sorted(installed_services())
+    serve = sub.add_parser("serve", help="run one service against Kafka (what a pod runs)")
+    serve.add_argument("service", choices=services)
+    serve.set_defaults(func=cmd_service)
+    commands = installed_commands()
+    for name in services:
+        if name not in commands:  # `vigie rules` is the rules command: `vigie serve rules`
+            one = sub.add_parser(name, help=f"run the {name} service against Kafka")
+            one.set_defaults(func=cmd_service, service=name)
     topics = sub.add_parser("topics", help="Kafka topics from the registry")
     topics.add_argument("action", choices=["create", "list"])
     topics.set_defaults(func=cmd_topics)
@@ -144,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=cmd_doctor)
     services = sub.add_parser("services", help="list installed services")
     services.set_defaults(func=cmd_services)
-    for _, entry_point in sorted(installed_commands().items()):
+    for _, entry_point in sorted(commands.items()):
         entry_point.load()(sub)  # adds its parser with set_defaults(func=...)
     return root
 

@@ -5,4 +5,4 @@ import sys
 from vigie_core.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["alerts", *sys.argv[1:]]))
+    sys.exit(main(["serve", "alerts", *sys.argv[1:]]))

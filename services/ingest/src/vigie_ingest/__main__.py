@@ -5,4 +5,4 @@ import sys
 from vigie_core.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["ingest", *sys.argv[1:]]))
+    sys.exit(main(["serve", "ingest", *sys.argv[1:]]))

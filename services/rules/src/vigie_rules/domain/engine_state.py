@@ -34,18 +34,20 @@ class TrackState:
     last_pos: Point | None = None
     # First event time of the current uninterrupted presence in the zone.
     zone_since_ms: int | None = None
-    # Stationarity: where the object settled and since when (displacement measured from here).
+    # Stationarity: where the object settled and when that point was set (displacement is
+    # measured from here; the stop itself starts at cond_since_ms).
+    # Line crossing: the last position seen beyond the margin on the confirmed side.
     anchor: Point | None = None
     anchor_since_ms: int | None = None
+    # Consecutive frames seen beyond the stillness threshold from the anchor.
+    away: int = 0
     # Start of the current episode of the kind's condition (lying, unattended, wrong way...).
     cond_since_ms: int | None = None
     # Episode (its start time) for which an alert was raised, and when the last alert fired.
     alerted_episode_ms: int | None = None
     last_alert_ms: int | None = None
-    # Line crossing: side confirmed beyond the margin (-1, +1; 0 = not yet), and whether the
-    # track's path crossed the segment itself since that confirmation.
+    # Line crossing: side of the line confirmed beyond the margin (-1, +1; 0 = not yet).
     side: int = 0
-    crossed_segment: bool = False
     # Wrong way: recent (t_ms, x, y) positions, about one second of event time.
     history: list[tuple[int, float, float]] = field(default_factory=list)
     # Weapon: consecutive frames of this track with a qualifying detection.
@@ -53,9 +55,9 @@ class TrackState:
 
     def copy(self) -> TrackState:
         return TrackState(self.last_seen_ms, self.class_name, self.last_pos, self.zone_since_ms,
-                          self.anchor, self.anchor_since_ms, self.cond_since_ms,
+                          self.anchor, self.anchor_since_ms, self.away, self.cond_since_ms,
                           self.alerted_episode_ms, self.last_alert_ms, self.side,
-                          self.crossed_segment, list(self.history), self.run)
+                          list(self.history), self.run)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,9 +65,10 @@ class TrackState:
             "last_pos": None if self.last_pos is None else list(self.last_pos),
             "zone_since_ms": self.zone_since_ms,
             "anchor": None if self.anchor is None else list(self.anchor),
-            "anchor_since_ms": self.anchor_since_ms, "cond_since_ms": self.cond_since_ms,
+            "anchor_since_ms": self.anchor_since_ms, "away": self.away,
+            "cond_since_ms": self.cond_since_ms,
             "alerted_episode_ms": self.alerted_episode_ms, "last_alert_ms": self.last_alert_ms,
-            "side": self.side, "crossed_segment": self.crossed_segment,
+            "side": self.side,
             "history": [list(h) for h in self.history], "run": self.run,
         }
 
@@ -73,13 +76,15 @@ class TrackState:
     def from_dict(cls, data: dict[str, Any]) -> TrackState:
         return cls(
             last_seen_ms=int(data["last_seen_ms"]), class_name=str(data.get("class_name", "")),
-            last_pos=_point(data.get("last_pos")), zone_since_ms=_opt_int(data.get("zone_since_ms")),
+            last_pos=_point(data.get("last_pos")),
+            zone_since_ms=_opt_int(data.get("zone_since_ms")),
             anchor=_point(data.get("anchor")),
             anchor_since_ms=_opt_int(data.get("anchor_since_ms")),
+            away=int(data.get("away", 0)),
             cond_since_ms=_opt_int(data.get("cond_since_ms")),
             alerted_episode_ms=_opt_int(data.get("alerted_episode_ms")),
             last_alert_ms=_opt_int(data.get("last_alert_ms")),
-            side=int(data.get("side", 0)), crossed_segment=bool(data.get("crossed_segment", False)),
+            side=int(data.get("side", 0)),
             history=[(int(t), float(x), float(y)) for t, x, y in data.get("history", [])],
             run=int(data.get("run", 0)),
         )
