@@ -149,8 +149,8 @@ def parser() -> argparse.ArgumentParser:
     doctor.add_argument("--distributed", action="store_true",
                         help="Kafka is required (it is only advised otherwise)")
     doctor.set_defaults(func=cmd_doctor)
-    services = sub.add_parser("services", help="list installed services")
-    services.set_defaults(func=cmd_services)
+    listing = sub.add_parser("services", help="list installed services")
+    listing.set_defaults(func=cmd_services)
     for _, entry_point in sorted(commands.items()):
         entry_point.load()(sub)  # adds its parser with set_defaults(func=...)
     return root
