@@ -87,6 +87,7 @@ async def test_replicas_split_the_cameras_and_a_survivor_takes_over(kafka, clips
             return bool(on_a and on_b and not on_a & on_b and on_a | on_b == set(ours))
 
         await until(split, 60)  # each camera runs on exactly one replica
+        assert await split()
 
         b.stop(signal.SIGKILL)
 
@@ -94,6 +95,7 @@ async def test_replicas_split_the_cameras_and_a_survivor_takes_over(kafka, clips
             return (await a.running()) >= set(ours)
 
         await until(taken_over, 60)  # session timeout, rebalance, replay of the partitions
+        assert set(ours) <= await a.running()
     finally:
         a.stop()
         b.stop()
