@@ -50,6 +50,7 @@ from vigie.rules.v1.rule_pb2 import (
     Severity,
     Weekday,
 )
+from vigie_core.labels import COCO_CLASSES as COCO_CLASSES
 
 from vigie_rules.domain.geometry import polygon_problems
 
@@ -59,20 +60,6 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 MAX_ZONE_POINTS = 256
 """Most vertices in a zone (validation is quadratic in it; operators draw a handful)."""
 
-# The 80 COCO class names in detector order. A copy of vigie_detect.domain.detections.COCO_CLASSES:
-# services never import each other (a test keeps the two equal when both are installed).
-COCO_CLASSES: tuple[str, ...] = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-)
 
 KindName = Literal[
     "zone_intrusion", "loitering", "stationary_vehicle", "line_crossing", "wrong_way",
