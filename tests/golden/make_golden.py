@@ -369,6 +369,7 @@ def audit_recorded() -> AuditRecorded:
             "score": "0.512",
         },
         prev_hash=hashlib.sha256(b"audit record 4210").digest(),
+        chain="face/0",
     )
     # The documented chain rule: SHA-256 of the deterministic serialisation with `hash` unset.
     record.hash = hashlib.sha256(record.SerializeToString(deterministic=True)).digest()

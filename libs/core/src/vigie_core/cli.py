@@ -4,6 +4,7 @@
   vigie serve <service>       one service against Kafka (what a pod runs); `vigie <service>`
                               too, for services whose name is not also a command (rules is)
   vigie topics create|list    Kafka topics from the registry
+  vigie audit verify          check every audit hash chain on Kafka
   vigie doctor [--distributed]
   vigie services              installed services
 """
@@ -110,6 +111,35 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`vigie audit verify`: recompute every chain of the audit topic on Kafka."""
+    from vigie_core.audit import read_audit, verify_records
+    from vigie_core.bus.kafka import KafkaBus
+
+    core = _core_settings()
+    bus = KafkaBus(core.kafka_bootstrap, "vigie-audit-verify")
+
+    async def verify() -> int:
+        await bus.ping()
+        results = verify_records(await read_audit(bus))
+        if not results:
+            print("no audit records")
+        bad = 0
+        for chain, result in results.items():
+            if result.valid:
+                print(f"{chain}: ok, {result.records_checked} records, head "
+                      f"{result.head_hash.hex()}")
+            else:
+                bad += 1
+                print(f"{chain}: INVALID at sequence {result.first_invalid_sequence}: "
+                      f"{result.error}")
+        return 1 if bad else 0
+    try:
+        return asyncio.run(verify())
+    except ConnectionError as exc:
+        sys.exit(f"vigie: {exc}")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from vigie_core.doctor import render, run_checks
 
@@ -145,6 +175,9 @@ def parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="Kafka topics from the registry")
     topics.add_argument("action", choices=["create", "list"])
     topics.set_defaults(func=cmd_topics)
+    audit = sub.add_parser("audit", help="the hash-chained audit trail")
+    audit.add_argument("action", choices=["verify"])
+    audit.set_defaults(func=cmd_audit)
     doctor = sub.add_parser("doctor", help="check the installation and say what to fix")
     doctor.add_argument("--distributed", action="store_true",
                         help="Kafka is required (it is only advised otherwise)")

@@ -17,6 +17,7 @@ import grpc
 from aiohttp import web
 from pydantic_settings import BaseSettings
 
+from vigie_core.audit import AuditLog
 from vigie_core.bus.base import Bus
 from vigie_core.processing import StreamProcessor, Subscription
 from vigie_core.settings import CoreSettings
@@ -100,6 +101,16 @@ class Service:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.processors: dict[str, StreamProcessor] = {}
+        self._audit: AuditLog | None = None
+
+    @property
+    def audit(self) -> AuditLog:
+        """This replica's audit chain, `<name>/<audit_replica>` (resumed from the topic on first
+        use; call `await self.audit.start()` in on_start to resume before serving)."""
+        if self._audit is None:
+            self._audit = AuditLog(self.bus, f"{self.name}/{self.ctx.core.audit_replica}",
+                                   f"service:{self.name}")
+        return self._audit
 
     @property
     def group(self) -> str:

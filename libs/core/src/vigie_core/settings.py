@@ -52,6 +52,11 @@ class CoreSettings(BaseSettings):
                              description="Local model files, looked up before registry packages.")
     no_biometrics: bool = Field(
         False, description="Disable all face processing whatever the cameras authorise.")
+    audit_replica: str = Field(
+        "0", pattern=r"^[A-Za-z0-9._-]{1,63}$",
+        description="Tells replicas of one service apart in the audit trail: each writes the "
+                    "chain <service>/<audit_replica> (a StatefulSet ordinal); never shared by "
+                    "two running processes.")
     shutdown_grace_s: float = Field(10.0, gt=0, le=120,
                                     description="Time allowed to drain and flush on stop.")
 

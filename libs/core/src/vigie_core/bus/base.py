@@ -138,6 +138,11 @@ class Bus(ABC):
     async def ping(self, timeout: float = 5.0) -> None:
         """Raise ConnectionError if the bus cannot be reached."""
 
+    @abstractmethod
+    async def read_all(self, topic: str) -> list[Record]:
+        """Every record `topic` holds now, partition by partition in offset order, outside any
+        consumer group (small topics only: the audit chains, verification, tools)."""
+
     async def ensure_topics(self, registry: TopicRegistry | Iterable[Topic]) -> list[str]:
         return await self.create_topics(topic_specs(registry))
 

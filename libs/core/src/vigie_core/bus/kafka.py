@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -172,6 +173,46 @@ class KafkaBus(Bus):
         except KafkaException as exc:
             raise ConnectionError(f"Kafka at {self.bootstrap} is unreachable: {exc}") from None
 
+    async def read_all(self, topic: str) -> list[Record]:
+        return await asyncio.to_thread(self._read_all, topic)
+
+    def _read_all(self, topic: str, timeout: float = 30.0) -> list[Record]:
+        reader = _KafkaConsumer({**self._consumer_config, "group.id": f"vigie-reader-{id(self)}",
+                                 "enable.auto.commit": False}, logger=log)
+        try:
+            metadata = reader.list_topics(topic, timeout=10).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                return []
+            ends: dict[int, int] = {}
+            starts = []
+            for partition in sorted(metadata.partitions):
+                low, high = _watermarks(reader, TopicPartition(topic, partition))
+                if high > low:
+                    ends[partition] = high
+                    starts.append(TopicPartition(topic, partition, low))
+            reader.assign(starts)
+            by_partition: dict[int, list[Record]] = {p: [] for p in ends}
+            deadline = time.monotonic() + timeout
+            while ends:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading {topic} took more than {timeout}s")
+                for msg in reader.consume(BATCH, 0.5):
+                    if msg.error() is not None:
+                        continue
+                    partition, offset = msg.partition() or 0, msg.offset() or 0
+                    if partition in ends and offset < ends[partition]:
+                        by_partition[partition].append(Record(
+                            topic, partition, offset, msg.key(), msg.value(),
+                            tuple(msg.headers() or ()),  # type: ignore[arg-type]
+                            (msg.timestamp() or (0, 0))[1]))
+                # Positions, not offsets seen: compaction and transaction markers leave gaps.
+                for tp in reader.position([TopicPartition(topic, p) for p in list(ends)]):
+                    if tp.offset >= ends[tp.partition]:
+                        del ends[tp.partition]
+            return [r for p in sorted(by_partition) for r in by_partition[p]]
+        finally:
+            reader.close()
+
     async def close(self) -> None:
         for consumer in self._consumers:
             await consumer.close()
@@ -184,6 +225,23 @@ class KafkaBus(Bus):
                 if self._poller is not None:
                     await asyncio.to_thread(self._poller.join, 5)
                 self._producer = None
+
+
+def _watermarks(reader: _KafkaConsumer, tp: TopicPartition, timeout: float = 15.0,
+                ) -> tuple[int, int]:
+    """Low and high watermarks, waiting out a leader election (a topic just created)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = reader.get_watermark_offsets(tp, timeout=5)
+            return int(low), int(high)
+        except KafkaException as exc:
+            retriable = exc.args[0].code() in (KafkaError.NOT_LEADER_FOR_PARTITION,
+                                               KafkaError.LEADER_NOT_AVAILABLE,
+                                               KafkaError.UNKNOWN_TOPIC_OR_PART)
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class KafkaConsumer(Consumer):

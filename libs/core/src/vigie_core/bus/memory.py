@@ -110,6 +110,9 @@ class MemoryBus(Bus):
         if self._closed:
             raise ConnectionError("memory bus is closed")
 
+    async def read_all(self, topic: str) -> list[Record]:
+        return [r for p in self._topic(topic).partitions for r in p.records]
+
     # -- producing ------------------------------------------------------------------------------
     async def produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()

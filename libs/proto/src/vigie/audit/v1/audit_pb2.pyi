@@ -38,7 +38,7 @@ AUDIT_ACTION_DISPATCH: AuditAction
 AUDIT_ACTION_EXPIRY: AuditAction
 
 class AuditRecorded(_message.Message):
-    __slots__ = ("sequence", "event_id", "occurred_at", "actor", "action", "subject_ref", "details", "prev_hash", "hash")
+    __slots__ = ("sequence", "event_id", "occurred_at", "actor", "action", "subject_ref", "details", "prev_hash", "hash", "chain")
     class DetailsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class AuditRecorded(_message.Message):
     DETAILS_FIELD_NUMBER: _ClassVar[int]
     PREV_HASH_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
@@ -64,4 +65,5 @@ class AuditRecorded(_message.Message):
     details: _containers.ScalarMap[str, str]
     prev_hash: bytes
     hash: bytes
-    def __init__(self, sequence: _Optional[int] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[_Union[AuditAction, str]] = ..., subject_ref: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., prev_hash: _Optional[bytes] = ..., hash: _Optional[bytes] = ...) -> None: ...
+    chain: str
+    def __init__(self, sequence: _Optional[int] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[_Union[AuditAction, str]] = ..., subject_ref: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., prev_hash: _Optional[bytes] = ..., hash: _Optional[bytes] = ..., chain: _Optional[str] = ...) -> None: ...

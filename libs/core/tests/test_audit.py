@@ -1,0 +1,130 @@
+"""The audit trail: chains that verify, tampering that is caught, writers that resume."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from harness import unique
+from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
+from vigie_core.audit import GENESIS_HASH, AuditLog, read_audit, seal, verify_chain, verify_records
+from vigie_core.topics import AUDIT, REGISTRY
+
+MATCH = AuditAction.AUDIT_ACTION_MATCH
+DECISION = AuditAction.AUDIT_ACTION_DECISION
+
+
+def chain_of(n: int, name: str = "face/0") -> list[AuditRecorded]:
+    records: list[AuditRecorded] = []
+    for i in range(n):
+        draft = AuditRecorded(chain=name, actor="service:face", action=MATCH,
+                              subject_ref=f"subject:s{i}", event_id=f"m{i}",
+                              details={"camera_id": "cam-1", "score": f"0.{50 + i}"})
+        draft.occurred_at.FromDatetime(datetime(2026, 12, 1, 12, 0, i, tzinfo=UTC))
+        records.append(seal(draft, records[-1] if records else None))
+    return records
+
+
+def test_a_sealed_chain_links_every_record_and_verifies():
+    records = chain_of(5)
+    assert [r.sequence for r in records] == [1, 2, 3, 4, 5]
+    assert records[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:], strict=False))
+    result = verify_chain(records, "face/0")
+    assert result.valid and result.records_checked == 5
+    assert result.head_hash == records[-1].hash
+
+
+def _edit_detail(records: list[AuditRecorded]) -> None:
+    records[2].details["score"] = "0.99"
+
+
+def _edit_actor_and_rehash_it_alone(records: list[AuditRecorded]) -> None:
+    # A forger who recomputes the edited record's own hash still breaks the next link.
+    records[2].actor = "operator:mallory"
+    records[2].hash = seal(records[2], records[1]).hash
+
+
+def _delete(records: list[AuditRecorded]) -> None:
+    del records[2]
+
+
+def _swap(records: list[AuditRecorded]) -> None:
+    records[1], records[2] = records[2], records[1]
+
+
+def _duplicate(records: list[AuditRecorded]) -> None:
+    records.insert(3, records[2])
+
+
+def _move_from_another_chain(records: list[AuditRecorded]) -> None:
+    records[2] = chain_of(5, "alerts/0")[2]
+
+
+@pytest.mark.parametrize(("tamper", "first_bad", "words"), [
+    (_edit_detail, 3, "altered"),
+    (_edit_actor_and_rehash_it_alone, 4, "does not link"),
+    (_delete, 4, "missing"),
+    (_swap, 3, "out of order"),
+    (_duplicate, 3, "out of order or repeated"),
+    (_move_from_another_chain, 3, "belongs to chain"),
+])
+def test_tampering_is_caught_at_the_first_bad_record(tamper, first_bad, words):
+    records = chain_of(6)
+    tamper(records)
+    result = verify_chain(records, "face/0")
+    assert not result.valid
+    assert result.first_invalid_sequence == first_bad
+    assert words in result.error
+
+
+def test_verify_records_checks_each_chain_on_its_own():
+    face, alerts = chain_of(3, "face/0"), chain_of(4, "alerts/0")
+    interleaved = [face[0], alerts[0], alerts[1], face[1], alerts[2], face[2], alerts[3]]
+    results = verify_records(interleaved)
+    assert {k: (v.valid, v.records_checked) for k, v in results.items()} == {
+        "alerts/0": (True, 4), "face/0": (True, 3)}
+    alerts[1].details["x"] = "y"
+    assert not verify_records(interleaved)["alerts/0"].valid
+    assert verify_records(interleaved)["face/0"].valid
+
+
+def test_verification_can_start_inside_a_chain():
+    records = chain_of(6)
+    result = verify_chain(records, "face/0", from_sequence=3)
+    assert result.valid and result.records_checked == 4
+
+
+async def test_an_audit_log_appends_durably_and_a_new_writer_resumes_its_chain(harness):
+    bus = harness.bus()
+    await bus.ensure_topics(REGISTRY)
+    chain = unique("alerts")
+    log = AuditLog(bus, chain, "service:alerts")
+    for i in range(3):
+        await log.record(DECISION, f"alert:a{i}", actor="operator:alice", event_id=f"d{i}",
+                         details={"decision": "confirmed"})
+    # A restart: a new writer on a new client reads the head back from the topic.
+    resumed = AuditLog(harness.bus(), chain, "service:alerts")
+    fourth = await resumed.record(DECISION, "alert:a3", event_id="d3")
+    assert fourth.sequence == 4
+
+    stored = [r for r in await read_audit(harness.bus()) if r.chain == chain]
+    assert [r.event_id for r in stored] == ["d0", "d1", "d2", "d3"]
+    assert stored[0].actor == "operator:alice" and stored[3].actor == "service:alerts"
+    assert verify_records(stored)[chain].valid
+
+
+async def test_concurrent_appends_in_one_process_never_fork_the_chain():
+    import asyncio
+
+    from vigie_core.bus.memory import MemoryBus
+
+    bus = MemoryBus()
+    await bus.ensure_topics(REGISTRY)
+    log = AuditLog(bus, "face/0", "service:face")
+    await asyncio.gather(*(log.record(MATCH, f"subject:{i}", event_id=str(i))
+                           for i in range(20)))
+    records = await read_audit(bus)
+    assert len(records) == 20
+    assert verify_chain(records, "face/0").valid
+    assert AUDIT.partitions == 1  # one partition keeps every chain in append order
