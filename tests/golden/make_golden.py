@@ -59,6 +59,7 @@ from vigie.rules.v1.rule_pb2 import (
     Severity,
     Weekday,
 )
+from vigie.rules.v1.signal_pb2 import SignalObserved, SignalSource, SignalState
 from vigie.stats.v1.stats_pb2 import Count, CountsAggregated
 
 # A minimal JFIF header + end-of-image marker: stands in for a frame's JPEG bytes.
@@ -260,6 +261,7 @@ def rule() -> Rule:
             line=Line(start=Point(x=0.12, y=0.60), end=Point(x=0.58, y=0.60)),
             direction=Direction(dx=0.05, dy=-1.0),
             signal_region=BoundingBox(x_min=0.81, y_min=0.12, x_max=0.84, y_max=0.19),
+            geo_centre=BELLECOUR,
         ),
         class_names=["car", "truck", "bus", "motorcycle"],
         thresholds=RuleThresholds(
@@ -271,6 +273,7 @@ def rule() -> Rule:
             min_speed_per_s=0.25,
             min_match_score=0.4,
             cooldown=dur(60),
+            max_distance_m=150.0,
         ),
         schedule=RuleSchedule(
             time_zone="Europe/Paris",
@@ -291,6 +294,18 @@ def rule() -> Rule:
         enabled=True,
         created_by="op.martin",
         updated_at=ts("2025-06-14T17:58:31Z"),
+        signal_id="ctrl-lyon-c2-barre/sg-3",
+    )
+
+
+def signal_observed() -> SignalObserved:
+    return SignalObserved(
+        camera_id="cam-bellecour-01",
+        signal_id="rule-bellecour-redlight-01",
+        state=SignalState.SIGNAL_STATE_RED,
+        observed_at=ts("2025-06-14T21:37:05.200Z"),
+        source=SignalSource.SIGNAL_SOURCE_COLOUR,
+        frame_id="cam-bellecour-01:48213",
     )
 
 
@@ -387,6 +402,7 @@ def samples() -> dict[str, Message]:
         watchlist_entry(),
         face_matched(),
         rule(),
+        signal_observed(),
         alert_raised(),
         alert_decided(),
         counts_aggregated(),

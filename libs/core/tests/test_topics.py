@@ -6,12 +6,22 @@ from datetime import timedelta
 
 import pytest
 from vigie_core.bus.base import topic_specs
-from vigie_core.topics import AUDIT, CAMERAS, FRAMES, REGISTRY, WATCHLIST, Cleanup
+from vigie_core.topics import (
+    AUDIT,
+    CAMERAS,
+    DETECTIONS,
+    FRAMES,
+    REGISTRY,
+    SIGNALS,
+    WATCHLIST,
+    Cleanup,
+)
 
 DESIGN_TOPICS = {
     "vigie.cameras.v1", "vigie.rules.v1", "vigie.watchlist.v1", "vigie.frames.v1",
-    "vigie.detections.v1", "vigie.faces.v1", "vigie.reports.v1", "vigie.alerts.v1",
-    "vigie.alert-decisions.v1", "vigie.stats.v1", "vigie.camera-health.v1", "vigie.audit.v1",
+    "vigie.detections.v1", "vigie.signals.v1", "vigie.faces.v1", "vigie.reports.v1",
+    "vigie.alerts.v1", "vigie.alert-decisions.v1", "vigie.stats.v1", "vigie.camera-health.v1",
+    "vigie.audit.v1",
 }
 
 
@@ -32,6 +42,11 @@ def test_frames_are_short_lived_and_audit_is_kept_at_least_six_months():
     assert FRAMES.kafka_config()["retention.ms"] == "3600000"
     assert AUDIT.retention >= timedelta(days=183)
     assert AUDIT.partitions == 1  # one chain, one order
+
+
+def test_signals_are_co_partitioned_with_detections_for_the_rules_join():
+    assert SIGNALS.key == DETECTIONS.key == "camera_id"
+    assert SIGNALS.partitions == DETECTIONS.partitions
 
 
 def test_every_topic_has_a_dead_letter_topic_spec():

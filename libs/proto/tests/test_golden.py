@@ -32,6 +32,7 @@ TOPIC_VALUES = {
     "vigie.face.v1.WatchlistEntry",
     "vigie.face.v1.FaceMatched",
     "vigie.rules.v1.Rule",
+    "vigie.rules.v1.SignalObserved",
     "vigie.alerts.v1.AlertRaised",
     "vigie.alerts.v1.AlertDecided",
     "vigie.stats.v1.CountsAggregated",

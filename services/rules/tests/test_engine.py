@@ -1,10 +1,12 @@
 """The pure rules core on synthetic tracks: one table of scenarios per kind (exact alerts: kind,
 tracks, episode start), counts windows, schedules, and properties (replay determinism, order
-tolerance, late frames, line-crossing hysteresis, restart from a serialised state)."""
+tolerance, late frames, line-crossing hysteresis, restart from a serialised state).
+Red light, which also takes signal observations, has its own file (test_red_light.py)."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_rules.domain.alert_ids import alert_id
 from vigie_rules.domain.engine import (
     DEFAULT_TOLERANCE_MS,
+    OTHER_EVENT_KINDS,
     UNSUPPORTED_KINDS,
     WINDOW_MS,
     CameraState,
@@ -57,6 +60,7 @@ def frame(i: int, detections: Sequence[Detection], *, t_ms: int | None = None,
 
 
 SQUARE = [(0.1, 0.1), (0.5, 0.1), (0.5, 0.9), (0.1, 0.9)]  # left part of the image
+DUMP_ZONE = [(0.05, 0.05), (0.95, 0.05), (0.95, 0.95), (0.05, 0.95)]
 
 
 def rule(kind: RuleKind, *, rule_id: str = "r1", zone: Sequence[tuple[float, float]] = (),
@@ -72,7 +76,7 @@ def rule(kind: RuleKind, *, rule_id: str = "r1", zone: Sequence[tuple[float, flo
     if direction is not None:
         r.geometry.direction.dx, r.geometry.direction.dy = direction
     for name, value in thresholds.items():
-        if name.endswith("_s"):
+        if name in ("max_dwell_s", "max_stop_s", "cooldown_s"):
             getattr(r.thresholds, name[:-2]).FromMilliseconds(int(float(str(value)) * 1000))
         else:
             setattr(r.thresholds, name, value)
@@ -141,6 +145,24 @@ def still(n: int, track: int, cls: str, at: tuple[float, float], **kw: float
 
 def absent(n: int) -> list[list[Detection]]:
     return [[] for _ in range(n)]
+
+
+def stop_and_go(track: int) -> list[list[Detection]]:
+    """Stand 30 frames, run 10 at 0.03/frame, stand 30 where the run ended, run 10 again."""
+    y = 0.1 * track
+    return (still(30, track, "person", (0.1, y)) + walk(10, track, "person", (0.1, y), (0.03, 0))
+            + still(30, track, "person", (0.4, y)) + walk(10, track, "person", (0.4, y),
+                                                          (0.03, 0)))
+
+
+def van_stop(drive: int, stop: int, leave: int, track: int = 1) -> list[list[Detection]]:
+    """A van (box 0.2 x 0.15) drives right at 0.02/frame for `drive` frames, stops at
+    (0.4, 0.6) for `stop` frames (its box then spans x 0.3..0.5, y 0.45..0.6), then drives on."""
+    box = {"w": 0.2, "h": 0.15}
+    x0 = 0.4 - 0.02 * drive
+    return ([[det(track, "truck", x0 + 0.02 * i, 0.6, **box)] for i in range(drive)]
+            + [[det(track, "truck", 0.4, 0.6, **box)] for _ in range(stop)]
+            + [[det(track, "truck", 0.42 + 0.02 * i, 0.6, **box)] for i in range(leave)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,6 +292,92 @@ SCENARIOS = [
                            absent(20) + [[det(0, "knife", 0.4, 0.4)] if i in (0, 1, 3) else []
                                          for i in range(5)]),
              [(K.RULE_KIND_WEAPON_VISIBLE, (5,), 0), (K.RULE_KIND_WEAPON_VISIBLE, (), 2000)]),
+    # Crowd movement (default: 5 people, 0.1/s). Six people stand still for 3 s, then all run
+    # rightwards at 0.3/s from frame 31: their speed over the last second is 0.09/s on frame 33
+    # and 0.12/s on frame 34 (t = 3.4 s), above the standing baseline + 0.1. One alert.
+    Scenario("crowd movement: a standing crowd starts running",
+             [rule(K.RULE_KIND_CROWD_MOVEMENT)],
+             lambda: merge(*[still(30, k, "person", (0.1 + 0.05 * k, 0.3 + 0.08 * k))
+                             + walk(20, k, "person", (0.1 + 0.05 * k, 0.3 + 0.08 * k),
+                                    (0.03, 0))
+                             for k in range(1, 7)]),
+             [(K.RULE_KIND_CROWD_MOVEMENT, (1, 2, 3, 4, 5, 6), 3400)]),
+    Scenario("crowd movement: a crowd walking briskly all along is not a sudden change",
+             [rule(K.RULE_KIND_CROWD_MOVEMENT)],
+             lambda: merge(*[walk(60, k, "person", (0.1, 0.2 + 0.1 * k), (0.02, 0))
+                             for k in range(1, 7)]), []),
+    # Six people walk away from a common point at a steady 0.15/s from the start: no change of
+    # speed, but their mean distance from the centroid grows at 0.15/s. Fires as soon as the
+    # tracks have half a second of history.
+    Scenario("crowd movement: dispersal",
+             [rule(K.RULE_KIND_CROWD_MOVEMENT)],
+             lambda: merge(*[walk(30, k, "person", (0.5, 0.5), (
+                 0.015 * math.cos(k * math.pi / 3), 0.015 * math.sin(k * math.pi / 3)))
+                             for k in range(1, 7)]),
+             [(K.RULE_KIND_CROWD_MOVEMENT, (1, 2, 3, 4, 5, 6), 500)]),
+    Scenario("crowd movement: three people running are not a crowd (min_count 5)",
+             [rule(K.RULE_KIND_CROWD_MOVEMENT)],
+             lambda: merge(*[still(30, k, "person", (0.2, 0.2 * k)) + walk(20, k, "person", (
+                 0.2, 0.2 * k), (0.02, 0)) for k in range(1, 4)]), []),
+    Scenario("crowd movement: min_count and min_speed thresholds",
+             [rule(K.RULE_KIND_CROWD_MOVEMENT, min_count=3, min_speed_per_s=0.3)],
+             lambda: merge(*[still(30, k, "person", (0.2, 0.2 * k)) + walk(20, k, "person", (
+                 0.2, 0.2 * k), (0.02, 0)) for k in range(1, 4)],  # 0.2/s: not enough
+                           *[absent(50) + still(30, k, "person", (0.2, 0.2 * k - 0.1))
+                             + walk(20, k, "person", (0.2, 0.2 * k - 0.1), (0.04, 0))
+                             for k in range(4, 7)]),  # 0.4/s: fires (8.0 s + 0.8 s)
+             [(K.RULE_KIND_CROWD_MOVEMENT, (4, 5, 6), 8800)]),
+    # Stand 3 s, run 1 s (0.3/s), stand 3 s, run again: two episodes (from frames 34 and 74);
+    # with the default 60 s cooldown, the second one is absorbed.
+    Scenario("crowd movement: second surge after the cooldown",
+             [rule(K.RULE_KIND_CROWD_MOVEMENT, cooldown_s=1)],
+             lambda: merge(*[stop_and_go(k) for k in range(1, 7)]),
+             [(K.RULE_KIND_CROWD_MOVEMENT, (1, 2, 3, 4, 5, 6), 3400),
+              (K.RULE_KIND_CROWD_MOVEMENT, (1, 2, 3, 4, 5, 6), 7400)]),
+    Scenario("crowd movement: second surge within the default cooldown is absorbed",
+             [rule(K.RULE_KIND_CROWD_MOVEMENT)],
+             lambda: merge(*[stop_and_go(k) for k in range(1, 7)]),
+             [(K.RULE_KIND_CROWD_MOVEMENT, (1, 2, 3, 4, 5, 6), 3400)]),
+    # Illegal dumping (max_stop 2 s, max_dwell 3 s). A van (track 1, box 0.2 x 0.15) drives in
+    # and stops at (0.4, 0.6) on frame 10 (1.0 s): the stop counts from 3.0 s. A suitcase
+    # (track 2) appears beside it on frame 35 and stays; the van leaves on frame 60. The load
+    # is static from 3.5 s and fires at 6.5 s.
+    Scenario("illegal dumping: a vehicle stops, leaves a load, drives away",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3)],
+             lambda: merge(van_stop(10, 50, 20), absent(35) + still(85, 2, "suitcase",
+                                                                     (0.55, 0.62))),
+             [(K.RULE_KIND_ILLEGAL_DUMPING, (2,), 3500)]),
+    Scenario("illegal dumping: a load hidden behind the vehicle, first seen as it leaves",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3)],
+             lambda: merge(van_stop(10, 50, 20), absent(62) + still(60, 2, "couch",
+                                                                     (0.4, 0.66))),
+             [(K.RULE_KIND_ILLEGAL_DUMPING, (2,), 6200)]),
+    Scenario("illegal dumping: the object was there before the vehicle stopped",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3)],
+             lambda: merge(van_stop(10, 50, 20), still(120, 2, "suitcase", (0.55, 0.62))), []),
+    Scenario("illegal dumping: an object far from the vehicle is not its load",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3)],
+             lambda: merge(van_stop(10, 50, 20), absent(35) + still(85, 2, "suitcase",
+                                                                     (0.85, 0.3))), []),
+    Scenario("illegal dumping: the vehicle stopped too briefly",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3)],
+             lambda: merge(van_stop(10, 15, 20), absent(20) + still(85, 2, "suitcase",
+                                                                     (0.55, 0.62))), []),
+    Scenario("illegal dumping: the load is picked up again before max_dwell",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3)],
+             lambda: merge(van_stop(10, 50, 20), absent(35) + still(25, 2, "suitcase",
+                                                                     (0.55, 0.62))), []),
+    Scenario("illegal dumping: a person who gets out and stands is not a load",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3)],
+             lambda: merge(van_stop(10, 50, 20), absent(35) + still(85, 2, "person",
+                                                                     (0.55, 0.62))), []),
+    Scenario("illegal dumping: a class list (only mattresses... here: beds)",
+             [rule(K.RULE_KIND_ILLEGAL_DUMPING, zone=DUMP_ZONE, max_stop_s=2, max_dwell_s=3,
+                   classes=["bed"])],
+             lambda: merge(van_stop(10, 50, 20),
+                           absent(35) + still(85, 2, "suitcase", (0.55, 0.62)),
+                           absent(36) + still(85, 3, "bed", (0.25, 0.64))),
+             [(K.RULE_KIND_ILLEGAL_DUMPING, (3,), 3600)]),
 ]
 
 
@@ -279,7 +387,8 @@ def test_scenario(scenario: Scenario) -> None:
     assert summary(result.alerts) == scenario.expected
     for a in result.alerts:
         track = a.track_ids[0] if len(a.track_ids) == 1 and a.rule_kind not in (
-            K.RULE_KIND_CROWD_DENSITY, K.RULE_KIND_LINE_CROSSING) else None
+            K.RULE_KIND_CROWD_DENSITY, K.RULE_KIND_LINE_CROSSING,
+            K.RULE_KIND_CROWD_MOVEMENT) else None
         assert a.alert_id == alert_id(a.rule_id, CAM, track, a.started_at.ToMilliseconds())
         assert a.raised_at.ToMilliseconds() >= a.started_at.ToMilliseconds()
         assert a.frame_id and a.title
@@ -343,16 +452,23 @@ def test_crowd_density_reports_the_maximum() -> None:
 # Which rules apply
 
 
-def test_rules_apply_only_when_enabled_on_their_camera_and_supported() -> None:
+def test_rules_apply_only_when_enabled_on_their_camera_and_of_a_frame_kind() -> None:
     frames = merge(still(30, 1, "person", (0.3, 0.5)))
     rules = [rule(K.RULE_KIND_ZONE_INTRUSION, rule_id="off", enabled=False),
              rule(K.RULE_KIND_ZONE_INTRUSION, rule_id="other", camera="cam-2"),
              *[rule(kind, rule_id=f"k{kind}", zone=SQUARE, max_dwell_s=1)
-               for kind in sorted(UNSUPPORTED_KINDS)],
+               for kind in sorted(OTHER_EVENT_KINDS)],
              rule(K.RULE_KIND_ZONE_INTRUSION, rule_id="on")]
     result = run(rules, frames)
     assert [a.rule_id for a in result.alerts] == ["on"]
     assert sorted(result.state.rules) == ["off", "on"]
+
+
+def test_every_kind_is_evaluated_somewhere() -> None:
+    assert UNSUPPORTED_KINDS == frozenset()
+    frame_kinds = {k for k in K.values() if k != K.RULE_KIND_UNSPECIFIED} - OTHER_EVENT_KINDS
+    assert {s.rules[0].kind for s in SCENARIOS if s.expected} | {
+        K.RULE_KIND_RED_LIGHT} == frame_kinds  # red light: test_red_light.py
 
 
 def _scheduled(**schedule: object) -> Rule:
@@ -440,6 +556,26 @@ def test_state_is_not_mutated_and_round_trips_through_json() -> None:
         evaluate(state, rules, frame(0, [], camera="cam-2"))
 
 
+def test_a_state_saved_before_the_red_light_crowd_movement_and_dumping_fields_still_loads(
+) -> None:
+    """Fields were added to the state with defaults (STATE_VERSION unchanged): a state saved by
+    the previous engine, without them, loads and goes on the same way."""
+    rules = [rule(K.RULE_KIND_LOITERING, zone=SQUARE, max_dwell_s=2)]
+    frames = merge(still(40, 1, "person", (0.3, 0.5)))
+    before = Run(CameraState()).feed(rules, frames[:10])
+    old = json.loads(json.dumps(before.state.to_dict()))
+    del old["signals"]
+    for rs in old["rules"].values():
+        for key in ("crossings", "red_alerts", "speeds", "stops"):
+            del rs[key]
+        for ts in rs["tracks"].values():
+            del ts["partner"], ts["partner_class"]
+    restored = CameraState.from_dict(old)
+    assert restored == before.state
+    assert summary(Run(restored).feed(rules, frames[10:]).end(rules).alerts) == [
+        (K.RULE_KIND_LOITERING, (1,), 0)]
+
+
 # A random scene: a few objects of a few classes, moving, stopping, lying, leaving.
 PERSON = "person"
 CLASSES = [PERSON, "car", "suitcase", "knife"]
@@ -454,6 +590,12 @@ ALL_RULES = [
     rule(K.RULE_KIND_ABANDONED_OBJECT, rule_id="abandon", max_dwell_s=1),
     rule(K.RULE_KIND_PERSON_ON_GROUND, rule_id="ground", max_dwell_s=0.5),
     rule(K.RULE_KIND_WEAPON_VISIBLE, rule_id="weapon", cooldown_s=1),
+    rule(K.RULE_KIND_CROWD_MOVEMENT, rule_id="movement", min_count=2, min_speed_per_s=0.05,
+         cooldown_s=1),
+    rule(K.RULE_KIND_ILLEGAL_DUMPING, rule_id="dumping", zone=DUMP_ZONE, max_stop_s=0.5,
+         max_dwell_s=1),
+    # No signal observations here: crossings wait, then are decided "no_signal".
+    rule(K.RULE_KIND_RED_LIGHT, rule_id="red", line=((0.0, 0.5), (1.0, 0.5))),
 ]
 
 

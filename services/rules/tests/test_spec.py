@@ -181,9 +181,40 @@ signal_region: [0.45, 0.05, 0.5, 0.15]
     ("wrong way without direction", LINE.replace("line_crossing", "wrong_way"),
      ["line: not used by wrong_way rules", "direction: required for wrong_way rules"]),
     ("valid red light", RED_LIGHT, []),
-    ("red light without signal region", RED_LIGHT.replace(
+    ("red light with a direction", RED_LIGHT + "direction: [0, -1]\nclasses: [car, bus]\n", []),
+    ("red light on a controller signal", RED_LIGHT.replace(
+        "signal_region: [0.45, 0.05, 0.5, 0.15]", "signal_id: ctrl-4/sg-2"), []),
+    ("red light without a signal source", RED_LIGHT.replace(
         "signal_region: [0.45, 0.05, 0.5, 0.15]\n", ""),
-     ["signal_region: required for red_light rules"]),
+     ["signal_region: red_light rules need a signal source: signal_region (the signal's "
+      "colour on the image) or signal_id (an external controller)"]),
+    ("red light with two signal sources", RED_LIGHT + "signal_id: ctrl-4/sg-2\n",
+     ["signal_id: give either signal_region or signal_id, not both"]),
+    ("red light without a stop line", RED_LIGHT.replace("line: [[0.1, 0.7], [0.9, 0.7]]\n", ""),
+     ["line: required for red_light rules"]),
+    ("red light with an empty signal id", RED_LIGHT.replace(
+        "signal_region: [0.45, 0.05, 0.5, 0.15]", 'signal_id: ""'),
+     ["signal_id: String should have at least 1 character"]),
+    ("signal id on another kind", LINE + "signal_id: ctrl-4/sg-2\n",
+     ["signal_id: not used by line_crossing rules"]),
+    ("crowd movement with its thresholds", "rule_id: m\nname: M\ncamera_id: k\n"
+                                           "kind: crowd_movement\nmin_count: 8\n"
+                                           "min_speed_per_s: 0.2\ncooldown_s: 300\n"
+                                           "zone: [[0, 0], [1, 0], [1, 1]]\n", []),
+    ("illegal dumping with its objects", "rule_id: d\nname: D\ncamera_id: k\n"
+                                         "kind: illegal_dumping\nmax_stop_s: 10\n"
+                                         "max_dwell_s: 120\nclasses: [suitcase, couch]\n"
+                                         "zone: [[0, 0], [1, 0], [1, 1]]\n", []),
+    ("illegal dumping of a vehicle", "rule_id: d\nname: D\ncamera_id: k\n"
+                                     "kind: illegal_dumping\nclasses: [couch, car, person]\n"
+                                     "zone: [[0, 0], [1, 0], [1, 1]]\n",
+     ["classes[1]: 'car' is not a dumped object (illegal_dumping watches for vehicles and "
+      "lists the objects they leave)",
+      "classes[2]: 'person' is not a dumped object (illegal_dumping watches for vehicles and "
+      "lists the objects they leave)"]),
+    ("illegal dumping without a zone", "rule_id: d\nname: D\ncamera_id: k\n"
+                                       "kind: illegal_dumping\n",
+     ["zone: required for illegal_dumping rules"]),
     ("inverted signal region", RED_LIGHT.replace("[0.45, 0.05, 0.5, 0.15]",
                                                  "[0.5, 0.05, 0.45, 0.15]"),
      ["signal_region: needs x_min < x_max and y_min < y_max"]),
@@ -202,8 +233,47 @@ signal_region: [0.45, 0.05, 0.5, 0.15]
     ("weapon visible anywhere", "rule_id: w\nname: W\ncamera_id: k\nkind: weapon_visible\n"
                                 "classes: [knife, scissors]\nmin_confidence: 0.6\n", []),
     ("citizen report on every camera", "rule_id: r\nname: R\nkind: citizen_report\n", []),
+    ("citizen report near a camera", "rule_id: r\nname: R\ncamera_id: k\n"
+                                     "kind: citizen_report\nmax_distance_m: 300\n", []),
+    ("citizen report around a point", "rule_id: r\nname: R\nkind: citizen_report\n"
+                                      "geo_centre: [45.7578, 4.8320]\nmax_distance_m: 1500\n",
+     []),
+    ("citizen report with an image zone", "rule_id: r\nname: R\nkind: citizen_report\n"
+                                          "zone: [[0, 0], [1, 0], [1, 1]]\n",
+     ["zone: not used by citizen_report rules (reports have a geo position, not an image "
+      "one); use geo_centre"]),
+    ("citizen report: a centre and a camera", "rule_id: r\nname: R\ncamera_id: k\n"
+                                              "kind: citizen_report\n"
+                                              "geo_centre: [45.7578, 4.8320]\n",
+     ["geo_centre: not used with camera_id (the camera's position is the centre)"]),
+    ("citizen report: a radius from nowhere", "rule_id: r\nname: R\nkind: citizen_report\n"
+                                              "max_distance_m: 500\n",
+     ["max_distance_m: needs camera_id or geo_centre to measure from"]),
+    ("citizen report: latitude out of range", "rule_id: r\nname: R\nkind: citizen_report\n"
+                                              "geo_centre: [95, 4.83]\n",
+     ["geo_centre: latitude 95 is outside -90..90 (write [lat, lon])"]),
+    ("citizen report: radius beyond 100 km", "rule_id: r\nname: R\ncamera_id: k\n"
+                                             "kind: citizen_report\n"
+                                             "max_distance_m: 250000\n",
+     ["max_distance_m: Input should be less than or equal to 100000"]),
+    ("citizen report: no cooldown, no classes", "rule_id: r\nname: R\nkind: citizen_report\n"
+                                                "cooldown_s: 60\nclasses: [person]\n",
+     ["classes: not used by citizen_report rules",
+      "cooldown_s: not used by citizen_report rules (one alert per report)"]),
     ("face match score", "rule_id: f\nname: F\ncamera_id: k\nkind: face_match\n"
-                         "min_match_score: 0.8\n", []),
+                         "min_match_score: 0.8\ncooldown_s: 600\n", []),
+    ("face match score of 0", "rule_id: f\nname: F\ncamera_id: k\nkind: face_match\n"
+                              "min_match_score: 0\n",
+     ["min_match_score: Input should be greater than 0"]),
+    ("face match score above 1", "rule_id: f\nname: F\ncamera_id: k\nkind: face_match\n"
+                                 "min_match_score: 1.5\n",
+     ["min_match_score: Input should be less than or equal to 1"]),
+    ("face match with detector filters", "rule_id: f\nname: F\ncamera_id: k\n"
+                                         "kind: face_match\nclasses: [person]\n"
+                                         "min_confidence: 0.5\n",
+     ["classes: not used by face_match rules", "min_confidence: not used by face_match rules"]),
+    ("face match without a camera", "rule_id: f\nname: F\nkind: face_match\n",
+     ["camera_id: required for face_match rules"]),
 ])
 def test_kind_requirements(name: str, text: str, problems: list[str]) -> None:
     assert validate_rule_yaml(text) == problems, name
@@ -398,11 +468,15 @@ def test_spec_to_proto_fields() -> None:
 
 @pytest.mark.parametrize("text", [
     LOITERING, LINE, RED_LIGHT, FULL,
-    "rule_id: r\nname: R\nkind: citizen_report\nzone: [[0, 0], [1, 0], [1, 1]]\n",
+    RED_LIGHT.replace("signal_region: [0.45, 0.05, 0.5, 0.15]", "signal_id: ctrl/sg-1"),
+    "rule_id: r\nname: R\nkind: citizen_report\ngeo_centre: [45.757814, 4.832011]\n"
+    "max_distance_m: 750.5\n",
+    "rule_id: r\nname: R\ncamera_id: k\nkind: citizen_report\nmax_distance_m: 0.3\n",
     "rule_id: f\nname: F\ncamera_id: k\nkind: face_match\nmin_match_score: 0.83\n",
-    "rule_id: m\nname: M\ncamera_id: k\nkind: crowd_movement\nmin_speed_per_s: 0.123\n",
-], ids=["loitering", "line", "red_light", "full", "citizen_report", "face_match",
-        "crowd_movement"])
+    "rule_id: m\nname: M\ncamera_id: k\nkind: crowd_movement\nmin_speed_per_s: 0.123\n"
+    "min_count: 7\n",
+], ids=["loitering", "line", "red_light", "full", "red_light_controller",
+        "citizen_report_centre", "citizen_report_camera", "face_match", "crowd_movement"])
 def test_spec_survives_the_proto_round_trip(text: str) -> None:
     (rule,) = load_rules(text, NOW)
     spec = rule_from_proto(rule)

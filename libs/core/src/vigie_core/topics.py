@@ -24,6 +24,7 @@ from vigie.face.v1.watchlist_pb2 import WatchlistEntry
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.ingest.v1.report_pb2 import ReportReceived
 from vigie.rules.v1.rule_pb2 import Rule
+from vigie.rules.v1.signal_pb2 import SignalObserved
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 
 DLQ_SUFFIX = ".dlq"
@@ -98,6 +99,12 @@ DETECTIONS = Topic(
     "Per-frame detections with track ids and model id.",
     partitions=12, retention=timedelta(days=1),
 )
+SIGNALS = Topic(
+    "vigie.signals.v1", SignalObserved, "camera_id",
+    "Traffic-signal states for red-light rules: the colour of a rule's signal region on a frame, "
+    "or an external controller feed. Partitioned like detections (co-partitioned joins).",
+    partitions=12, retention=timedelta(days=7),
+)
 FACES = Topic(
     "vigie.faces.v1", FaceMatched, "camera_id",
     "Face-watchlist matches only: never embeddings, never non-matches.",
@@ -163,6 +170,6 @@ class TopicRegistry:
 
 
 REGISTRY = TopicRegistry([
-    CAMERAS, RULES, WATCHLIST, FRAMES, DETECTIONS, FACES, REPORTS,
+    CAMERAS, RULES, WATCHLIST, FRAMES, DETECTIONS, SIGNALS, FACES, REPORTS,
     ALERTS, ALERT_DECISIONS, STATS, CAMERA_HEALTH, AUDIT,
 ])

@@ -18,3 +18,17 @@ def alert_id(rule_id: str, camera_id: str, track_id: int | None, episode_ms: int
     track = "-" if not track_id else str(track_id)
     material = f"{rule_id}|{camera_id}|{track}|{episode_ms}".encode()
     return hashlib.sha256(material).hexdigest()[:ALERT_ID_HEX_CHARS]
+
+
+def subject_alert_id(rule_id: str, camera_id: str, subject_id: str, episode_ms: int) -> str:
+    """Face match: sha256("rule_id|camera_id|subject:<subject_id>|episode_ms"), truncated like
+    `alert_id`. The "subject:" prefix keeps these apart from track ids (digits or "-")."""
+    material = f"{rule_id}|{camera_id}|subject:{subject_id}|{episode_ms}".encode()
+    return hashlib.sha256(material).hexdigest()[:ALERT_ID_HEX_CHARS]
+
+
+def report_alert_id(rule_id: str, report_id: str) -> str:
+    """Citizen report: sha256("rule_id|report:<report_id>"): one alert per rule and report, so a
+    redelivered report raises the same id."""
+    material = f"{rule_id}|report:{report_id}".encode()
+    return hashlib.sha256(material).hexdigest()[:ALERT_ID_HEX_CHARS]

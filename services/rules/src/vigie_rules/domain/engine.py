@@ -1,7 +1,10 @@
 """The pure rules core: (camera state, rules, detections) -> (camera state, alerts, counts).
 
 No Kafka, no Faust, no clock, no I/O: the Faust agent, the embedded runtime and the benchmarks all
-drive `evaluate`, and a replay of the same detections gives the same alerts with the same ids.
+drive `evaluate` (frames of vigie.detections.v1) and `observe_signal` (traffic-signal states of
+vigie.signals.v1, co-partitioned with detections, into the same camera state), and a replay of
+the same events gives the same alerts with the same ids. FACE_MATCH and CITIZEN_REPORT rules
+react to other topics and live in `face_rules` and `report_rules`; `evaluate` ignores them.
 
 Time
     Event time is the frame's `captured_at`, never the wall clock; an alert's `raised_at` is the
@@ -53,18 +56,59 @@ Line crossing
     reaches it (crossings "in" when a direction is set, all crossings otherwise): once per
     window, episode = window start, no track.
 
+Red light
+    A vehicle crossing the stop line (`geometry.line`, with the same hysteresis as line
+    crossing) in the rule's `direction` (any direction without one) is a *crossing*, counted
+    "in:<class>" in the rule's window. It waits in the rule state until the signal's state at
+    its time is settled, then becomes an alert if the signal was RED both when the vehicle was
+    last seen before the line and when it was first seen beyond it (so a vehicle that entered
+    on amber is not flagged by a change to red between two frames). The signal is
+    `signal_id_of(rule)`: the rule's controller `signal_id`, else its own rule_id (the colour
+    of `geometry.signal_region`, classified by `signal_colour` and published by the adapter).
+    `observe_signal` keeps a short timeline per signal (`signal_timeline`): an observation
+    holds until the next one, for at most 30 s. A crossing at t is decided once the newest
+    frame or the newest observation of its signal is `signal_tolerance_ms` (default 2 s) past
+    t. So any interleaving of frames and signal observations in which frames are reordered
+    within `tolerance_ms` and no observation arrives `signal_tolerance_ms` behind the newest
+    frame or the newest observation of its signal gives the same alerts; an observation that
+    late is ignored and counted "late_signals" (camera counts). Episode = the crossing (its
+    event time), per track; `raised_at` and `frame_id` are the crossing frame's, whatever
+    event decided it, and a crossing decided with no known state counts "no_signal". An alert
+    counts in the rule window open when it is decided; `flush` decides every waiting crossing.
+
+Crowd movement
+    Over the tracked people in the zone that have at least MIN_HEADING_SPAN_MS of history, each
+    one's velocity over the last HEADING_WINDOW_MS: with at least `min_count` of them, the
+    condition holds when the mean speed rose by `min_speed_per_s` or more above its lowest value
+    SURGE_LAG_MS..SURGE_WINDOW_MS earlier (a sudden acceleration: people start running), or when
+    their mean distance from their centroid grows at `min_speed_per_s` or more (dispersal; a
+    crowd walking together, however fast, does not disperse). Rule-level episodes and cooldown,
+    as crowd density.
+
+Illegal dumping
+    A vehicle (car/truck/bus/motorcycle) still in the zone for `max_stop` makes a *stop*. An
+    object of the rule's classes (default: every COCO class but people, vehicles, animals and
+    street furniture, see `classes.DUMPABLE_CLASSES`) first seen in the zone after the stop
+    began, while it lasts or up to DUMP_GRACE_MS after the vehicle left, within DUMP_RADIUS of
+    the vehicle's box, is its load. A load static for `max_dwell` fires (episode = when it
+    became static, per object), whether the vehicle is still there or gone. An object that was
+    there before the vehicle stopped is never a load.
+
 Rules apply when enabled, on their camera_id, within schedule valid_from..valid_until and (if any
 windows are given) within a weekly window in the schedule's time zone (UTC when empty or
 unknown). A rule that is inactive on a frame forgets its tracks, so episodes restart when it
-resumes. A rule that disappears from `rules` (or whose kind, geometry, classes or thresholds
-change) loses its state, including its open counting window. Kinds in `UNSUPPORTED_KINDS` are not
-evaluated yet: rules of those kinds are ignored.
+resumes. A rule that disappears from `rules` (or whose kind, geometry, classes, thresholds or
+signal_id change) loses its state, including its open counting window. Kinds in
+`OTHER_EVENT_KINDS` are evaluated by other modules and ignored here; `UNSUPPORTED_KINDS` (kinds
+nothing evaluates yet) is empty.
 
 Kind defaults (a threshold left at zero): LOITERING max_dwell 60 s, person; STATIONARY_VEHICLE
 max_stop 120 s, car/truck/bus/motorcycle; WRONG_WAY tolerance 45 deg, min speed 0.05/s, any class;
 CROWD_DENSITY min_count 10 persons, cooldown 60 s; ABANDONED_OBJECT max_dwell (else max_stop) 60 s,
 backpack/handbag/suitcase; PERSON_ON_GROUND max_dwell 2 s; WEAPON_VISIBLE knife, min_confidence
-0.5, cooldown 60 s; ZONE_INTRUSION and LINE_CROSSING any class. Other cooldowns default to 0.
+0.5, cooldown 60 s; RED_LIGHT car/truck/bus/motorcycle; CROWD_MOVEMENT min_count 5 persons,
+min_speed 0.1/s, cooldown 60 s; ILLEGAL_DUMPING max_stop 5 s, max_dwell 60 s; ZONE_INTRUSION and
+LINE_CROSSING any class. Other cooldowns default to 0.
 """
 
 from __future__ import annotations
@@ -83,10 +127,24 @@ from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.common.v1.common_pb2 import BoundingBox
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind
+from vigie.rules.v1.signal_pb2 import SignalObserved, SignalState
 from vigie.stats.v1.stats_pb2 import Count, CountsAggregated
 
 from vigie_rules.domain.alert_ids import alert_id
-from vigie_rules.domain.engine_state import CameraState, RuleState, TrackState
+from vigie_rules.domain.classes import (
+    BAG_CLASSES,
+    DUMPABLE_CLASSES,
+    PERSON,
+    VEHICLE_CLASSES,
+    WEAPON_CLASSES,
+)
+from vigie_rules.domain.engine_state import (
+    CameraState,
+    Crossing,
+    RuleState,
+    TrackState,
+    VehicleStop,
+)
 from vigie_rules.domain.geometry import (
     angle_between_deg,
     box_bottom_centre,
@@ -94,16 +152,21 @@ from vigie_rules.domain.geometry import (
     segment_crossing,
     side_of_line,
 )
+from vigie_rules.domain.signal_timeline import SignalTimeline
 
 __all__ = [
     "DEFAULT_TOLERANCE_MS",
+    "OTHER_EVENT_KINDS",
+    "SIGNAL_TOLERANCE_MS",
     "SUPPORTED_KINDS",
     "UNSUPPORTED_KINDS",
     "WINDOW_MS",
     "CameraState",
     "evaluate",
     "flush",
+    "observe_signal",
     "rule_active",
+    "signal_id_of",
 ]
 
 WINDOW_MS = 60_000
@@ -131,18 +194,27 @@ WEAPON_RUN = 3
 """Weapon: consecutive frames of one track with a qualifying detection..."""
 WEAPON_RECENT = 5
 """...or, for untracked detections, WEAPON_RUN of the last WEAPON_RECENT frames."""
+SIGNAL_TOLERANCE_MS = 2_000
+"""Red light: how far a signal observation may lag the frames of the same instant (or arrive
+out of order among signal observations) and still decide the crossings at that instant."""
+SURGE_LAG_MS = 1_000
+"""Crowd movement: the mean speed is compared with the lowest mean speed measured between
+SURGE_LAG_MS..."""
+SURGE_WINDOW_MS = 4_000
+"""...and SURGE_WINDOW_MS of event time earlier (the baseline)."""
+DUMP_RADIUS = 0.1
+"""Illegal dumping: an object this close (normalised) to a stopped vehicle's box is its load..."""
+DUMP_GRACE_MS = 10_000
+"""...if it appears while the vehicle is stopped or up to this long after it left (an object
+hidden behind the vehicle is first seen when it drives away)."""
 
-VEHICLE_CLASSES = frozenset({"car", "truck", "bus", "motorcycle"})
-BAG_CLASSES = frozenset({"backpack", "handbag", "suitcase"})
-WEAPON_CLASSES = frozenset({"knife"})
-PERSON = "person"
-
-UNSUPPORTED_KINDS: frozenset[RuleKind] = frozenset({
-    RuleKind.RULE_KIND_RED_LIGHT, RuleKind.RULE_KIND_CROWD_MOVEMENT,
-    RuleKind.RULE_KIND_ILLEGAL_DUMPING, RuleKind.RULE_KIND_FACE_MATCH,
-    RuleKind.RULE_KIND_CITIZEN_REPORT,
+UNSUPPORTED_KINDS: frozenset[RuleKind] = frozenset()
+"""Kinds no module evaluates yet (rules of these kinds are accepted and ignored): none."""
+OTHER_EVENT_KINDS: frozenset[RuleKind] = frozenset({
+    RuleKind.RULE_KIND_FACE_MATCH, RuleKind.RULE_KIND_CITIZEN_REPORT,
 })
-"""Kinds not evaluated yet: rules of these kinds are accepted and ignored."""
+"""Kinds driven by other events than frames: face matches (`face_rules`, from vigie.faces.v1)
+and citizen reports (`report_rules`, from vigie.reports.v1). `evaluate` ignores them."""
 
 # Classes a kind considers when the rule's class_names is empty (absent: every class).
 _DEFAULT_CLASSES: dict[RuleKind, frozenset[str]] = {
@@ -152,6 +224,9 @@ _DEFAULT_CLASSES: dict[RuleKind, frozenset[str]] = {
     RuleKind.RULE_KIND_ABANDONED_OBJECT: BAG_CLASSES,
     RuleKind.RULE_KIND_PERSON_ON_GROUND: frozenset({PERSON}),
     RuleKind.RULE_KIND_WEAPON_VISIBLE: WEAPON_CLASSES,
+    RuleKind.RULE_KIND_RED_LIGHT: VEHICLE_CLASSES,
+    RuleKind.RULE_KIND_CROWD_MOVEMENT: frozenset({PERSON}),
+    RuleKind.RULE_KIND_ILLEGAL_DUMPING: DUMPABLE_CLASSES,
 }
 _DEFAULT_MIN_CONFIDENCE: dict[RuleKind, float] = {
     RuleKind.RULE_KIND_WEAPON_VISIBLE: 0.5,
@@ -160,14 +235,19 @@ _DEFAULT_DWELL_MS: dict[RuleKind, int] = {
     RuleKind.RULE_KIND_LOITERING: 60_000,
     RuleKind.RULE_KIND_ABANDONED_OBJECT: 60_000,
     RuleKind.RULE_KIND_PERSON_ON_GROUND: 2_000,
+    RuleKind.RULE_KIND_ILLEGAL_DUMPING: 60_000,
 }
 _DEFAULT_STOP_MS = 120_000
+_DEFAULT_DUMPING_STOP_MS = 5_000
 _DEFAULT_CROWD_MIN_COUNT = 10
+_DEFAULT_MOVEMENT_MIN_COUNT = 5
+_DEFAULT_MOVEMENT_MIN_SPEED = 0.1  # normalised units per second
 _DEFAULT_WRONG_WAY_TOLERANCE_DEG = 45.0
 _DEFAULT_WRONG_WAY_MIN_SPEED = 0.05  # normalised units per second
 _DEFAULT_COOLDOWN_MS: dict[RuleKind, int] = {
     RuleKind.RULE_KIND_CROWD_DENSITY: 60_000,
     RuleKind.RULE_KIND_WEAPON_VISIBLE: 60_000,
+    RuleKind.RULE_KIND_CROWD_MOVEMENT: 60_000,
 }
 
 _TITLES: dict[RuleKind, str] = {
@@ -180,6 +260,9 @@ _TITLES: dict[RuleKind, str] = {
     RuleKind.RULE_KIND_ABANDONED_OBJECT: "Abandoned object",
     RuleKind.RULE_KIND_PERSON_ON_GROUND: "Person on the ground",
     RuleKind.RULE_KIND_WEAPON_VISIBLE: "Weapon visible",
+    RuleKind.RULE_KIND_RED_LIGHT: "Red light",
+    RuleKind.RULE_KIND_CROWD_MOVEMENT: "Crowd movement",
+    RuleKind.RULE_KIND_ILLEGAL_DUMPING: "Illegal dumping",
 }
 
 
@@ -240,17 +323,24 @@ class _Ctx:
 
     def raise_alert(self, track_ids: Sequence[int], episode_ms: int, objs: Sequence[_Obj],
                     attributes: dict[str, str], *, per_track: int | None) -> None:
-        rule = self.rule
-        alert = AlertRaised(
-            alert_id=alert_id(rule.rule_id, self.camera_id, per_track, episode_ms),
-            rule_id=rule.rule_id, rule_kind=rule.kind, camera_id=self.camera_id,
-            severity=rule.severity, title=f"{_TITLES[rule.kind]} - {rule.name or rule.rule_id}",
-            track_ids=list(track_ids), boxes=[o.box for o in objs],
-            frame_id=self.frame.frame.frame_id, attributes=attributes)
-        alert.started_at.FromMilliseconds(episode_ms)
-        alert.raised_at.CopyFrom(self.frame.frame.captured_at)
+        alert = _alert(self.rule, self.camera_id, per_track, episode_ms, track_ids,
+                       [o.box for o in objs], self.frame.frame.frame_id, self.t, attributes)
+        alert.raised_at.CopyFrom(self.frame.frame.captured_at)  # exact, to the nanosecond
         self.alerts.append(alert)
         self.state.counts["alerts"] = self.state.counts.get("alerts", 0) + 1
+
+
+def _alert(rule: Rule, camera_id: str, per_track: int | None, episode_ms: int,
+           track_ids: Sequence[int], boxes: Sequence[BoundingBox], frame_id: str,
+           raised_ms: int, attributes: dict[str, str]) -> AlertRaised:
+    alert = AlertRaised(
+        alert_id=alert_id(rule.rule_id, camera_id, per_track, episode_ms),
+        rule_id=rule.rule_id, rule_kind=rule.kind, camera_id=camera_id,
+        severity=rule.severity, title=f"{_TITLES[rule.kind]} - {rule.name or rule.rule_id}",
+        track_ids=list(track_ids), boxes=boxes, frame_id=frame_id, attributes=attributes)
+    alert.started_at.FromMilliseconds(episode_ms)
+    alert.raised_at.FromMilliseconds(raised_ms)
+    return alert
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,16 +349,13 @@ class _Ctx:
 
 def evaluate(state: CameraState, rules: Sequence[Rule], event: ObjectsDetected, *,
              tolerance_ms: int = DEFAULT_TOLERANCE_MS,
+             signal_tolerance_ms: int = SIGNAL_TOLERANCE_MS,
              ) -> tuple[CameraState, list[AlertRaised], list[CountsAggregated]]:
     """Take one frame's detections; return the new state, the alerts raised and the windows of
     counts closed. `state` is not modified. `rules` may hold rules of any camera: only those of
-    the event's camera apply. All frames given to one state must come from one camera."""
-    new = state.copy()
-    if not new.camera_id:
-        new.camera_id = event.camera_id
-    elif event.camera_id != new.camera_id:
-        raise ValueError(f"frame of camera {event.camera_id!r} given to the state of camera "
-                         f"{new.camera_id!r}")
+    the event's camera apply. All frames given to one state must come from one camera.
+    `signal_tolerance_ms` must be the tolerance given to `observe_signal` for this camera."""
+    new = _own(state, event.camera_id, "frame")
     alerts: list[AlertRaised] = []
     stats: list[CountsAggregated] = []
     t = event.captured_at.ToMilliseconds()
@@ -284,12 +371,41 @@ def evaluate(state: CameraState, rules: Sequence[Rule], event: ObjectsDetected, 
     camera_rules = _camera_rules(rules, new.camera_id)
     while new.pending and new.pending[0].captured_at.ToMilliseconds() <= watermark:
         _apply(new, camera_rules, new.pending.pop(0), alerts, stats)
+    _decide_crossings(new, camera_rules, alerts, signal_tolerance_ms, final=False)
     return new, alerts, stats
+
+
+def observe_signal(state: CameraState, rules: Sequence[Rule], event: SignalObserved, *,
+                   tolerance_ms: int = SIGNAL_TOLERANCE_MS,
+                   ) -> tuple[CameraState, list[AlertRaised], list[CountsAggregated]]:
+    """Take one traffic-signal observation; return the new state, the red-light alerts it
+    decided and (always empty today) windows of counts. `state` is not modified. Only signals
+    that a RED_LIGHT rule of the camera uses are kept (see `signal_id_of`); an observation
+    not newer than the signal's newest observation or the camera's newest frame, minus
+    `tolerance_ms`, is late: ignored and counted under "late_signals" in the camera's counts."""
+    new = _own(state, event.camera_id, "signal observation")
+    alerts: list[AlertRaised] = []
+    camera_rules = _camera_rules(rules, new.camera_id)
+    if event.signal_id in {signal_id_of(r) for r in camera_rules
+                           if r.kind == RuleKind.RULE_KIND_RED_LIGHT}:
+        timeline = new.signals.setdefault(event.signal_id, SignalTimeline())
+        if not timeline.observe(event.observed_at.ToMilliseconds(), event.state, tolerance_ms,
+                                clock_ms=new.max_seen_ms):
+            new.counts["late_signals"] = new.counts.get("late_signals", 0) + 1
+    _decide_crossings(new, camera_rules, alerts, tolerance_ms, final=False)
+    return new, alerts, []
+
+
+def signal_id_of(rule: Rule) -> str:
+    """The signal a RED_LIGHT rule follows: its controller signal_id, else its own rule_id
+    (the colour of its signal region, published under that id)."""
+    return rule.signal_id or rule.rule_id
 
 
 def flush(state: CameraState, rules: Sequence[Rule], *, close_windows: bool = False,
           ) -> tuple[CameraState, list[AlertRaised], list[CountsAggregated]]:
-    """End of a finite stream: apply every frame still in the reorder buffer and, with
+    """End of a finite stream: apply every frame still in the reorder buffer, decide every
+    red-light crossing still waiting for its signal with what is known and, with
     close_windows, emit the windows still open (the camera's, then each rule's)."""
     new = state.copy()
     alerts: list[AlertRaised] = []
@@ -297,6 +413,7 @@ def flush(state: CameraState, rules: Sequence[Rule], *, close_windows: bool = Fa
     camera_rules = _camera_rules(rules, new.camera_id)
     while new.pending:
         _apply(new, camera_rules, new.pending.pop(0), alerts, stats)
+    _decide_crossings(new, camera_rules, alerts, SIGNAL_TOLERANCE_MS, final=True)
     if close_windows and new.released_ms is not None:
         emitted = new.released_ms
         if new.window_start_ms is not None and new.counts:
@@ -346,6 +463,16 @@ SUPPORTED_KINDS: frozenset[RuleKind] = frozenset(_TITLES)
 # Frame application
 
 
+def _own(state: CameraState, camera_id: str, what: str) -> CameraState:
+    new = state.copy()
+    if not new.camera_id:
+        new.camera_id = camera_id
+    elif camera_id != new.camera_id:
+        raise ValueError(f"{what} of camera {camera_id!r} given to the state of camera "
+                         f"{new.camera_id!r}")
+    return new
+
+
 @lru_cache(maxsize=64)
 def _zone(name: str) -> tzinfo:
     if not name:
@@ -367,6 +494,8 @@ def _fingerprint(rule: Rule) -> str:
     h.update(rule.geometry.SerializeToString(deterministic=True))
     h.update("\x00".join(rule.class_names).encode())
     h.update(rule.thresholds.SerializeToString(deterministic=True))
+    if rule.signal_id:
+        h.update(b"\x00signal:" + rule.signal_id.encode())
     return h.hexdigest()[:16]
 
 
@@ -418,9 +547,12 @@ def _apply(state: CameraState, rules: list[Rule], event: ObjectsDetected,
                                      rs.counts, t))
             rs.window_start_ms, rs.counts = window, {}
         if not rule_active(rule, t):
+            # Crossings already made wait for their signal state all the same.
             rs.tracks.clear()
             rs.cond_since_ms = None
             rs.recent.clear()
+            rs.speeds.clear()
+            rs.stops.clear()
             continue
         rs.counts["frames"] = rs.counts.get("frames", 0) + 1
         classes = frozenset(rule.class_names) or _DEFAULT_CLASSES.get(rule.kind)
@@ -538,18 +670,26 @@ def _stationary_vehicle(ctx: _Ctx) -> None:
             _alert_track(ctx, o, ts, ts.cond_since_ms, {"stop_s": _seconds(stopped)})
 
 
-def _line_crossing(ctx: _Ctx) -> None:
-    rule = ctx.rule
+_XY = tuple[float, float]
+
+
+def _line(rule: Rule) -> tuple[_XY, _XY] | None:
+    """The rule's line (start, end), None when it has none or it is a point."""
     if not rule.geometry.HasField("line"):
-        return
+        return None
     line = rule.geometry.line
     start, end = (line.start.x, line.start.y), (line.end.x, line.end.y)
+    return None if start == end else (start, end)
+
+
+def _line_steps(ctx: _Ctx, start: _XY, end: _XY) -> list[tuple[_Obj, int, int | None]]:
+    """Tracks that crossed the segment on this frame, with hysteresis (see the module
+    docstring): (object, `segment_crossing` sign, event time the track was seen before)."""
     length = math.dist(start, end)
-    if length == 0.0:
-        return
-    direction = (rule.geometry.direction.dx, rule.geometry.direction.dy)
-    in_sign = _direction_sign(start, end, direction) or 1
+    out = []
     for o in ctx.tracked():
+        before = ctx.state.tracks.get(o.track_id)
+        before_ms = before.last_seen_ms if before is not None else None
         ts = ctx.track(o)
         p = (o.x, o.y)
         ts.last_pos = p
@@ -560,10 +700,97 @@ def _line_crossing(ctx: _Ctx) -> None:
         if ts.side != side and ts.side != 0 and ts.anchor is not None:
             sign = segment_crossing(ts.anchor, p, start, end)
             if sign != 0:
-                key = f"{'in' if sign == in_sign else 'out'}:{o.class_name}"
-                ctx.state.counts[key] = ctx.state.counts.get(key, 0) + 1
-                _count_threshold(ctx, o, any(direction))
+                out.append((o, sign, before_ms))
         ts.side, ts.anchor = side, p
+    return out
+
+
+def _line_crossing(ctx: _Ctx) -> None:
+    rule = ctx.rule
+    line = _line(rule)
+    if line is None:
+        return
+    start, end = line
+    direction = (rule.geometry.direction.dx, rule.geometry.direction.dy)
+    in_sign = _direction_sign(start, end, direction) or 1
+    for o, sign, _ in _line_steps(ctx, start, end):
+        key = f"{'in' if sign == in_sign else 'out'}:{o.class_name}"
+        ctx.state.counts[key] = ctx.state.counts.get(key, 0) + 1
+        _count_threshold(ctx, o, any(direction))
+
+
+def _red_light(ctx: _Ctx) -> None:
+    """Record each vehicle crossing the stop line in the counted direction (any direction
+    without one); `_decide_crossings` raises the alert once the signal state is known."""
+    rule = ctx.rule
+    line = _line(rule)
+    if line is None:
+        return
+    start, end = line
+    in_sign = _direction_sign(start, end, (rule.geometry.direction.dx,
+                                           rule.geometry.direction.dy))
+    for o, sign, before_ms in _line_steps(ctx, start, end):
+        if in_sign and sign != in_sign:
+            continue
+        key = f"in:{o.class_name}"
+        ctx.state.counts[key] = ctx.state.counts.get(key, 0) + 1
+        b = o.box
+        ctx.state.crossings = [*ctx.state.crossings, Crossing(
+            o.track_id, o.class_name, ctx.t if before_ms is None else before_ms, ctx.t,
+            ctx.frame.frame.frame_id, (b.x_min, b.y_min, b.x_max, b.y_max))]
+
+
+_RED = SignalState.SIGNAL_STATE_RED
+_UNKNOWN = SignalState.SIGNAL_STATE_UNKNOWN
+
+
+def _decide_crossings(state: CameraState, rules: list[Rule], alerts: list[AlertRaised],
+                      tolerance_ms: int, *, final: bool) -> None:
+    """Decide the red-light crossings whose signal state is settled: crossings at t with
+    t <= max(newest frame, newest observation of the signal) - tolerance (all of them when
+    `final`). A crossing is a red-light alert when the signal was RED both when the vehicle was
+    last seen before the line and when it was first seen beyond it. Also drops the timelines
+    of signals no rule uses any more."""
+    red_rules = [r for r in rules if r.kind == RuleKind.RULE_KIND_RED_LIGHT]
+    used = {signal_id_of(r) for r in red_rules}
+    for signal in [s for s in state.signals if s not in used]:
+        del state.signals[signal]
+    for rule in red_rules:
+        rs = state.rules.get(rule.rule_id)
+        if rs is None or not rs.crossings or rs.fingerprint != _fingerprint(rule):
+            continue
+        signal = signal_id_of(rule)
+        timeline = state.signals.get(signal)
+        clocks = [c for c in (state.max_seen_ms,
+                              timeline.max_seen_ms if timeline is not None else None)
+                  if c is not None]
+        horizon = max(clocks) - tolerance_ms if clocks else None
+        ready = [c for c in rs.crossings if final or (horizon is not None and c.t_ms <= horizon)]
+        if not ready:
+            continue
+        rs.crossings = rs.crossings[len(ready):]
+        cooldown = _ms(rule.thresholds.cooldown, 0)
+        for c in ready:
+            before, _ = timeline.state_at(c.before_ms) if timeline else (_UNKNOWN, None)
+            now, red_since = timeline.state_at(c.t_ms) if timeline else (_UNKNOWN, None)
+            if now == _UNKNOWN:
+                rs.counts["no_signal"] = rs.counts.get("no_signal", 0) + 1
+            if before != _RED or now != _RED:
+                continue
+            last = rs.red_alerts.get(c.track_id)
+            if last is not None and c.t_ms - last < cooldown:
+                continue
+            rs.red_alerts[c.track_id] = c.t_ms
+            attributes = {"class_name": c.class_name, "signal_id": signal}
+            if red_since is not None:
+                attributes["red_for_s"] = _seconds(c.t_ms - red_since)
+            x0, y0, x1, y1 = c.box
+            alerts.append(_alert(rule, state.camera_id, c.track_id, c.t_ms, [c.track_id],
+                                 [BoundingBox(x_min=x0, y_min=y0, x_max=x1, y_max=y1)],
+                                 c.frame_id, c.t_ms, attributes))
+            rs.counts["alerts"] = rs.counts.get("alerts", 0) + 1
+        newest = ready[-1].t_ms
+        rs.red_alerts = {k: v for k, v in rs.red_alerts.items() if newest - v < cooldown}
 
 
 def _direction_sign(start: tuple[float, float], end: tuple[float, float],
@@ -632,6 +859,116 @@ def _crowd_density(ctx: _Ctx) -> None:
     if _new_episode(rs, rs.cond_since_ms, ctx.t, _cooldown(ctx)):
         ctx.raise_alert(sorted({o.track_id for o in inside if o.track_id}), rs.cond_since_ms,
                         inside, {"count": str(len(inside))}, per_track=None)
+
+
+def _crowd_movement(ctx: _Ctx) -> None:
+    """Mean speed of the tracked people in the zone, and the rate at which their mean distance
+    from their centroid grows (dispersal), each over about a second of track history."""
+    rs = ctx.state
+    t = ctx.t
+    objs: list[_Obj] = []
+    velocities: list[tuple[float, float]] = []
+    for o in ctx.tracked():
+        ts = _zone_presence(ctx, o)
+        if ts is None:
+            continue
+        ts.history.append((t, o.x, o.y))
+        ts.history = [h for h in ts.history if t - h[0] <= HEADING_WINDOW_MS]
+        t0, x0, y0 = ts.history[0]
+        if t - t0 < MIN_HEADING_SPAN_MS:
+            continue
+        dt = (t - t0) / 1000
+        objs.append(o)
+        velocities.append(((o.x - x0) / dt, (o.y - y0) / dt))
+    rs.speeds = [s for s in rs.speeds if t - s[0] <= SURGE_WINDOW_MS]
+    thresholds = ctx.rule.thresholds
+    if len(objs) < (thresholds.min_count or _DEFAULT_MOVEMENT_MIN_COUNT):
+        rs.cond_since_ms = None
+        return
+    n = len(objs)
+    mean_speed = sum(math.hypot(vx, vy) for vx, vy in velocities) / n
+    cx, cy = sum(o.x for o in objs) / n, sum(o.y for o in objs) / n
+    mvx, mvy = sum(v[0] for v in velocities) / n, sum(v[1] for v in velocities) / n
+    outward = 0.0  # d/dt of the mean distance from the centroid
+    for o, (vx, vy) in zip(objs, velocities, strict=True):
+        r = math.hypot(o.x - cx, o.y - cy)
+        if r > 0:
+            outward += ((vx - mvx) * (o.x - cx) + (vy - mvy) * (o.y - cy)) / r
+    dispersal = outward / n
+    baseline = [s for ts_, s in rs.speeds if t - ts_ >= SURGE_LAG_MS]
+    surge = mean_speed - min(baseline) if baseline else 0.0
+    rs.speeds = [*rs.speeds, (t, mean_speed)]
+    threshold = thresholds.min_speed_per_s or _DEFAULT_MOVEMENT_MIN_SPEED
+    triggers = [name for name, value in (("speed", surge), ("dispersal", dispersal))
+                if value >= threshold]
+    if not triggers:
+        rs.cond_since_ms = None
+        return
+    if rs.cond_since_ms is None:
+        rs.cond_since_ms = t
+    if _new_episode(rs, rs.cond_since_ms, t, _cooldown(ctx)):
+        ctx.raise_alert([o.track_id for o in objs], rs.cond_since_ms, objs, {
+            "count": str(n), "trigger": "+".join(triggers),
+            "mean_speed_per_s": f"{mean_speed:.3f}", "speed_change_per_s": f"{surge:.3f}",
+            "dispersal_per_s": f"{dispersal:.3f}"}, per_track=None)
+
+
+def _box_distance(p: _XY, box: tuple[float, float, float, float]) -> float:
+    x0, y0, x1, y1 = box
+    return math.hypot(max(x0 - p[0], 0.0, p[0] - x1), max(y0 - p[1], 0.0, p[1] - y1))
+
+
+def _illegal_dumping(ctx: _Ctx) -> None:
+    """A vehicle stays still in the zone for max_stop; an object (dumpable class) first seen in
+    the zone after the stop began, while it lasts or up to DUMP_GRACE_MS after, within
+    DUMP_RADIUS of the vehicle's box, is its load; the load static for max_dwell fires, once
+    per object and static episode (whether the vehicle is still there or not)."""
+    rs = ctx.state
+    t = ctx.t
+    thresholds = ctx.rule.thresholds
+    max_stop = _ms(thresholds.max_stop, _DEFAULT_DUMPING_STOP_MS)
+    max_dwell = _ms(thresholds.max_dwell, _DEFAULT_DWELL_MS[ctx.rule.kind])
+    vehicles: dict[int, _Obj] = {}
+    for v in ctx.frame.objects:
+        kept = vehicles.get(v.track_id)
+        if (v.track_id and v.class_name in VEHICLE_CLASSES
+                and v.confidence >= thresholds.min_confidence
+                and (kept is None or v.confidence > kept.confidence)):
+            vehicles[v.track_id] = v
+    for track_id in sorted(vehicles):
+        v = vehicles[track_id]
+        vs = _zone_presence(ctx, v)
+        if vs is None:
+            continue
+        if _settle(vs, v, t) or vs.cond_since_ms is None:
+            vs.cond_since_ms = t  # still since
+        if t - vs.cond_since_ms < max_stop:
+            continue
+        box = (v.box.x_min, v.box.y_min, v.box.x_max, v.box.y_max)
+        stop = VehicleStop(track_id, v.class_name, vs.cond_since_ms, t, box)
+        rs.stops = [s for s in rs.stops
+                    if (s.track_id, s.start_ms) != (track_id, vs.cond_since_ms)] + [stop]
+    rs.stops = [s for s in rs.stops if t - s.last_ms <= DUMP_GRACE_MS]
+    for o in ctx.tracked():
+        if o.class_name in VEHICLE_CLASSES:
+            continue
+        ts = _zone_presence(ctx, o)
+        if ts is None or ts.zone_since_ms is None:
+            continue
+        if not ts.partner:
+            appeared = ts.zone_since_ms
+            for stop in rs.stops:
+                if (stop.start_ms <= appeared <= stop.last_ms + DUMP_GRACE_MS
+                        and _box_distance((o.x, o.y), stop.box) <= DUMP_RADIUS):
+                    ts.partner, ts.partner_class = stop.track_id, stop.class_name
+                    break
+        if _settle(ts, o, t) or ts.cond_since_ms is None:
+            ts.cond_since_ms = t  # static since
+        static = t - ts.cond_since_ms
+        if ts.partner and static >= max_dwell:
+            _alert_track(ctx, o, ts, ts.cond_since_ms, {
+                "static_s": _seconds(static), "vehicle_track_id": str(ts.partner),
+                "vehicle_class": ts.partner_class})
 
 
 def _abandoned_object(ctx: _Ctx) -> None:
@@ -713,4 +1050,7 @@ _HANDLERS: dict[RuleKind, Callable[[_Ctx], None]] = {
     RuleKind.RULE_KIND_ABANDONED_OBJECT: _abandoned_object,
     RuleKind.RULE_KIND_PERSON_ON_GROUND: _person_on_ground,
     RuleKind.RULE_KIND_WEAPON_VISIBLE: _weapon_visible,
+    RuleKind.RULE_KIND_RED_LIGHT: _red_light,
+    RuleKind.RULE_KIND_CROWD_MOVEMENT: _crowd_movement,
+    RuleKind.RULE_KIND_ILLEGAL_DUMPING: _illegal_dumping,
 }

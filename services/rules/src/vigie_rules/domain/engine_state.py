@@ -12,9 +12,13 @@ from typing import Any
 
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 
+from vigie_rules.domain.signal_timeline import SignalTimeline
+
 STATE_VERSION = 1
+"""Fields are only added, with defaults, so a state written by an older engine still loads."""
 
 Point = tuple[float, float]
+Box = tuple[float, float, float, float]
 
 
 def _point(value: Any) -> Point | None:
@@ -52,12 +56,15 @@ class TrackState:
     history: list[tuple[int, float, float]] = field(default_factory=list)
     # Weapon: consecutive frames of this track with a qualifying detection.
     run: int = 0
+    # Illegal dumping: the stopped vehicle (track id, class) this object appeared next to.
+    partner: int = 0
+    partner_class: str = ""
 
     def copy(self) -> TrackState:
         return TrackState(self.last_seen_ms, self.class_name, self.last_pos, self.zone_since_ms,
                           self.anchor, self.anchor_since_ms, self.away, self.cond_since_ms,
                           self.alerted_episode_ms, self.last_alert_ms, self.side,
-                          list(self.history), self.run)
+                          list(self.history), self.run, self.partner, self.partner_class)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +77,7 @@ class TrackState:
             "alerted_episode_ms": self.alerted_episode_ms, "last_alert_ms": self.last_alert_ms,
             "side": self.side,
             "history": [list(h) for h in self.history], "run": self.run,
+            "partner": self.partner, "partner_class": self.partner_class,
         }
 
     @classmethod
@@ -87,7 +95,54 @@ class TrackState:
             side=int(data.get("side", 0)),
             history=[(int(t), float(x), float(y)) for t, x, y in data.get("history", [])],
             run=int(data.get("run", 0)),
+            partner=int(data.get("partner", 0)),
+            partner_class=str(data.get("partner_class", "")),
         )
+
+
+@dataclass(slots=True)
+class Crossing:
+    """Red light: a vehicle crossed the stop line; decided once the signal state at that time
+    is known (see `engine`)."""
+
+    track_id: int
+    class_name: str
+    before_ms: int  # event time the vehicle was last seen before the line
+    t_ms: int  # event time of the first frame beyond the line
+    frame_id: str
+    box: Box
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"track_id": self.track_id, "class_name": self.class_name,
+                "before_ms": self.before_ms, "t_ms": self.t_ms, "frame_id": self.frame_id,
+                "box": list(self.box)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Crossing:
+        x0, y0, x1, y1 = (float(v) for v in data["box"])
+        return cls(int(data["track_id"]), str(data["class_name"]), int(data["before_ms"]),
+                   int(data["t_ms"]), str(data["frame_id"]), (x0, y0, x1, y1))
+
+
+@dataclass(slots=True)
+class VehicleStop:
+    """Illegal dumping: a vehicle stopped in the zone for at least the rule's max_stop."""
+
+    track_id: int
+    class_name: str
+    start_ms: int  # the stop began (the vehicle became still)
+    last_ms: int  # last event time the vehicle was seen still there
+    box: Box  # its box then
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"track_id": self.track_id, "class_name": self.class_name,
+                "start_ms": self.start_ms, "last_ms": self.last_ms, "box": list(self.box)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VehicleStop:
+        x0, y0, x1, y1 = (float(v) for v in data["box"])
+        return cls(int(data["track_id"]), str(data["class_name"]), int(data["start_ms"]),
+                   int(data["last_ms"]), (x0, y0, x1, y1))
 
 
 @dataclass(slots=True)
@@ -105,11 +160,22 @@ class RuleState:
     last_alert_ms: int | None = None
     # Untracked weapon detections: (t_ms, present) of the last frames.
     recent: list[tuple[int, bool]] = field(default_factory=list)
+    # Red light: crossings waiting for the signal state, in event-time order; and the event
+    # time of the last alert per track (cooldown).
+    crossings: list[Crossing] = field(default_factory=list)
+    red_alerts: dict[int, int] = field(default_factory=dict)
+    # Crowd movement: (t_ms, mean speed) of the last seconds (the baseline of a surge).
+    speeds: list[tuple[int, float]] = field(default_factory=list)
+    # Illegal dumping: recent vehicle stops long enough to count.
+    stops: list[VehicleStop] = field(default_factory=list)
 
     def copy(self) -> RuleState:
+        # Crossings and stops are replaced, never mutated in place: sharing them is safe.
         return RuleState(self.fingerprint, {k: v.copy() for k, v in self.tracks.items()},
                          self.window_start_ms, dict(self.counts), self.cond_since_ms,
-                         self.alerted_episode_ms, self.last_alert_ms, list(self.recent))
+                         self.alerted_episode_ms, self.last_alert_ms, list(self.recent),
+                         list(self.crossings), dict(self.red_alerts), list(self.speeds),
+                         list(self.stops))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +184,10 @@ class RuleState:
             "window_start_ms": self.window_start_ms, "counts": dict(sorted(self.counts.items())),
             "cond_since_ms": self.cond_since_ms, "alerted_episode_ms": self.alerted_episode_ms,
             "last_alert_ms": self.last_alert_ms, "recent": [list(r) for r in self.recent],
+            "crossings": [c.to_dict() for c in self.crossings],
+            "red_alerts": {str(k): v for k, v in sorted(self.red_alerts.items())},
+            "speeds": [list(s) for s in self.speeds],
+            "stops": [s.to_dict() for s in self.stops],
         }
 
     @classmethod
@@ -131,6 +201,10 @@ class RuleState:
             alerted_episode_ms=_opt_int(data.get("alerted_episode_ms")),
             last_alert_ms=_opt_int(data.get("last_alert_ms")),
             recent=[(int(t), bool(p)) for t, p in data.get("recent", [])],
+            crossings=[Crossing.from_dict(c) for c in data.get("crossings", [])],
+            red_alerts={int(k): int(v) for k, v in data.get("red_alerts", {}).items()},
+            speeds=[(int(t), float(v)) for t, v in data.get("speeds", [])],
+            stops=[VehicleStop.from_dict(v) for v in data.get("stops", [])],
         )
 
 
@@ -151,12 +225,14 @@ class CameraState:
     # Camera-level counting window (rule_id ""): frames applied, late frames ignored.
     window_start_ms: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # Red light: the timeline of each signal the camera's red-light rules use, by signal id.
+    signals: dict[str, SignalTimeline] = field(default_factory=dict)
 
     def copy(self) -> CameraState:
         # Pending frames are never mutated by the engine: sharing them is safe.
         return CameraState(self.camera_id, self.max_seen_ms, self.released_ms, list(self.pending),
                            {k: v.copy() for k, v in self.rules.items()}, self.window_start_ms,
-                           dict(self.counts))
+                           dict(self.counts), {k: v.copy() for k, v in self.signals.items()})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (pending frames as base64 protobuf); from_dict(to_dict()) is equal."""
@@ -167,6 +243,7 @@ class CameraState:
                         for f in self.pending],
             "rules": {k: v.to_dict() for k, v in sorted(self.rules.items())},
             "window_start_ms": self.window_start_ms, "counts": dict(sorted(self.counts.items())),
+            "signals": {k: v.to_dict() for k, v in sorted(self.signals.items())},
         }
 
     @classmethod
@@ -188,4 +265,6 @@ class CameraState:
             rules={str(k): RuleState.from_dict(v) for k, v in data.get("rules", {}).items()},
             window_start_ms=_opt_int(data.get("window_start_ms")),
             counts={str(k): int(v) for k, v in data.get("counts", {}).items()},
+            signals={str(k): SignalTimeline.from_dict(v)
+                     for k, v in data.get("signals", {}).items()},
         )

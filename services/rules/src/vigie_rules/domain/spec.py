@@ -36,7 +36,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from vigie.common.v1.common_pb2 import BoundingBox
+from vigie.common.v1.common_pb2 import BoundingBox, GeoPoint
 from vigie.common.v1.common_pb2 import Point as PointPb
 from vigie.rules.v1.rule_pb2 import (
     ActiveWindow,
@@ -52,6 +52,7 @@ from vigie.rules.v1.rule_pb2 import (
 )
 from vigie_core.labels import COCO_CLASSES as COCO_CLASSES
 
+from vigie_rules.domain.classes import PERSON, VEHICLE_CLASSES
 from vigie_rules.domain.geometry import polygon_problems
 
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -59,6 +60,9 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 
 MAX_ZONE_POINTS = 256
 """Most vertices in a zone (validation is quadratic in it; operators draw a handful)."""
+
+MAX_DISTANCE_M = 100_000.0
+"""Largest radius of a citizen_report rule (100 km: a whole metropolitan area)."""
 
 
 KindName = Literal[
@@ -75,16 +79,17 @@ DAY_NAMES: tuple[str, ...] = get_args(DayName)
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # What each kind needs (required) and may use (optional); anything else is a mistake.
-_GEOMETRY = ("zone", "line", "direction", "signal_region")
+_GEOMETRY = ("zone", "line", "direction", "signal_region", "geo_centre", "signal_id")
 _THRESHOLDS = ("max_dwell_s", "max_stop_s", "min_count", "tolerance_deg", "min_speed_per_s",
-               "min_match_score")
+               "min_match_score", "max_distance_m")
 REQUIRED: dict[str, frozenset[str]] = {k: frozenset() for k in KIND_NAMES} | {
     "zone_intrusion": frozenset({"zone"}),
     "loitering": frozenset({"zone", "max_dwell_s"}),
     "stationary_vehicle": frozenset({"zone", "max_stop_s"}),
     "line_crossing": frozenset({"line"}),
     "wrong_way": frozenset({"direction"}),
-    "red_light": frozenset({"line", "signal_region"}),
+    # ...and a signal source: signal_region or signal_id (checked in _kind_problems).
+    "red_light": frozenset({"line"}),
     "crowd_density": frozenset({"zone", "min_count"}),
     # The proto (RuleThresholds.max_dwell and the RuleKind comments) times abandoned objects
     # with max_dwell, not max_stop.
@@ -94,13 +99,16 @@ REQUIRED: dict[str, frozenset[str]] = {k: frozenset() for k in KIND_NAMES} | {
 OPTIONAL: dict[str, frozenset[str]] = {k: frozenset() for k in KIND_NAMES} | {
     "line_crossing": frozenset({"direction", "tolerance_deg", "min_count"}),
     "wrong_way": frozenset({"zone", "tolerance_deg", "min_speed_per_s"}),
-    "crowd_movement": frozenset({"zone", "min_speed_per_s"}),
+    "red_light": frozenset({"direction", "signal_region", "signal_id"}),
+    "crowd_movement": frozenset({"zone", "min_speed_per_s", "min_count"}),
     "illegal_dumping": frozenset({"max_dwell_s", "max_stop_s"}),
     "person_on_ground": frozenset({"zone", "max_dwell_s"}),
     "weapon_visible": frozenset({"zone"}),
     "face_match": frozenset({"min_match_score"}),
-    "citizen_report": frozenset({"zone"}),
+    "citizen_report": frozenset({"max_distance_m", "geo_centre"}),
 }
+# Kinds whose events are not detections: class and confidence filters mean nothing to them.
+_NOT_DETECTIONS = frozenset({"face_match", "citizen_report"})
 
 _TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -311,8 +319,16 @@ class RuleSpec(_Model):
         None, description="Expected direction of travel [dx, dy] (wrong_way) or counted "
                           "direction (line_crossing), normalised image units, y downwards.")
     signal_region: tuple[float, float, float, float] | None = Field(
-        None, description="Box [x_min, y_min, x_max, y_max] around the signal's red lamp "
-                          "(red_light), normalised image coordinates.")
+        None, description="Box [x_min, y_min, x_max, y_max] around the traffic signal's head "
+                          "(or just its red lamp), normalised image coordinates: red_light "
+                          "reads the signal state from its colour.")
+    signal_id: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="External traffic-signal controller signal whose state red_light uses "
+                    "(instead of signal_region's colour), as in SignalObserved.signal_id.")
+    geo_centre: tuple[float, float] | None = Field(
+        None, description="[lat_deg, lon_deg] (WGS 84) of the area a citizen_report rule "
+                          "without camera_id covers; unset means every report.")
     classes: list[str] = Field(
         default_factory=list,
         description="COCO class names the rule considers, e.g. [person] or [car, truck, bus]; "
@@ -334,10 +350,15 @@ class RuleSpec(_Model):
         None, gt=0, description="Speed, normalised image units per second: above it "
                                 "crowd_movement fires; below it wrong_way ignores a track.")
     min_match_score: float | None = Field(
-        None, gt=0, le=1, description="Minimum face match score (0..1] for face_match.")
+        None, gt=0, le=1, description="Minimum face match score (0..1] for face_match, on top "
+                                      "of the face service's threshold.")
+    max_distance_m: float | None = Field(
+        None, gt=0, le=MAX_DISTANCE_M,
+        description="citizen_report: metres (great-circle) from the camera, or from geo_centre, "
+                    "within which a report counts (default 200).")
     cooldown_s: float | None = Field(
         None, gt=0, description="Minimum seconds between two alerts of this rule for the same "
-                                "track.")
+                                "track (face_match: the same watchlist subject).")
     schedule: ScheduleSpec | None = Field(
         None, description="When the rule is active; unset means always, permanently.")
 
@@ -362,6 +383,11 @@ class RuleSpec(_Model):
         cls, value: tuple[float, float, float, float] | None
     ) -> tuple[float, float, float, float] | None:
         return _checked(value, _region_problems)
+
+    @field_validator("geo_centre")
+    @classmethod
+    def _geo_ok(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        return _checked(value, _geo_problems)
 
     @field_validator("classes")
     @classmethod
@@ -411,7 +437,33 @@ def _kind_problems(spec: RuleSpec) -> list[str]:
             hint = ""
             if kind == "abandoned_object" and field == "max_stop_s":
                 hint = "; use max_dwell_s"
+            elif kind == "citizen_report" and field == "zone":
+                hint = " (reports have a geo position, not an image one); use geo_centre"
             problems.append(f"{field}: not used by {kind} rules{hint}")
+    if kind in _NOT_DETECTIONS:
+        for field in ("classes", "min_confidence"):
+            if getattr(spec, field):
+                problems.append(f"{field}: not used by {kind} rules")
+    if kind == "citizen_report" and spec.cooldown_s is not None:
+        problems.append("cooldown_s: not used by citizen_report rules (one alert per report)")
+    if kind == "red_light":
+        if spec.signal_region is None and spec.signal_id is None:
+            problems.append("signal_region: red_light rules need a signal source: "
+                            "signal_region (the signal's colour on the image) or signal_id "
+                            "(an external controller)")
+        elif spec.signal_region is not None and spec.signal_id is not None:
+            problems.append("signal_id: give either signal_region or signal_id, not both")
+    if kind == "citizen_report":
+        if spec.camera_id and spec.geo_centre is not None:
+            problems.append("geo_centre: not used with camera_id (the camera's position is "
+                            "the centre)")
+        if spec.max_distance_m is not None and not spec.camera_id and spec.geo_centre is None:
+            problems.append("max_distance_m: needs camera_id or geo_centre to measure from")
+    if kind == "illegal_dumping":
+        for i, name in enumerate(spec.classes):
+            if name == PERSON or name in VEHICLE_CLASSES:
+                problems.append(f"classes[{i}]: {name!r} is not a dumped object (illegal_dumping "
+                                "watches for vehicles and lists the objects they leave)")
     return problems
 
 
@@ -441,6 +493,18 @@ def _region_problems(region: tuple[float, float, float, float]) -> list[str]:
     if not (x0 < x1 and y0 < y1):
         return ["signal_region: needs x_min < x_max and y_min < y_max"]
     return []
+
+
+def _geo_problems(geo: tuple[float, float]) -> list[str]:
+    lat, lon = geo
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        return ["geo_centre: not finite numbers"]
+    problems = []
+    if not -90 <= lat <= 90:
+        problems.append(f"geo_centre: latitude {lat:g} is outside -90..90 (write [lat, lon])")
+    if not -180 <= lon <= 180:
+        problems.append(f"geo_centre: longitude {lon:g} is outside -180..180")
+    return problems
 
 
 def _class_problems(classes: list[str]) -> list[str]:
@@ -607,11 +671,15 @@ def rule_to_proto(spec: RuleSpec, now: datetime, created_by: str = "") -> Rule:
         x_min, y_min, x_max, y_max = spec.signal_region
         geometry.signal_region.CopyFrom(
             BoundingBox(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max))
+    if spec.geo_centre is not None:
+        geometry.geo_centre.CopyFrom(GeoPoint(lat_deg=spec.geo_centre[0],
+                                              lon_deg=spec.geo_centre[1]))
     rule.geometry.CopyFrom(geometry)
+    rule.signal_id = spec.signal_id or ""
     t = RuleThresholds(
         min_confidence=spec.min_confidence or 0.0, min_count=spec.min_count or 0,
         tolerance_deg=spec.tolerance_deg or 0.0, min_speed_per_s=spec.min_speed_per_s or 0.0,
-        min_match_score=spec.min_match_score or 0.0,
+        min_match_score=spec.min_match_score or 0.0, max_distance_m=spec.max_distance_m or 0.0,
     )
     if spec.max_dwell_s is not None:
         t.max_dwell.CopyFrom(_duration(spec.max_dwell_s))
@@ -676,8 +744,13 @@ def _rule_dict(rule: Rule) -> dict[str, Any]:
     if g.HasField("signal_region"):
         b = g.signal_region
         data["signal_region"] = (_f32(b.x_min), _f32(b.y_min), _f32(b.x_max), _f32(b.y_max))
+    if g.HasField("geo_centre"):
+        data["geo_centre"] = (g.geo_centre.lat_deg, g.geo_centre.lon_deg)
+    if rule.signal_id:
+        data["signal_id"] = rule.signal_id
     t = rule.thresholds
-    for name in ("min_confidence", "tolerance_deg", "min_speed_per_s", "min_match_score"):
+    for name in ("min_confidence", "tolerance_deg", "min_speed_per_s", "min_match_score",
+                 "max_distance_m"):
         if getattr(t, name) != 0:
             data[name] = _f32(getattr(t, name))
     if t.min_count != 0:

@@ -27,31 +27,31 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vigie.common.v1 import common_pb2 as vigie_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vigie/rules/v1/rule.proto\x12\x0evigie.rules.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\"R\n\x04Line\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x16.vigie.common.v1.Point\x12#\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x16.vigie.common.v1.Point\"#\n\tDirection\x12\n\n\x02\x64x\x18\x01 \x01(\x02\x12\n\n\x02\x64y\x18\x02 \x01(\x02\"\xbb\x01\n\x0cRuleGeometry\x12$\n\x04zone\x18\x01 \x03(\x0b\x32\x16.vigie.common.v1.Point\x12\"\n\x04line\x18\x02 \x01(\x0b\x32\x14.vigie.rules.v1.Line\x12,\n\tdirection\x18\x03 \x01(\x0b\x32\x19.vigie.rules.v1.Direction\x12\x33\n\rsignal_region\x18\x04 \x01(\x0b\x32\x1c.vigie.common.v1.BoundingBox\"\x8c\x02\n\x0eRuleThresholds\x12\x16\n\x0emin_confidence\x18\x01 \x01(\x02\x12,\n\tmax_dwell\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08max_stop\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tmin_count\x18\x04 \x01(\x05\x12\x15\n\rtolerance_deg\x18\x05 \x01(\x02\x12\x17\n\x0fmin_speed_per_s\x18\x06 \x01(\x02\x12\x17\n\x0fmin_match_score\x18\x07 \x01(\x02\x12+\n\x08\x63ooldown\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"_\n\x0c\x41\x63tiveWindow\x12%\n\x04\x64\x61ys\x18\x01 \x03(\x0e\x32\x17.vigie.rules.v1.Weekday\x12\x14\n\x0cstart_minute\x18\x02 \x01(\r\x12\x12\n\nend_minute\x18\x03 \x01(\r\"\xb1\x01\n\x0cRuleSchedule\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12-\n\x07windows\x18\x02 \x03(\x0b\x32\x1c.vigie.rules.v1.ActiveWindow\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x03\n\x04Rule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.vigie.rules.v1.RuleKind\x12.\n\x08geometry\x18\x05 \x01(\x0b\x32\x1c.vigie.rules.v1.RuleGeometry\x12\x13\n\x0b\x63lass_names\x18\x06 \x03(\t\x12\x32\n\nthresholds\x18\x07 \x01(\x0b\x32\x1e.vigie.rules.v1.RuleThresholds\x12.\n\x08schedule\x18\x08 \x01(\x0b\x32\x1c.vigie.rules.v1.RuleSchedule\x12*\n\x08severity\x18\t \x01(\x0e\x32\x18.vigie.rules.v1.Severity\x12\x0f\n\x07\x65nabled\x18\n \x01(\x08\x12\x12\n\ncreated_by\x18\x0b \x01(\t\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xbd\x03\n\x08RuleKind\x12\x19\n\x15RULE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18RULE_KIND_ZONE_INTRUSION\x10\x01\x12\x17\n\x13RULE_KIND_LOITERING\x10\x02\x12 \n\x1cRULE_KIND_STATIONARY_VEHICLE\x10\x03\x12\x1b\n\x17RULE_KIND_LINE_CROSSING\x10\x04\x12\x17\n\x13RULE_KIND_WRONG_WAY\x10\x05\x12\x17\n\x13RULE_KIND_RED_LIGHT\x10\x06\x12\x1b\n\x17RULE_KIND_CROWD_DENSITY\x10\x07\x12\x1c\n\x18RULE_KIND_CROWD_MOVEMENT\x10\x08\x12\x1e\n\x1aRULE_KIND_ABANDONED_OBJECT\x10\t\x12\x1d\n\x19RULE_KIND_ILLEGAL_DUMPING\x10\n\x12\x1e\n\x1aRULE_KIND_PERSON_ON_GROUND\x10\x0b\x12\x1c\n\x18RULE_KIND_WEAPON_VISIBLE\x10\x0c\x12\x18\n\x14RULE_KIND_FACE_MATCH\x10\r\x12\x1c\n\x18RULE_KIND_CITIZEN_REPORT\x10\x0e*\x88\x01\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x10\n\x0cSEVERITY_LOW\x10\x02\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x03\x12\x11\n\rSEVERITY_HIGH\x10\x04\x12\x15\n\x11SEVERITY_CRITICAL\x10\x05*\xb6\x01\n\x07Weekday\x12\x17\n\x13WEEKDAY_UNSPECIFIED\x10\x00\x12\x12\n\x0eWEEKDAY_MONDAY\x10\x01\x12\x13\n\x0fWEEKDAY_TUESDAY\x10\x02\x12\x15\n\x11WEEKDAY_WEDNESDAY\x10\x03\x12\x14\n\x10WEEKDAY_THURSDAY\x10\x04\x12\x12\n\x0eWEEKDAY_FRIDAY\x10\x05\x12\x14\n\x10WEEKDAY_SATURDAY\x10\x06\x12\x12\n\x0eWEEKDAY_SUNDAY\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vigie/rules/v1/rule.proto\x12\x0evigie.rules.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\"R\n\x04Line\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x16.vigie.common.v1.Point\x12#\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x16.vigie.common.v1.Point\"#\n\tDirection\x12\n\n\x02\x64x\x18\x01 \x01(\x02\x12\n\n\x02\x64y\x18\x02 \x01(\x02\"\xea\x01\n\x0cRuleGeometry\x12$\n\x04zone\x18\x01 \x03(\x0b\x32\x16.vigie.common.v1.Point\x12\"\n\x04line\x18\x02 \x01(\x0b\x32\x14.vigie.rules.v1.Line\x12,\n\tdirection\x18\x03 \x01(\x0b\x32\x19.vigie.rules.v1.Direction\x12\x33\n\rsignal_region\x18\x04 \x01(\x0b\x32\x1c.vigie.common.v1.BoundingBox\x12-\n\ngeo_centre\x18\x05 \x01(\x0b\x32\x19.vigie.common.v1.GeoPoint\"\xa4\x02\n\x0eRuleThresholds\x12\x16\n\x0emin_confidence\x18\x01 \x01(\x02\x12,\n\tmax_dwell\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08max_stop\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tmin_count\x18\x04 \x01(\x05\x12\x15\n\rtolerance_deg\x18\x05 \x01(\x02\x12\x17\n\x0fmin_speed_per_s\x18\x06 \x01(\x02\x12\x17\n\x0fmin_match_score\x18\x07 \x01(\x02\x12+\n\x08\x63ooldown\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0emax_distance_m\x18\t \x01(\x02\"_\n\x0c\x41\x63tiveWindow\x12%\n\x04\x64\x61ys\x18\x01 \x03(\x0e\x32\x17.vigie.rules.v1.Weekday\x12\x14\n\x0cstart_minute\x18\x02 \x01(\r\x12\x12\n\nend_minute\x18\x03 \x01(\r\"\xb1\x01\n\x0cRuleSchedule\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12-\n\x07windows\x18\x02 \x03(\x0b\x32\x1c.vigie.rules.v1.ActiveWindow\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x03\n\x04Rule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.vigie.rules.v1.RuleKind\x12.\n\x08geometry\x18\x05 \x01(\x0b\x32\x1c.vigie.rules.v1.RuleGeometry\x12\x13\n\x0b\x63lass_names\x18\x06 \x03(\t\x12\x32\n\nthresholds\x18\x07 \x01(\x0b\x32\x1e.vigie.rules.v1.RuleThresholds\x12.\n\x08schedule\x18\x08 \x01(\x0b\x32\x1c.vigie.rules.v1.RuleSchedule\x12*\n\x08severity\x18\t \x01(\x0e\x32\x18.vigie.rules.v1.Severity\x12\x0f\n\x07\x65nabled\x18\n \x01(\x08\x12\x12\n\ncreated_by\x18\x0b \x01(\t\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsignal_id\x18\r \x01(\t*\xbd\x03\n\x08RuleKind\x12\x19\n\x15RULE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18RULE_KIND_ZONE_INTRUSION\x10\x01\x12\x17\n\x13RULE_KIND_LOITERING\x10\x02\x12 \n\x1cRULE_KIND_STATIONARY_VEHICLE\x10\x03\x12\x1b\n\x17RULE_KIND_LINE_CROSSING\x10\x04\x12\x17\n\x13RULE_KIND_WRONG_WAY\x10\x05\x12\x17\n\x13RULE_KIND_RED_LIGHT\x10\x06\x12\x1b\n\x17RULE_KIND_CROWD_DENSITY\x10\x07\x12\x1c\n\x18RULE_KIND_CROWD_MOVEMENT\x10\x08\x12\x1e\n\x1aRULE_KIND_ABANDONED_OBJECT\x10\t\x12\x1d\n\x19RULE_KIND_ILLEGAL_DUMPING\x10\n\x12\x1e\n\x1aRULE_KIND_PERSON_ON_GROUND\x10\x0b\x12\x1c\n\x18RULE_KIND_WEAPON_VISIBLE\x10\x0c\x12\x18\n\x14RULE_KIND_FACE_MATCH\x10\r\x12\x1c\n\x18RULE_KIND_CITIZEN_REPORT\x10\x0e*\x88\x01\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x10\n\x0cSEVERITY_LOW\x10\x02\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x03\x12\x11\n\rSEVERITY_HIGH\x10\x04\x12\x15\n\x11SEVERITY_CRITICAL\x10\x05*\xb6\x01\n\x07Weekday\x12\x17\n\x13WEEKDAY_UNSPECIFIED\x10\x00\x12\x12\n\x0eWEEKDAY_MONDAY\x10\x01\x12\x13\n\x0fWEEKDAY_TUESDAY\x10\x02\x12\x15\n\x11WEEKDAY_WEDNESDAY\x10\x03\x12\x14\n\x10WEEKDAY_THURSDAY\x10\x04\x12\x12\n\x0eWEEKDAY_FRIDAY\x10\x05\x12\x14\n\x10WEEKDAY_SATURDAY\x10\x06\x12\x12\n\x0eWEEKDAY_SUNDAY\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigie.rules.v1.rule_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RULEKIND']._serialized_start=1397
-  _globals['_RULEKIND']._serialized_end=1842
-  _globals['_SEVERITY']._serialized_start=1845
-  _globals['_SEVERITY']._serialized_end=1981
-  _globals['_WEEKDAY']._serialized_start=1984
-  _globals['_WEEKDAY']._serialized_end=2166
+  _globals['_RULEKIND']._serialized_start=1487
+  _globals['_RULEKIND']._serialized_end=1932
+  _globals['_SEVERITY']._serialized_start=1935
+  _globals['_SEVERITY']._serialized_end=2071
+  _globals['_WEEKDAY']._serialized_start=2074
+  _globals['_WEEKDAY']._serialized_end=2256
   _globals['_LINE']._serialized_start=140
   _globals['_LINE']._serialized_end=222
   _globals['_DIRECTION']._serialized_start=224
   _globals['_DIRECTION']._serialized_end=259
   _globals['_RULEGEOMETRY']._serialized_start=262
-  _globals['_RULEGEOMETRY']._serialized_end=449
-  _globals['_RULETHRESHOLDS']._serialized_start=452
-  _globals['_RULETHRESHOLDS']._serialized_end=720
-  _globals['_ACTIVEWINDOW']._serialized_start=722
-  _globals['_ACTIVEWINDOW']._serialized_end=817
-  _globals['_RULESCHEDULE']._serialized_start=820
-  _globals['_RULESCHEDULE']._serialized_end=997
-  _globals['_RULE']._serialized_start=1000
-  _globals['_RULE']._serialized_end=1394
+  _globals['_RULEGEOMETRY']._serialized_end=496
+  _globals['_RULETHRESHOLDS']._serialized_start=499
+  _globals['_RULETHRESHOLDS']._serialized_end=791
+  _globals['_ACTIVEWINDOW']._serialized_start=793
+  _globals['_ACTIVEWINDOW']._serialized_end=888
+  _globals['_RULESCHEDULE']._serialized_start=891
+  _globals['_RULESCHEDULE']._serialized_end=1068
+  _globals['_RULE']._serialized_start=1071
+  _globals['_RULE']._serialized_end=1484
 # @@protoc_insertion_point(module_scope)

@@ -96,19 +96,21 @@ class Direction(_message.Message):
     def __init__(self, dx: _Optional[float] = ..., dy: _Optional[float] = ...) -> None: ...
 
 class RuleGeometry(_message.Message):
-    __slots__ = ("zone", "line", "direction", "signal_region")
+    __slots__ = ("zone", "line", "direction", "signal_region", "geo_centre")
     ZONE_FIELD_NUMBER: _ClassVar[int]
     LINE_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_REGION_FIELD_NUMBER: _ClassVar[int]
+    GEO_CENTRE_FIELD_NUMBER: _ClassVar[int]
     zone: _containers.RepeatedCompositeFieldContainer[_common_pb2.Point]
     line: Line
     direction: Direction
     signal_region: _common_pb2.BoundingBox
-    def __init__(self, zone: _Optional[_Iterable[_Union[_common_pb2.Point, _Mapping]]] = ..., line: _Optional[_Union[Line, _Mapping]] = ..., direction: _Optional[_Union[Direction, _Mapping]] = ..., signal_region: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ...) -> None: ...
+    geo_centre: _common_pb2.GeoPoint
+    def __init__(self, zone: _Optional[_Iterable[_Union[_common_pb2.Point, _Mapping]]] = ..., line: _Optional[_Union[Line, _Mapping]] = ..., direction: _Optional[_Union[Direction, _Mapping]] = ..., signal_region: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ..., geo_centre: _Optional[_Union[_common_pb2.GeoPoint, _Mapping]] = ...) -> None: ...
 
 class RuleThresholds(_message.Message):
-    __slots__ = ("min_confidence", "max_dwell", "max_stop", "min_count", "tolerance_deg", "min_speed_per_s", "min_match_score", "cooldown")
+    __slots__ = ("min_confidence", "max_dwell", "max_stop", "min_count", "tolerance_deg", "min_speed_per_s", "min_match_score", "cooldown", "max_distance_m")
     MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     MAX_DWELL_FIELD_NUMBER: _ClassVar[int]
     MAX_STOP_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +119,7 @@ class RuleThresholds(_message.Message):
     MIN_SPEED_PER_S_FIELD_NUMBER: _ClassVar[int]
     MIN_MATCH_SCORE_FIELD_NUMBER: _ClassVar[int]
     COOLDOWN_FIELD_NUMBER: _ClassVar[int]
+    MAX_DISTANCE_M_FIELD_NUMBER: _ClassVar[int]
     min_confidence: float
     max_dwell: _duration_pb2.Duration
     max_stop: _duration_pb2.Duration
@@ -125,7 +128,8 @@ class RuleThresholds(_message.Message):
     min_speed_per_s: float
     min_match_score: float
     cooldown: _duration_pb2.Duration
-    def __init__(self, min_confidence: _Optional[float] = ..., max_dwell: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_stop: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., min_count: _Optional[int] = ..., tolerance_deg: _Optional[float] = ..., min_speed_per_s: _Optional[float] = ..., min_match_score: _Optional[float] = ..., cooldown: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    max_distance_m: float
+    def __init__(self, min_confidence: _Optional[float] = ..., max_dwell: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_stop: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., min_count: _Optional[int] = ..., tolerance_deg: _Optional[float] = ..., min_speed_per_s: _Optional[float] = ..., min_match_score: _Optional[float] = ..., cooldown: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_distance_m: _Optional[float] = ...) -> None: ...
 
 class ActiveWindow(_message.Message):
     __slots__ = ("days", "start_minute", "end_minute")
@@ -150,7 +154,7 @@ class RuleSchedule(_message.Message):
     def __init__(self, time_zone: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[ActiveWindow, _Mapping]]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Rule(_message.Message):
-    __slots__ = ("rule_id", "name", "camera_id", "kind", "geometry", "class_names", "thresholds", "schedule", "severity", "enabled", "created_by", "updated_at")
+    __slots__ = ("rule_id", "name", "camera_id", "kind", "geometry", "class_names", "thresholds", "schedule", "severity", "enabled", "created_by", "updated_at", "signal_id")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +167,7 @@ class Rule(_message.Message):
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     name: str
     camera_id: str
@@ -175,4 +180,5 @@ class Rule(_message.Message):
     enabled: bool
     created_by: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., camera_id: _Optional[str] = ..., kind: _Optional[_Union[RuleKind, str]] = ..., geometry: _Optional[_Union[RuleGeometry, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Union[RuleThresholds, _Mapping]] = ..., schedule: _Optional[_Union[RuleSchedule, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., enabled: _Optional[bool] = ..., created_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    signal_id: str
+    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., camera_id: _Optional[str] = ..., kind: _Optional[_Union[RuleKind, str]] = ..., geometry: _Optional[_Union[RuleGeometry, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Union[RuleThresholds, _Mapping]] = ..., schedule: _Optional[_Union[RuleSchedule, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., enabled: _Optional[bool] = ..., created_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signal_id: _Optional[str] = ...) -> None: ...
