@@ -8,6 +8,7 @@ UV := $(VENV)/bin/uv
 BUF := $(TOOLS)/node_modules/.bin/buf
 SERVICES := ingest detect face rules alerts
 PACKAGES := -e libs/proto -e libs/core $(foreach s,$(SERVICES),-e services/$(s))
+PACKAGES += -e deploy/controller
 
 .PHONY: setup system-deps venv install kafka-jars buf face-testdata proto lint check-proto test test-integration \
         bench run kafka-start kafka-stop
@@ -66,3 +67,19 @@ kafka-start:  ## a local single broker on 127.0.0.1:9092 (the default VIGIE_KAFK
 
 kafka-stop:
 	scripts/kafka/stop.sh --dir $(HOME)/.cache/vigie/run/kafka-dev
+
+# Deployment (deploy/): helm and grpc-health-probe are built from the Go module proxy (not in
+# Debian); deploy-check runs in `make lint`, so in CI.
+.PHONY: deploy-tools deploy-check deploy-gen
+setup: deploy-tools
+lint: deploy-check
+
+deploy-tools:  ## helm and grpc-health-probe into $(TOOLS)/bin, once (deploy/scripts/ensure-tools.sh)
+	TOOLS=$(TOOLS) deploy/scripts/ensure-tools.sh
+
+deploy-check: deploy-tools  ## topics vs registry, helm lint, manifests vs Kubernetes schemas, hadolint
+	VENV=$(VENV) TOOLS=$(TOOLS) deploy/scripts/check.sh
+
+deploy-gen:  ## regenerate the Strimzi topics (from the registry) and plain manifests (from the chart)
+	$(PY) deploy/scripts/gen_topics.py
+	TOOLS=$(TOOLS) $(PY) deploy/scripts/manifests.py write

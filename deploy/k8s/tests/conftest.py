@@ -1,0 +1,39 @@
+"""Chart tests: `helm template` output, rendered once per values set and shared."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import manifests
+
+
+def _helm_or_skip() -> None:
+    if not Path(manifests.helm_binary()).is_file():
+        message = (f"helm not found at {manifests.helm_binary()}: run "
+                   "deploy/scripts/ensure-tools.sh (make deploy-tools)")
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI builds it in `make setup`: missing there is a failure
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    _helm_or_skip()
+    return manifests.helm_binary()
+
+
+@pytest.fixture(scope="session")
+def default_docs(helm: str) -> list[dict[str, Any]]:
+    return manifests.render(include_crds=True)
+
+
+@pytest.fixture(scope="session")
+def gpu_docs(helm: str) -> list[dict[str, Any]]:
+    return manifests.render([manifests.PROFILES / "gpu-keda.yaml"], include_crds=True)

@@ -1,0 +1,81 @@
+"""Camera and Rule CRDs: the examples are valid resources that the controller accepts, and the
+Rule CRD follows the rule spec it wraps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import manifests
+import pytest
+import yaml
+from vigie_controller.domain.cameras import CameraSpec
+from vigie_controller.domain.reconcile import CAMERA_KIND, RULE_KIND, reconcile
+from vigie_controller.domain.resources import Resource
+from vigie_rules.domain.spec import KIND_NAMES, SEVERITY_NAMES, RuleSpec
+
+CRDS = manifests.CHART / "crds"
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def crd(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((CRDS / name).read_text()))
+
+
+def spec_schema(name: str) -> dict[str, Any]:
+    (version,) = crd(name)["spec"]["versions"]
+    return dict(version["schema"]["openAPIV3Schema"]["properties"]["spec"])
+
+
+def examples() -> list[dict[str, Any]]:
+    return [d for p in sorted(manifests.EXAMPLES.glob("*.yaml"))
+            for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def test_crds_are_valid_kubernetes_objects() -> None:
+    docs = [crd("cameras.vigie.io.yaml"), crd("rules.vigie.io.yaml")]
+    assert manifests.validate(docs) == []
+    for d in docs:
+        (version,) = d["spec"]["versions"]
+        assert version["subresources"] == {"status": {}}  # status is the controller's alone
+
+
+def test_rule_crd_has_every_rule_spec_field_and_nothing_else() -> None:
+    """Fails when the rule spec gains (or loses) a field the CRD does not follow."""
+    props = spec_schema("rules.vigie.io.yaml")["properties"]
+    assert set(props) == set(RuleSpec.model_fields)
+    assert props["kind"]["enum"] == list(KIND_NAMES)
+    assert props["severity"]["enum"] == list(SEVERITY_NAMES)
+
+
+def test_camera_crd_has_every_camera_spec_field_and_nothing_else() -> None:
+    props = spec_schema("cameras.vigie.io.yaml")["properties"]
+    assert set(props) == set(CameraSpec.model_fields)
+
+
+def test_examples_are_valid_and_accepted_by_the_controller() -> None:
+    docs = examples()
+    assert {d["kind"] for d in docs} == {"Camera", "Rule"}
+    assert manifests.validate(docs) == []
+    for kind in (CAMERA_KIND, RULE_KIND):
+        resources = [Resource.from_object({**d, "metadata": {**d["metadata"], "uid": str(i)}})
+                     for i, d in enumerate(docs) if d["kind"] == kind.name]
+        plan = reconcile(kind, resources, {}, NOW)
+        assert len(plan.publishes) == len(resources)
+        for status in plan.statuses:
+            ready = status.status["conditions"][0]
+            assert ready["status"] == "True", ready["message"]
+
+
+@pytest.mark.parametrize("spec, path", [
+    ({"source_url": "ftp://x/y"}, "spec.source_url"),
+    ({"source_url": "rtsp://h/s", "sample_fps": 0}, "spec.sample_fps"),
+    ({"source_url": "rtsp://h/s", "purposes": ["biometrics"]}, "spec.purposes.0"),
+    ({"source_url": "rtsp://h/s", "bogus": 1}, "spec"),
+    ({"sample_fps": 5}, "spec"),
+])
+def test_camera_crd_schema_refuses(spec: dict[str, Any], path: str) -> None:
+    doc = {"apiVersion": "vigie.io/v1alpha1", "kind": "Camera", "metadata": {"name": "c"},
+           "spec": spec}
+    problems = manifests.validate([doc])
+    assert problems and any(f": {path}:" in p for p in problems), problems
