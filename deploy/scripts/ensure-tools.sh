@@ -25,7 +25,7 @@ build() {  # build MODULE@VERSION with extra go-install flags
   local module=$1 version=$2; shift 2
   local go; go=$(go_cmd)
   mkdir -p "$BIN"
-  echo "ensure-tools: building $module@$version (once; about 2 minutes for helm)" >&2
+  echo "ensure-tools: building $module@$version (once; helm takes about 2-3 minutes)" >&2
   GOFLAGS=-mod=mod GOPROXY=${GOPROXY:-https://proxy.golang.org} GOBIN="$BIN" \
     "$go" install -trimpath "$@" "$module@$version"
 }

@@ -93,3 +93,23 @@ def test_status_is_a_merge_patch_on_the_status_subresource(server: FakeApiServer
     assert server.get("cameras", "city", "cam-bellecour-01")["status"] == status
     gone = api.patch_status(CAMERA_KIND, StatusPatch("city", "nope", status, {"status": status}))
     assert gone is None
+
+
+def test_objects_built_with_the_client_models() -> None:
+    """Metadata as the client's own models serialise it (datetimes as ISO 8601 with an offset)."""
+    from datetime import UTC, datetime
+
+    from kubernetes import client
+    from vigie_controller.domain.resources import Resource
+
+    meta = client.V1ObjectMeta(
+        name="cam-quai", namespace="city", uid="u-1", generation=3, resource_version="77",
+        creation_timestamp=datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+        deletion_timestamp=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    obj = client.ApiClient().sanitize_for_serialization(
+        {"apiVersion": "vigie.io/v1alpha1", "kind": "Camera", "metadata": meta,
+         "spec": {"source_url": "rtsp://h/s"}})
+    r = Resource.from_object(obj)
+    assert (r.ref, r.uid, r.generation, r.resource_version) == ("city/cam-quai", "u-1", 3, "77")
+    assert r.created == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    assert r.deleting
