@@ -176,7 +176,7 @@ async def test_publishes_on_real_kafka(kafka: Any) -> None:
         for name in (f"cam-kafka-a-{suffix}", f"cam-kafka-b-{suffix}"):
             server.put({"apiVersion": "vigie.io/v1alpha1", "kind": "Camera",
                         "metadata": {"name": name, "namespace": f"kafka-{suffix}"},
-                        "spec": {"source_url": "rtsp://cam.example/s", "sample_fps": 4}})
+                        "spec": {"source_url": "rtsp://127.0.0.1:9/none", "sample_fps": 4}})
         scoped = [f"kafka-{suffix}"]
         await controller(server, bus, scoped).resync(CAMERA_KIND)
         cameras = fold(CAMERAS, await bus.read_all(CAMERAS.name))
@@ -188,5 +188,9 @@ async def test_publishes_on_real_kafka(kafka: Any) -> None:
         await controller(server, bus, scoped).resync(CAMERA_KIND)
         cameras = fold(CAMERAS, await bus.read_all(CAMERAS.name))
         assert f"cam-kafka-a-{suffix}" in cameras and f"cam-kafka-b-{suffix}" not in cameras
+        # Leave the shared broker as found: the last one goes too.
+        server.delete("cameras", f"kafka-{suffix}", f"cam-kafka-a-{suffix}")
+        await controller(server, bus, scoped).resync(CAMERA_KIND)
+        assert not {k for k in fold(CAMERAS, await bus.read_all(CAMERAS.name)) if suffix in k}
     finally:
         await bus.close()
