@@ -137,10 +137,15 @@ async def test_watch_events_are_applied_as_they_come() -> None:
     task = asyncio.create_task(c.run(stop))
 
     async def settled() -> bool:
+        # Every recorded event seen (the last resourceVersions) and reconciled ...
+        seen = (c.versions.get(("Camera", None)) == "52044"
+                and c.versions.get(("Rule", None)) == "53019" and not c.dirty
+                and not any(lock.locked() for lock in c.locks.values()))
         cameras = fold(CAMERAS, await bus.read_all(CAMERAS.name))
         bellecour = cameras.get("cam-bellecour-01")
         status = server.objects.get(("cameras", "city", "cam-bellecour-01"), {}).get("status")
-        return (isinstance(bellecour, Camera) and bellecour.sample_fps == 10
+        # ... and the end state published.
+        return (seen and isinstance(bellecour, Camera) and bellecour.sample_fps == 10
                 and bool(status) and status["observedGeneration"] == 2)
     try:
         await wait_for(settled)
