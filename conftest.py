@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a real Apache Kafka broker when a test asks for one."""
+"""Fixtures shared by every test folder: a real Apache Kafka broker or PostgreSQL server when a
+test asks for one."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "tests"))
 
 from kafka_broker import KafkaCluster
+from postgres_server import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -23,10 +25,27 @@ def kafka() -> Iterator[KafkaCluster]:
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """PostgreSQL on 127.0.0.1: the server .ci/run started (VIGIE_TEST_POSTGRES_URL), or a
+    throw-away cluster started here from Debian's binaries; `postgres.new_database()` gives a
+    test its own empty database."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs a real PostgreSQL server (started by "
+                                       "the fixture or .ci/run)")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "kafka" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 SHARED_DATA = Path(os.environ.get("VIGIE_TEST_DATA", Path(__file__).parent.parent / "shared/data"))

@@ -85,6 +85,7 @@ async def start(names: Sequence[str], core: CoreSettings, bus: Bus,
     http, http_port = await start_http(app, core)
     bindings = [b for s in services for b in s.grpc_bindings()]
     server, grpc_port = await start_grpc(bindings, context.health, core)
+    context.http_port, context.grpc_port = http_port, grpc_port
     running = Running(services, bus, context, http_port, grpc_port, http, server)
     holder["running"] = running
     for service in services:

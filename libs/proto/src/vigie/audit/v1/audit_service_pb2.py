@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vigie.audit.v1 import audit_pb2 as vigie_dot_audit_dot_v1_dot_audit__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vigie/audit/v1/audit_service.proto\x12\x0evigie.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigie/audit/v1/audit.proto\"\xea\x01\n\x17ListAuditRecordsRequest\x12\x15\n\rfrom_sequence\x18\x01 \x01(\x04\x12,\n\x07\x61\x63tions\x18\x02 \x03(\x0e\x32\x1b.vigie.audit.v1.AuditAction\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"c\n\x18ListAuditRecordsResponse\x12.\n\x07records\x18\x01 \x03(\x0b\x32\x1d.vigie.audit.v1.AuditRecorded\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x12VerifyChainRequest\x12\x15\n\rfrom_sequence\x18\x01 \x01(\x04\x12\x13\n\x0bto_sequence\x18\x02 \x01(\x04\"\x7f\n\x13VerifyChainResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x04\x12\x1e\n\x16\x66irst_invalid_sequence\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x11\n\thead_hash\x18\x05 \x01(\x0c\x32\xcd\x01\n\x0c\x41uditService\x12\x65\n\x10ListAuditRecords\x12\'.vigie.audit.v1.ListAuditRecordsRequest\x1a(.vigie.audit.v1.ListAuditRecordsResponse\x12V\n\x0bVerifyChain\x12\".vigie.audit.v1.VerifyChainRequest\x1a#.vigie.audit.v1.VerifyChainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vigie/audit/v1/audit_service.proto\x12\x0evigie.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigie/audit/v1/audit.proto\"\xf9\x01\n\x17ListAuditRecordsRequest\x12\x15\n\rfrom_sequence\x18\x01 \x01(\x04\x12,\n\x07\x61\x63tions\x18\x02 \x03(\x0e\x32\x1b.vigie.audit.v1.AuditAction\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\x12\r\n\x05\x63hain\x18\x08 \x01(\t\"c\n\x18ListAuditRecordsResponse\x12.\n\x07records\x18\x01 \x03(\x0b\x32\x1d.vigie.audit.v1.AuditRecorded\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"O\n\x12VerifyChainRequest\x12\x15\n\rfrom_sequence\x18\x01 \x01(\x04\x12\x13\n\x0bto_sequence\x18\x02 \x01(\x04\x12\r\n\x05\x63hain\x18\x03 \x01(\t\"\x8c\x01\n\x11\x43hainVerification\x12\r\n\x05\x63hain\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x03 \x01(\x04\x12\x1e\n\x16\x66irst_invalid_sequence\x18\x04 \x01(\x04\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x11\n\thead_hash\x18\x06 \x01(\x0c\"\xb2\x01\n\x13VerifyChainResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x04\x12\x1e\n\x16\x66irst_invalid_sequence\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x11\n\thead_hash\x18\x05 \x01(\x0c\x12\x31\n\x06\x63hains\x18\x06 \x03(\x0b\x32!.vigie.audit.v1.ChainVerification2\xcd\x01\n\x0c\x41uditService\x12\x65\n\x10ListAuditRecords\x12\'.vigie.audit.v1.ListAuditRecordsRequest\x1a(.vigie.audit.v1.ListAuditRecordsResponse\x12V\n\x0bVerifyChain\x12\".vigie.audit.v1.VerifyChainRequest\x1a#.vigie.audit.v1.VerifyChainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigie.audit.v1.audit_servic
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=116
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=350
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=352
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=451
-  _globals['_VERIFYCHAINREQUEST']._serialized_start=453
-  _globals['_VERIFYCHAINREQUEST']._serialized_end=517
-  _globals['_VERIFYCHAINRESPONSE']._serialized_start=519
-  _globals['_VERIFYCHAINRESPONSE']._serialized_end=646
-  _globals['_AUDITSERVICE']._serialized_start=649
-  _globals['_AUDITSERVICE']._serialized_end=854
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=365
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=367
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=466
+  _globals['_VERIFYCHAINREQUEST']._serialized_start=468
+  _globals['_VERIFYCHAINREQUEST']._serialized_end=547
+  _globals['_CHAINVERIFICATION']._serialized_start=550
+  _globals['_CHAINVERIFICATION']._serialized_end=690
+  _globals['_VERIFYCHAINRESPONSE']._serialized_start=693
+  _globals['_VERIFYCHAINRESPONSE']._serialized_end=871
+  _globals['_AUDITSERVICE']._serialized_start=874
+  _globals['_AUDITSERVICE']._serialized_end=1079
 # @@protoc_insertion_point(module_scope)

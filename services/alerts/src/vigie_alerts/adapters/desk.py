@@ -1,0 +1,372 @@
+"""The alert desk: what happens to alerts and decisions, whoever drives it (the consume loop, the
+gRPC servicer, the console).
+
+- An alert consumed from vigie.alerts.v1 is stored once (by alert_id), pushed to the live feed,
+  planned for `trigger: raised` routes (never for face matches), and queued for a snapshot.
+- A decision consumed from vigie.alert-decisions.v1 is stored once (by decision_id) and folded
+  into the alert's status in the same transaction; the fold that releases dispatch plans the
+  `trigger: confirmed` routes.
+- `decide` checks the caller's permission and the lifecycle, publishes the decision (durable),
+  appends the DECISION audit record (durable), then waits briefly for its own consumer to fold it,
+  so it answers with the status everyone will see.
+- The suspend switch is kept in the database (shared by replicas), audited, and pushed live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.alerts.v1.decision_pb2 import AlertDecided
+from vigie.audit.v1.audit_pb2 import AuditAction
+from vigie.camera.v1.camera_pb2 import Camera
+from vigie.ingest.v1.frame_pb2 import FrameSampled
+from vigie.rules.v1.rule_pb2 import RuleKind
+from vigie_alerts import metrics
+from vigie_alerts.adapters.dispatch import Dispatcher
+from vigie_alerts.adapters.live import LiveEvent, LiveHub
+from vigie_alerts.adapters.snapshots import EvidenceStore, FaceBlurrer
+from vigie_alerts.adapters.store import (
+    Database,
+    NewDelivery,
+    StoredAlert,
+    delivery_id,
+    now_utc,
+)
+from vigie_alerts.domain import lifecycle
+from vigie_alerts.domain.frames import BufferedFrame, FrameBuffer
+from vigie_alerts.domain.policy import Policy, SmsChannel
+from vigie_alerts.domain.privacy import Box
+from vigie_alerts.domain.retention import evidence_retention, expires_at
+from vigie_alerts.domain.roles import Permission, allowed
+from vigie_alerts.domain.routing import AlertFacts, PastDispatch, plan
+from vigie_core.audit import AuditLog
+from vigie_core.bus.base import Bus
+from vigie_core.topics import ALERT_DECISIONS
+from vigie_core.view import CompactedView
+
+log = logging.getLogger(__name__)
+
+DISPATCH_STATE = "dispatch"
+DECISION_WAIT_S = 5.0
+
+
+class DecisionRefused(Exception):
+    """A decision the lifecycle or the caller's role does not allow."""
+
+    def __init__(self, message: str, kind: str = "precondition") -> None:
+        super().__init__(message)
+        self.kind = kind  # precondition, not_found, permission, invalid
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    decision: AlertDecided
+    status: int
+    confirmations: int
+    required: int
+
+
+def fold_fn(required: int, decisions: list[AlertDecided]) -> tuple[int, int, bool]:
+    state = lifecycle.fold(required, [
+        lifecycle.DecisionFact(d.decision_id, d.operator, d.decision, d.reason)
+        for d in decisions])
+    return state.status, state.confirmations, state.released
+
+
+def facts(alert: AlertRaised) -> AlertFacts:
+    return AlertFacts(alert.alert_id, alert.rule_id, alert.rule_kind, alert.camera_id,
+                      alert.severity, alert.raised_at.ToDatetime(UTC))
+
+
+class AlertDesk:
+    def __init__(self, db: Database, bus: Bus, audit: AuditLog, hub: LiveHub,
+                 policy: Policy, dispatcher: Dispatcher, cameras: CompactedView[Camera], *,
+                 frames: FrameBuffer, blurrer: FaceBlurrer, evidence: EvidenceStore,
+                 snapshot_wait_s: float, jpeg_quality: int,
+                 default_retention: timedelta) -> None:
+        self.db, self.bus, self.audit, self.hub = db, bus, audit, hub
+        self.policy, self.dispatcher, self.cameras = policy, dispatcher, cameras
+        self.frames, self.blurrer, self.evidence = frames, blurrer, evidence
+        self.snapshot_wait_s, self.jpeg_quality = snapshot_wait_s, jpeg_quality
+        self.default_retention = default_retention
+        self._frame_waiters: dict[str, asyncio.Event] = {}
+        self._decision_waiters: dict[str, asyncio.Event] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._snapshots: asyncio.Queue[AlertRaised] = asyncio.Queue(maxsize=200)
+        self._cv = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-blur")
+        self._suspended_cache: tuple[float, bool] = (0.0, False)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    # -- cameras ----------------------------------------------------------------------------------
+    def camera(self, camera_id: str) -> tuple[str, float | None, float | None]:
+        camera = self.cameras.get(camera_id)
+        if camera is None:
+            return camera_id, None, None
+        if camera.HasField("geo"):
+            return camera.name or camera_id, camera.geo.lat_deg, camera.geo.lon_deg
+        return camera.name or camera_id, None, None
+
+    # -- consumed events --------------------------------------------------------------------------
+    async def on_alert(self, alert: AlertRaised, published_at: datetime | None = None) -> None:
+        if not alert.alert_id:
+            self.counts["alerts_without_id"] += 1
+            return
+        if not alert.HasField("geo"):
+            camera = self.cameras.get(alert.camera_id)
+            if camera is not None and camera.HasField("geo"):
+                alert.geo.CopyFrom(camera.geo)
+        required = lifecycle.required_confirmations(alert.rule_kind, alert.requires_confirmations)
+        recorded = await self.db(self.db.store.add_alert, alert, required, fold_fn)
+        if not recorded.seq:
+            metrics.ALERTS.labels("duplicate").inc()
+            self.counts["duplicate_alerts"] += 1
+            return
+        metrics.ALERTS.labels("stored").inc()
+        self.counts["alerts"] += 1
+        stored = StoredAlert(alert, recorded.status, required, recorded.confirmations,
+                             recorded.released, now_utc())
+        self.hub.publish(LiveEvent(recorded.seq, "alert", stored))
+        if published_at is not None:
+            metrics.FANOUT_SECONDS.observe(max(0.0, (now_utc() - published_at).total_seconds()))
+        await self._plan(stored, "raised")
+        if recorded.released:
+            await self._plan(stored, "confirmed")
+        self._queue_snapshot(alert)
+
+    async def on_decision(self, decision: AlertDecided) -> None:
+        recorded = await self.db(self.db.store.add_decision, decision, fold_fn)
+        waiter = self._decision_waiters.get(decision.decision_id)
+        if not recorded.seq:
+            if waiter is not None:
+                waiter.set()
+            return
+        self.counts["decisions"] += 1
+        stored = await self.db(self.db.store.get_alert, decision.alert_id)
+        if stored is not None:
+            self.hub.publish(LiveEvent(recorded.seq, "decision", stored, decision))
+            if recorded.released:
+                await self._plan(stored, "confirmed")
+        if waiter is not None:
+            waiter.set()
+
+    # -- routing ----------------------------------------------------------------------------------
+    async def _plan(self, stored: StoredAlert, trigger: str) -> None:
+        if not self.policy.routes:
+            return
+        alert = stored.alert
+        about = facts(alert)
+        span = timedelta(seconds=max([r.cooldown_s for r in self.policy.routes]
+                                     + [r.rate_limit_period_s for r in self.policy.routes]))
+        past = await self.db(self.db.store.dispatch_history,
+                             [r.name for r in self.policy.routes], about.raised_at, span)
+        history = [PastDispatch(p.route, p.alert_id, p.camera_id, p.rule_id, p.raised_at)
+                   for p in past]
+        planned = plan(self.policy, about, trigger, history)  # type: ignore[arg-type]
+        items = []
+        now = now_utc()
+        for p in planned:
+            channel = self.policy.channels[p.channel]
+            recipients = (range(len(channel.to_numbers)) if isinstance(channel, SmsChannel)
+                          else range(1))
+            for recipient in recipients:
+                items.append(NewDelivery(
+                    delivery_id(alert.alert_id, p.route, p.channel, recipient), p.route,
+                    p.channel, channel.kind, recipient, p.trigger,
+                    "pending" if p.outcome == "send" else "suppressed", p.reason,
+                    now if p.outcome == "send" else None))
+        if not items:
+            return
+        inserted = await self.db(self.db.store.add_deliveries, alert, items)
+        for item in items:
+            if item.delivery_id in inserted and item.status == "suppressed":
+                metrics.DISPATCHES.labels(item.kind, "suppressed").inc()
+        if inserted:
+            self.dispatcher.wake()
+
+    # -- decisions --------------------------------------------------------------------------------
+    async def decide(self, login: str, role: str, alert_id: str, decision: int,
+                     reason: str) -> DecisionResult:
+        if not allowed(role, Permission.DECIDE):
+            metrics.DECISIONS_REFUSED.labels("permission").inc()
+            raise DecisionRefused(f"the {role} role may not decide on alerts", "permission")
+        async with self._locks[alert_id]:
+            try:
+                return await self._decide(login, role, alert_id, decision, reason.strip())
+            finally:
+                if not self._locks[alert_id].locked():
+                    self._locks.pop(alert_id, None)
+
+    async def _decide(self, login: str, role: str, alert_id: str, decision: int,
+                      reason: str) -> DecisionResult:
+        stored = await self.db(self.db.store.get_alert, alert_id)
+        if stored is None:
+            metrics.DECISIONS_REFUSED.labels("not_found").inc()
+            raise DecisionRefused(f"no alert {alert_id!r}", "not_found")
+        before = await self.db(self.db.store.decisions, alert_id)
+        facts_before = [lifecycle.DecisionFact(d.decision_id, d.operator, d.decision, d.reason)
+                        for d in before]
+        state = lifecycle.fold(stored.required, facts_before)
+        if why := lifecycle.refusal(state, login, decision, reason):
+            metrics.DECISIONS_REFUSED.labels("lifecycle").inc()
+            raise DecisionRefused(why, "invalid" if "reason" in why or "must be" in why
+                                  else "precondition")
+        made = AlertDecided(decision_id=f"dec-{uuid.uuid4().hex}", alert_id=alert_id,
+                            operator=login, role=role, reason=reason)
+        made.decision = decision  # type: ignore[assignment]
+        made.decided_at.FromDatetime(now_utc())
+        waiter = self._decision_waiters[made.decision_id] = asyncio.Event()
+        try:
+            await (await self.bus.publish(ALERT_DECISIONS, alert_id, made,
+                                          event_id=made.decision_id))
+            after = lifecycle.apply(state, lifecycle.DecisionFact(
+                made.decision_id, login, decision, reason))
+            await self.audit.record(
+                AuditAction.AUDIT_ACTION_DECISION, f"alert:{alert_id}",
+                event_id=made.decision_id, actor=f"operator:{login}",
+                details={"decision": lifecycle.DECISION_NAMES.get(decision, str(decision)),
+                         "role": role, "reason": reason[:500],
+                         "rule_kind": str(stored.alert.rule_kind),
+                         "camera_id": stored.alert.camera_id,
+                         "confirmations": f"{after.confirmations}/{after.required}",
+                         "status": lifecycle.STATUS_NAMES.get(after.status, "")})
+            metrics.DECISIONS.labels(lifecycle.DECISION_NAMES.get(decision, "other")).inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), DECISION_WAIT_S)
+        finally:
+            self._decision_waiters.pop(made.decision_id, None)
+        now = await self.db(self.db.store.get_alert, alert_id)
+        if now is not None and waiter.is_set():
+            return DecisionResult(made, now.status, now.confirmations, now.required)
+        return DecisionResult(made, after.status, after.confirmations, after.required)
+
+    # -- suspend switch ---------------------------------------------------------------------------
+    async def dispatch_state(self) -> dict[str, Any]:
+        state = await self.db(self.db.store.get_state, DISPATCH_STATE)
+        return state or {"suspended": False}
+
+    async def suspended(self) -> bool:
+        at, value = self._suspended_cache
+        if time.monotonic() - at < 1.0:
+            return value
+        value = bool((await self.dispatch_state()).get("suspended"))
+        self._suspended_cache = (time.monotonic(), value)
+        return value
+
+    async def set_suspended(self, suspended: bool, actor: str, reason: str) -> dict[str, Any]:
+        state = {"suspended": suspended, "by": actor, "at": now_utc().isoformat(),
+                 "reason": reason[:500]}
+        await self.db(self.db.store.set_state, DISPATCH_STATE, state)
+        self._suspended_cache = (time.monotonic(), suspended)
+        await self.audit.record(AuditAction.AUDIT_ACTION_DISPATCH_SUSPENSION, "dispatch:all",
+                                event_id=f"dispatch-{uuid.uuid4().hex}", actor=actor,
+                                details={"suspended": str(suspended).lower(),
+                                         "reason": reason[:500]})
+        self.hub.publish(LiveEvent(0, "dispatch", None, None, state))
+        if not suspended:
+            self.dispatcher.wake()
+        return state
+
+    # -- frames and snapshots ---------------------------------------------------------------------
+    def on_frame(self, frame: FrameSampled) -> None:
+        self.frames.add(BufferedFrame(frame.frame_id, frame.camera_id,
+                                      frame.captured_at.ToMilliseconds(), bytes(frame.jpeg),
+                                      frame.width, frame.height))
+        waiter = self._frame_waiters.pop(frame.frame_id, None)
+        if waiter is not None:
+            waiter.set()
+
+    def _queue_snapshot(self, alert: AlertRaised) -> None:
+        if alert.HasField("snapshot") and alert.snapshot.uri:
+            metrics.SNAPSHOTS.labels("provided").inc()
+            return
+        if not alert.frame_id:
+            metrics.SNAPSHOTS.labels("no_frame").inc()
+            return
+        try:
+            self._snapshots.put_nowait(alert)
+        except asyncio.QueueFull:
+            metrics.SNAPSHOTS.labels("dropped").inc()
+            self.counts["snapshots_dropped"] += 1
+
+    async def run_snapshots(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            getter = asyncio.ensure_future(self._snapshots.get())
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait([getter, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if getter not in done:
+                getter.cancel()
+                return
+            try:
+                await self.snapshot(getter.result())
+            except Exception:
+                metrics.SNAPSHOTS.labels("failed").inc()
+                log.exception("snapshot failed", extra={"event_id": getter.result().alert_id})
+
+    async def snapshot(self, alert: AlertRaised) -> bool:
+        frame = self.frames.get(alert.frame_id)
+        if frame is None and self.snapshot_wait_s > 0:
+            waiter = self._frame_waiters.setdefault(alert.frame_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), self.snapshot_wait_s)
+            self._frame_waiters.pop(alert.frame_id, None)
+            frame = self.frames.get(alert.frame_id)
+        if frame is None:
+            metrics.SNAPSHOTS.labels("no_frame").inc()
+            self.counts["snapshots_without_frame"] += 1
+            return False
+        boxes = [Box(b.x_min, b.y_min, b.x_max, b.y_max) for b in alert.boxes]
+        face_match = alert.rule_kind == RuleKind.RULE_KIND_FACE_MATCH
+        loop = asyncio.get_running_loop()
+        jpeg, blurred = await loop.run_in_executor(
+            self._cv, self.blurrer.blur, frame.jpeg, boxes, face_match, self.jpeg_quality)
+        captured = datetime.fromtimestamp(frame.captured_ms / 1000, UTC)
+        written = await loop.run_in_executor(self._cv, self.evidence.write, alert.camera_id,
+                                             captured, alert.alert_id, jpeg)
+        camera = self.cameras.get(alert.camera_id)
+        retention_s = (camera.evidence_retention.ToTimedelta().total_seconds()
+                       if camera is not None and camera.HasField("evidence_retention") else None)
+        retention = evidence_retention(retention_s, self.default_retention)
+        updated = AlertRaised()
+        updated.CopyFrom(alert)
+        updated.snapshot.uri = f"vigie-evidence:snapshots/{written.path}"
+        updated.snapshot.sha256 = written.sha256
+        updated.snapshot.media_type = "image/jpeg"
+        updated.snapshot.size_bytes = written.size
+        updated.snapshot.captured_at.FromDatetime(captured)
+        seq = await self.db(self.db.store.set_snapshot, alert.alert_id, updated, written.path,
+                            written.sha256, written.size, captured,
+                            expires_at(captured, retention))
+        metrics.SNAPSHOTS.labels("written").inc()
+        if blurred > 0:
+            metrics.FACES_BLURRED.inc(blurred)
+        self.counts["snapshots"] += 1
+        stored = await self.db(self.db.store.get_alert, alert.alert_id)
+        if stored is not None:
+            self.hub.publish(LiveEvent(seq, "snapshot", stored))
+        return True
+
+    def blur_frame(self, frame: BufferedFrame) -> bytes:
+        """A camera's live frame for the zone editor, every face blurred (runs on a thread)."""
+        return self.blurrer.blur(frame.jpeg, [], False, self.jpeg_quality)[0]
+
+    async def blurred_latest(self, camera_id: str) -> tuple[BufferedFrame, bytes] | None:
+        frame = self.frames.latest(camera_id)
+        if frame is None:
+            return None
+        data = await asyncio.get_running_loop().run_in_executor(self._cv, self.blur_frame, frame)
+        return frame, data
+
+    def close(self) -> None:
+        self._cv.shutdown(wait=True)
+

@@ -1,0 +1,106 @@
+"""Periodic chores: retention with proof, audit records written by the command line, sessions.
+
+- Evidence retention (invariant 6): snapshots past their camera's retention are deleted unless an
+  evidence lock holds them; each deletion is an AUDIT_ACTION_RETENTION_DELETION record carrying
+  the SHA-256 of what was deleted, the camera and when it was captured.
+- History retention: alerts raised before `history_retention` (with their decisions and
+  deliveries) leave the read model, audited the same way. Locked alerts stay.
+- Audit records queued in the database by `vigie alerts` commands (accounts, tokens, suspension)
+  are sealed into this replica's chain: the command line never writes the chain itself, so the
+  chain keeps a single writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, timedelta
+
+from vigie.audit.v1.audit_pb2 import AuditAction
+from vigie_alerts import metrics
+from vigie_alerts.adapters.snapshots import EvidenceStore
+from vigie_alerts.adapters.store import Database, StoredAlert, now_utc
+from vigie_core.audit import AuditLog
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeping:
+    def __init__(self, db: Database, audit: AuditLog, evidence: EvidenceStore, *,
+                 retention_interval_s: float, history_retention: timedelta,
+                 session_idle: timedelta, session_max_age: timedelta) -> None:
+        self.db, self.audit, self.evidence = db, audit, evidence
+        self.retention_interval_s = retention_interval_s
+        self.history_retention = history_retention
+        self.session_idle, self.session_max_age = session_idle, session_max_age
+        self.deleted_evidence = 0
+        self.deleted_alerts = 0
+
+    async def run(self, stop: asyncio.Event, audit_interval_s: float = 2.0) -> None:
+        last_retention = -1e18
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await self.drain_pending_audit()
+                if loop.time() - last_retention >= self.retention_interval_s:
+                    last_retention = loop.time()
+                    await self.retention()
+                    await self.db(self.db.store.purge_sessions, self.session_idle,
+                                  self.session_max_age)
+            except Exception:
+                log.exception("housekeeping round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), audit_interval_s)
+
+    async def drain_pending_audit(self) -> int:
+        pending = await self.db(self.db.store.pending_audit, 100)
+        for item in pending:
+            await self.audit.record(item.action, item.subject_ref, event_id=item.event_id,
+                                    actor=item.actor, details=item.details,
+                                    occurred_at=item.occurred_at)
+            await self.db(self.db.store.delete_pending_audit, [item.id])
+        return len(pending)
+
+    async def retention(self) -> tuple[int, int]:
+        now = now_utc()
+        evidence = 0
+        for stored in await self.db(self.db.store.evidence_due, now):
+            evidence += await self._delete_evidence(stored, "evidence retention")
+        alerts = 0
+        old = await self.db(self.db.store.alerts_before, now - self.history_retention)
+        for stored in old:
+            if stored.snapshot_path:
+                await self._delete_evidence(stored, "history retention")
+            alert = stored.alert
+            await self.audit.record(
+                AuditAction.AUDIT_ACTION_RETENTION_DELETION, f"alert:{alert.alert_id}",
+                event_id=f"retention:alert:{alert.alert_id}",
+                details={"what": "alert history", "camera_id": alert.camera_id,
+                         "raised_at": alert.raised_at.ToDatetime(UTC).isoformat(),
+                         "retention_days": f"{self.history_retention.total_seconds() / 86400:g}"})
+        if old:
+            alerts = await self.db(self.db.store.delete_alerts, [s.alert.alert_id for s in old])
+            metrics.RETENTION_DELETED.labels("alert").inc(alerts)
+        self.deleted_evidence += evidence
+        self.deleted_alerts += alerts
+        if evidence or alerts:
+            log.info("retention deleted %d snapshots and %d alerts", evidence, alerts)
+        return evidence, alerts
+
+    async def _delete_evidence(self, stored: StoredAlert, why: str) -> int:
+        alert = stored.alert
+        existed = await asyncio.to_thread(self.evidence.delete, stored.snapshot_path)
+        await self.db(self.db.store.mark_evidence_deleted, alert.alert_id, now_utc())
+        captured = stored.snapshot_captured_at
+        expires = stored.evidence_expires_at
+        await self.audit.record(
+            AuditAction.AUDIT_ACTION_RETENTION_DELETION, f"alert:{alert.alert_id}",
+            event_id=f"retention:snapshot:{alert.alert_id}",
+            details={"what": "snapshot", "reason": why, "sha256": stored.snapshot_sha256,
+                     "size_bytes": str(stored.snapshot_bytes), "camera_id": alert.camera_id,
+                     "captured_at": captured.isoformat() if captured else "",
+                     "expired_at": expires.isoformat() if expires else "",
+                     "file_found": str(existed).lower()})
+        metrics.RETENTION_DELETED.labels("snapshot").inc()
+        return 1

@@ -1,0 +1,185 @@
+"""Test doubles of the outside world, on 127.0.0.1: an SMS provider (Twilio's API shape) and a
+webhook receiver, both recording every request; plus alert and frame builders."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from PIL import Image
+from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.common.v1.common_pb2 import BoundingBox
+from vigie.ingest.v1.frame_pb2 import FrameSampled
+from vigie.rules.v1.rule_pb2 import RuleKind, Severity
+from vigie_alerts.domain import signing
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def make_alert(alert_id: str = "a" * 32, *, camera_id: str = "cam-1", rule_id: str = "r1",
+               kind: int = RuleKind.RULE_KIND_ZONE_INTRUSION,
+               severity: int = Severity.SEVERITY_HIGH, at: datetime = T0,
+               frame_id: str = "", boxes: Sequence[tuple[float, float, float, float]] = (),
+               requires: int = 0, subject_id: str = "", title: str = "Zone intrusion"
+               ) -> AlertRaised:
+    alert = AlertRaised(alert_id=alert_id, rule_id=rule_id, rule_kind=kind, camera_id=camera_id,
+                        severity=severity, title=title, frame_id=frame_id, track_ids=[7],
+                        requires_confirmations=requires, subject_id=subject_id)
+    alert.raised_at.FromDatetime(at)
+    alert.started_at.FromDatetime(at)
+    for x0, y0, x1, y1 in boxes:
+        alert.boxes.append(BoundingBox(x_min=x0, y_min=y0, x_max=x1, y_max=y1))
+    return alert
+
+
+def jpeg(width: int = 320, height: int = 240, colour: tuple[int, int, int] = (90, 90, 90)
+         ) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def make_frame(camera_id: str, micros: int, data: bytes, width: int = 320,
+               height: int = 240) -> FrameSampled:
+    frame = FrameSampled(frame_id=f"{camera_id}:{micros}", camera_id=camera_id, jpeg=data,
+                         width=width, height=height)
+    frame.captured_at.FromMicroseconds(micros)
+    return frame
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    form: dict[str, str] = field(default_factory=dict)
+
+
+class RecordingServer:
+    """An aiohttp server on 127.0.0.1 that records requests. `plan` is a list of statuses to
+    answer in turn (then 2xx); `delays` delays the next answers, in seconds (to make the client
+    time out)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.plan: list[int] = []
+        self.delays: list[float] = []
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.arrived = asyncio.Event()
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self.app())
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _next_status(self, default: int) -> int:
+        return self.plan.pop(0) if self.plan else default
+
+    async def wait_for(self, n: int, timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.requests) < n:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+
+class SmsProvider(RecordingServer):
+    """Twilio's Messages resource: POST /2010-04-01/Accounts/{sid}/Messages.json, basic auth,
+    form fields To, From, Body; answers 201 with a message sid."""
+
+    def __init__(self, account_sid: str = "AC0123", token: str = "sms-token") -> None:
+        super().__init__()
+        self.account_sid, self.token = account_sid, token
+        self.messages: list[dict[str, str]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([web.post("/2010-04-01/Accounts/{sid}/Messages.json", self.handle)])
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        import base64
+
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.requests.append(Recorded(request.path, dict(request.headers), b"", form))
+        expected = "Basic " + base64.b64encode(
+            f"{self.account_sid}:{self.token}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
+        if request.match_info["sid"] != self.account_sid:
+            return web.json_response({"code": 20404, "message": "Not found"}, status=404)
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
+        status = self._next_status(201)
+        if status != 201:
+            return web.json_response({"code": 20500, "message": "error"}, status=status)
+        self.messages.append(form)
+        return web.json_response({"sid": f"SM{len(self.messages):032d}", "status": "queued",
+                                  "to": form.get("To")}, status=201)
+
+
+class WebhookReceiver(RecordingServer):
+    """A webhook endpoint that checks signatures and honours Idempotency-Key: a key it has
+    already processed is answered 200 again without processing twice (what receivers are asked
+    to do); `accepted` holds the bodies processed, once each."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__()
+        self.secret = secret
+        self.accepted: dict[str, dict[str, Any]] = {}
+        self.bad_signatures = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([web.post("/hook", self.handle)])
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(Recorded(request.path, dict(request.headers), body))
+        header = request.headers.get(signing.SIGNATURE_HEADER, "")
+        import time
+
+        if not signing.verify(self.secret, header, body, int(time.time())):
+            self.bad_signatures += 1
+            return web.json_response({"error": "bad signature"}, status=401)
+        status = self._next_status(200)
+        key = request.headers.get(signing.IDEMPOTENCY_HEADER, "")
+        if status >= 300:
+            return web.json_response({"error": "down"}, status=status)
+        if key not in self.accepted:
+            self.accepted[key] = json.loads(body)
+        if self.delays:  # processed, but the answer comes too late for the client
+            await asyncio.sleep(self.delays.pop(0))
+        return web.json_response({"ok": True})
+
+
+class CapReceiver(RecordingServer):
+    """An emergency system's CAP inbox: records the XML POSTed to /cap."""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([web.post("/cap", self.handle)])
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(Recorded(request.path, dict(request.headers), await request.read()))
+        return web.Response(status=self._next_status(200))

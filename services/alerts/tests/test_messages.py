@@ -1,0 +1,235 @@
+"""CAP 1.2 rendering, webhook signatures and retry schedule, SMS text, drawings, roles, frames."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree as ET
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.rules.v1.rule_pb2 import RuleKind, Severity
+from vigie_alerts.domain import signing
+from vigie_alerts.domain.cap import CAP_NS, CapAlert, CapIdentity, cap_time, render_cap
+from vigie_alerts.domain.drawing import Drawing, DrawingError, rule_from_drawing, zone_polygon
+from vigie_alerts.domain.frames import BufferedFrame, FrameBuffer
+from vigie_alerts.domain.messages import alert_payload, sms_text
+from vigie_alerts.domain.privacy import Box, faces_to_blur, redact_phone
+from vigie_alerts.domain.retention import due_for_deletion, evidence_retention
+from vigie_alerts.domain.roles import Permission, Role, allowed
+
+T0 = datetime(2026, 3, 2, 12, 0, 5, 250000, tzinfo=UTC)
+NS = {"cap": CAP_NS}
+
+# Element order of the OASIS CAP 1.2 schema (CAP-v1.2.xsd), for the elements Vigie writes.
+ALERT_ORDER = ["identifier", "sender", "sent", "status", "msgType", "source", "scope",
+               "restriction", "addresses", "code", "note", "references", "incidents", "info"]
+INFO_ORDER = ["language", "category", "event", "responseType", "urgency", "severity",
+              "certainty", "audience", "eventCode", "effective", "onset", "expires",
+              "senderName", "headline", "description", "instruction", "web", "contact",
+              "parameter", "resource", "area"]
+AREA_ORDER = ["areaDesc", "polygon", "circle", "geocode", "altitude", "ceiling"]
+
+
+def local(element: ET.Element) -> list[str]:
+    return [child.tag.split("}")[1] for child in element]
+
+
+def in_schema_order(names: list[str], order: list[str]) -> bool:
+    positions = [order.index(n) for n in names]
+    return positions == sorted(positions)
+
+
+@pytest.mark.parametrize(("confirmed", "certainty", "severity", "cap_severity", "urgency"), [
+    (True, "Observed", Severity.SEVERITY_CRITICAL, "Extreme", "Immediate"),
+    (False, "Possible", Severity.SEVERITY_MEDIUM, "Moderate", "Expected"),
+    (True, "Observed", Severity.SEVERITY_UNSPECIFIED, "Unknown", "Unknown"),
+])
+def test_cap_document(confirmed, certainty, severity, cap_severity, urgency):
+    xml = render_cap(CapAlert(
+        alert_id="abc123", title="Intrusion - Depot gate", rule_kind=RuleKind.RULE_KIND_FACE_MATCH,
+        severity=severity, raised_at=T0, camera_id="cam-depot", camera_name="Depot <gate> & co",
+        lat_deg=45.7578, lon_deg=4.832, confirmed=confirmed, confirmations=2),
+        CapIdentity(sender="vigie@csu.example.org", web="https://csu.example.org/alerts/console"),
+        sent=T0 + timedelta(minutes=2))
+    assert xml.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+    root = ET.fromstring(xml)
+    assert root.tag == f"{{{CAP_NS}}}alert"
+    assert in_schema_order(local(root), ALERT_ORDER)
+    info = root.find("cap:info", NS)
+    assert info is not None and in_schema_order(local(info), INFO_ORDER)
+    area = info.find("cap:area", NS)
+    assert area is not None and in_schema_order(local(area), AREA_ORDER)
+    text = {name: root.findtext(f"cap:{name}", namespaces=NS) for name in
+            ("identifier", "sender", "sent", "status", "msgType", "scope")}
+    assert text == {"identifier": "vigie-abc123", "sender": "vigie@csu.example.org",
+                    "sent": "2026-03-02T12:02:05-00:00", "status": "Actual",
+                    "msgType": "Alert", "scope": "Restricted"}
+    assert info.findtext("cap:certainty", namespaces=NS) == certainty
+    assert info.findtext("cap:severity", namespaces=NS) == cap_severity
+    assert info.findtext("cap:urgency", namespaces=NS) == urgency
+    assert info.findtext("cap:effective", namespaces=NS) == "2026-03-02T12:00:05-00:00"
+    assert area.findtext("cap:areaDesc", namespaces=NS) == "Depot <gate> & co"  # escaped
+    assert area.findtext("cap:circle", namespaces=NS) == "45.757800,4.832000 0.1"
+    params = {p.findtext("cap:valueName", namespaces=NS): p.findtext("cap:value", namespaces=NS)
+              for p in info.findall("cap:parameter", NS)}
+    assert params["alert_id"] == "abc123"
+    assert b"subject" not in xml  # a face match never names the watchlist subject
+
+
+def test_cap_times_never_use_z():
+    assert cap_time(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00-00:00"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[-+]\d\d:\d\d", cap_time(T0))
+
+
+def test_signature_verifies_and_detects_tampering_and_replay():
+    key, body = b"k" * 32, b'{"alert":1}'
+    header = signing.signature(key, 1_700_000_000, body)
+    assert signing.verify(key, header, body, now=1_700_000_010)
+    assert not signing.verify(key, header, body + b" ", now=1_700_000_010)
+    assert not signing.verify(b"other", header, body, now=1_700_000_010)
+    assert not signing.verify(key, header, body, now=1_700_000_000 + 301)  # too old
+    rotated = header + ",v1=" + "0" * 64
+    assert signing.verify(key, rotated, body, now=1_700_000_010)
+    assert not signing.verify(key, "v1=abc", body, now=0)
+
+
+@given(attempt=st.integers(1, 60), jitter=st.floats(-1, 1))
+def test_retry_delay_is_bounded_and_grows(attempt, jitter):
+    delay = signing.retry_delay_s(attempt, 1.0, 300.0, jitter)
+    assert 0 <= delay <= 300 * 1.5
+    assert signing.retry_delay_s(attempt + 1, 1.0, 300.0) >= signing.retry_delay_s(attempt, 1.0,
+                                                                                  300.0)
+
+
+@pytest.mark.parametrize(("status", "retry"), [
+    (500, True), (503, True), (429, True), (408, True), (400, False), (401, False),
+    (404, False), (422, False)])
+def test_retryable(status, retry):
+    assert signing.retryable_status(status) == retry
+
+
+def face_alert() -> AlertRaised:
+    a = AlertRaised(alert_id="a" * 32, title="Watchlist match", camera_id="cam-1",
+                    rule_kind=RuleKind.RULE_KIND_FACE_MATCH, severity=Severity.SEVERITY_HIGH,
+                    subject_id="subject-42")
+    a.raised_at.FromDatetime(T0)
+    a.started_at.FromDatetime(T0)
+    return a
+
+
+def test_external_messages_never_name_the_subject():
+    a = face_alert()
+    text = sms_text(a, "Gare Part-Dieu", 2, "https://csu.example.org")
+    assert "subject-42" not in text and "Gare Part-Dieu" in text and len(text) <= 320
+    assert "https://csu.example.org/alerts/console#alert=" in text
+    body = alert_payload(a, event="alert.confirmed", status=4, confirmations=2, required=2,
+                         camera_name="Gare", sent_at=T0)
+    assert "subject-42" not in str(body)
+    assert body["alert"]["face_match"] is True and body["status"] == "confirmed"
+
+
+def test_drawings_become_rules_with_a_duration():
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    zone = rule_from_drawing(Drawing("cam-1", "zone_intrusion", [(0.6, 0.7), (0.2, 0.3)], "1h"),
+                             "r1", "ann", now)
+    assert [(round(p.x, 4), round(p.y, 4)) for p in zone.geometry.zone] == [
+        (0.2, 0.3), (0.6, 0.3), (0.6, 0.7), (0.2, 0.7)]
+    assert zone.schedule.valid_until.ToDatetime(UTC) == now + timedelta(hours=1)
+    assert not zone.schedule.HasField("valid_from")
+    assert zone.created_by == "ann" and zone.enabled and zone.camera_id == "cam-1"
+    two = rule_from_drawing(Drawing("cam-1", "loitering", [(0.1, 0.1), (0.5, 0.1), (0.3, 0.6)],
+                                    "2h", max_dwell_s=30), "r2", "ann", now)
+    assert two.kind == RuleKind.RULE_KIND_LOITERING and len(two.geometry.zone) == 3
+    assert two.thresholds.max_dwell.ToTimedelta() == timedelta(seconds=30)
+    assert two.schedule.valid_until.ToDatetime(UTC) == now + timedelta(hours=2)
+    line = rule_from_drawing(Drawing("cam-1", "line_crossing", [(0.1, 0.5), (0.9, 0.5)],
+                                     "permanent"), "r3", "ann", now)
+    assert line.kind == RuleKind.RULE_KIND_LINE_CROSSING and line.thresholds.min_count == 1
+    assert not line.schedule.HasField("valid_until")  # permanently
+
+
+@pytest.mark.parametrize(("drawing", "problem"), [
+    (Drawing("c", "zone_intrusion", [(0.1, 0.1)], "1h"), "two corners"),
+    (Drawing("c", "zone_intrusion", [(0.1, 0.1), (0.1, 0.9)], "1h"), "too thin"),
+    (Drawing("c", "zone_intrusion", [(0.1, 0.1), (1.5, 0.9)], "1h"), "on the image"),
+    (Drawing("c", "zone_intrusion", [(0.1, 0.1), (float("nan"), 0.9)], "1h"), "on the image"),
+    (Drawing("c", "zone_intrusion", [(0.1, 0.1), (0.5, 0.5)], "3h"), "duration"),
+    (Drawing("c", "line_crossing", [(0.1, 0.1), (0.5, 0.5), (0.6, 0.6)], "1h"), "two clicks"),
+    (Drawing("c", "fire", [(0.1, 0.1), (0.5, 0.5)], "1h"), "unknown rule kind"),
+    (Drawing("c", "zone_intrusion", [(0.1, 0.1), (0.2, 0.2), (0.3, 0.3)], "1h"), "no area"),
+    (Drawing("c", "zone_intrusion", [(0.1, 0.1), (0.5, 0.5)], "1h", class_names=["<x>"]),
+     "class name"),
+])
+def test_bad_drawings(drawing, problem):
+    with pytest.raises(DrawingError, match=problem):
+        rule_from_drawing(drawing, "r", "ann", T0)
+
+
+def test_zone_polygon_keeps_polygons():
+    assert zone_polygon([(0.1, 0.1), (0.9, 0.1), (0.5, 0.9)]) == [(0.1, 0.1), (0.9, 0.1),
+                                                                 (0.5, 0.9)]
+
+
+@pytest.mark.parametrize(("role", "permission", "ok"), [
+    (Role.OPERATOR, Permission.DECIDE, True), (Role.OPERATOR, Permission.VIEW_AUDIT, False),
+    (Role.OPERATOR, Permission.SUSPEND_DISPATCH, False),
+    (Role.SUPERVISOR, Permission.SUSPEND_DISPATCH, True),
+    (Role.AUDITOR, Permission.VIEW_AUDIT, True), (Role.AUDITOR, Permission.VIEW_SNAPSHOT, False),
+    (Role.AUDITOR, Permission.DECIDE, False), (Role.ADMIN, Permission.MANAGE_USERS, True),
+    (Role.ADMIN, Permission.DECIDE, False), ("root", Permission.VIEW_FEED, False),
+    (None, Permission.VIEW_FEED, False), ("operator", Permission.EDIT_RULES, True),
+])
+def test_roles(role, permission, ok):
+    assert allowed(role, permission) == ok
+
+
+def test_only_non_matching_faces_are_blurred():
+    matched = [Box(0.40, 0.10, 0.50, 0.25)]
+    target = Box(0.42, 0.12, 0.48, 0.20)
+    bystander = Box(0.70, 0.10, 0.75, 0.18)
+    assert faces_to_blur([target, bystander], matched, face_match=True) == [bystander]
+    assert faces_to_blur([target, bystander], matched, face_match=False) == [target, bystander]
+    straddling = Box(0.48, 0.12, 0.60, 0.20)  # centre outside the matched box
+    assert faces_to_blur([straddling], matched, face_match=True) == [straddling]
+    # a bystander right behind the matched person, inside the same box: only one face is kept
+    behind = Box(0.41, 0.11, 0.44, 0.15)
+    assert faces_to_blur([behind, target], matched, face_match=True) == [behind]
+    # two detections of the matched face (whole frame and enlarged crop): neither is blurred
+    twin = Box(0.421, 0.121, 0.481, 0.201)
+    assert faces_to_blur([target, twin, bystander], matched, face_match=True) == [bystander]
+
+
+def test_phone_numbers_are_redacted():
+    assert redact_phone("+33612345678") == "+33*******78"
+
+
+def test_frame_buffer_is_bounded_by_bytes_and_age():
+    buf = FrameBuffer(max_bytes=10_000, max_age_ms=2_000)
+    for i in range(10):
+        buf.add(BufferedFrame(f"cam:{i}", "cam", i * 500, b"x" * 1500, 4, 3))
+    assert buf.bytes <= 10_000
+    assert buf.get("cam:9") is not None and buf.get("cam:0") is None
+    assert buf.latest("cam").frame_id == "cam:9"  # type: ignore[union-attr]
+    assert all(9 * 500 - buf.get(f"cam:{i}").captured_ms <= 2000  # type: ignore[union-attr]
+               for i in range(10) if buf.get(f"cam:{i}"))
+    buf.add(BufferedFrame("other:1", "other", 0, b"y" * 9000, 4, 3))
+    assert buf.bytes <= 10_000 and buf.latest("other") is not None
+    buf.add(BufferedFrame("big", "big", 0, b"z" * 20_000, 4, 3))  # larger than the budget
+    assert buf.get("big") is None
+
+
+@pytest.mark.parametrize(("retention_s", "days"), [(None, 30), (0, 30), (86400, 1),
+                                                   (10**12, 3650)])
+def test_evidence_retention(retention_s, days):
+    assert evidence_retention(retention_s) == timedelta(days=days)
+
+
+def test_due_for_deletion_respects_locks():
+    now = T0
+    assert due_for_deletion(now - timedelta(seconds=1), False, False, now)
+    assert not due_for_deletion(now - timedelta(seconds=1), True, False, now)
+    assert not due_for_deletion(now + timedelta(seconds=1), False, False, now)
+    assert not due_for_deletion(None, False, False, now)
