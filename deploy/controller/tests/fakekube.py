@@ -171,3 +171,58 @@ class FakeApiServer:
 
     def status_patches(self) -> list[Request]:
         return [r for r in self.requests if r.method == "PATCH"]
+
+
+class HttpFront:
+    """`FakeApiServer` over real HTTP on 127.0.0.1, for a controller *process* (kubeconfig,
+    urllib3, its own threads): each request is answered by `FakeApiServer.request`."""
+
+    def __init__(self, api: FakeApiServer) -> None:
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                reply = api.request(self.command, f"http://x{self.path}", dict(self.headers),
+                                    body)
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                if reply._lines or (reply._idle is not None and not reply.data):
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for chunk in reply.stream():
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                self.send_header("Content-Length", str(len(reply.data)))
+                self.end_headers()
+                self.wfile.write(reply.data)
+
+            do_GET = do_PATCH = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def kubeconfig(self, path: Path) -> Path:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "test",
+            "clusters": [{"name": "test", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+            "users": [{"name": "test", "user": {"token": "test-token"}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+        }))
+        return path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
