@@ -373,6 +373,7 @@ def test_service_monitors_scrape_https_with_the_component_ca(gpu_docs: list[Doc]
     ({"services.ingest.gpu.enabled": "true"}, "gpu"),
     ({"services.detect.resources.requests": "null"}, "requests"),
     ({"services.detect.probes.startup.timeoutSeconds": "1"}, "timeoutSeconds"),
+    ({"services.face.enabled": "true"}, "masterKey"),
 ])
 def test_values_schema_rejects_bad_values(helm: str, sets: dict[str, str], message: str) -> None:
     with pytest.raises(manifests.HelmError, match=message):
@@ -383,3 +384,25 @@ def test_every_service_block_is_documented_in_values(helm: str) -> None:
     text = (manifests.CHART / "values.yaml").read_text()
     for name in SERVICES:
         assert f"\n  {name}:\n" in text
+
+
+def test_face_gets_its_master_key_and_a_shared_keystore(gpu_docs: list[Doc], helm: str) -> None:
+    face = deployments(gpu_docs)["face"]
+    e = env(face)
+    assert e["VIGIE_FACE_MASTER_KEY_FILE"] == "/etc/vigie/face-key/master.key"
+    assert e["VIGIE_FACE_KEYSTORE_DIR"] == "/var/lib/vigie/keystore"
+    volumes = {v["name"]: v for v in face["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["master-key"]["secret"]["secretName"] == "vigie-face-master-key"
+    mounts = {m["name"]: m for m in container(face)["volumeMounts"]}
+    assert mounts["master-key"]["readOnly"] is True
+    claim = volumes["keystore"]["persistentVolumeClaim"]["claimName"]
+    (pvc,) = [p for p in of_kind(gpu_docs, "PersistentVolumeClaim")
+              if p["metadata"]["name"] == claim]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]  # replicas share the keys
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert face["spec"]["strategy"]["type"] == "RollingUpdate"
+    # On ReadWriteOnce storage, one pod at a time.
+    docs = manifests.render(sets={"services.face.enabled": "true",
+                                  "services.face.masterKey.secretName": "k"})
+    assert deployments(docs)["face"]["spec"]["strategy"] == {"type": "Recreate"}
+
