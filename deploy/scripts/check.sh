@@ -19,6 +19,8 @@ for profile in deploy/k8s/profiles/*.yaml; do
 done
 echo "== rendered manifests: Kubernetes schemas (kubernetes-validate), CRD schemas, drift"
 HELM="$HELM" "$PY" deploy/scripts/manifests.py check
+echo "== CRDs and example resources: the API server's validation (structural schema, CEL)"
+"$TOOLS/bin/vigie-crdcheck" deploy/k8s/chart/vigie/crds/*.yaml -- deploy/k8s/examples/*.yaml
 echo "== Dockerfiles: hadolint"
 if [ -x "$VENV/bin/hadolint" ]; then
   "$VENV/bin/hadolint" deploy/docker/*.Dockerfile && echo "hadolint: clean"

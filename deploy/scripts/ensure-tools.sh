@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Deployment tools the chart checks need, built from the Go module proxy into $TOOLS/bin (Debian
-# packages neither): helm (helm lint / helm template) and grpc-health-probe (the probe command the
-# images ship, tested against a real Vigie server). Idempotent: a tool already at its pinned
-# version is left alone, so a second run takes well under a second.
+# packages none of them): helm (helm lint / helm template), grpc-health-probe (the probe command
+# the images ship, tested against a real Vigie server) and vigie-crdcheck (deploy/tools/crdcheck:
+# the API server's CRD and custom-resource validation, CEL rules included). Idempotent: a tool
+# already at its pinned version is left alone, so a second run takes well under a second.
 #
-#   deploy/scripts/ensure-tools.sh          # both
+#   deploy/scripts/ensure-tools.sh          # all three
 #   deploy/scripts/ensure-tools.sh helm     # one
 set -euo pipefail
 
@@ -61,9 +62,28 @@ probe_tool() {
   touch "$stamp"
 }
 
+crdcheck_tool() {
+  # Ours (deploy/tools/crdcheck): CRDs and resources checked by the API server's own validation
+  # code. Rebuilt whenever its sources change.
+  local src; src="$(cd "$(dirname "$0")/../tools/crdcheck" && pwd)"
+  local sum; sum=$(cat "$src/main.go" "$src/go.mod" "$src/go.sum" | sha256sum | cut -c1-16)
+  local stamp="$BIN/.vigie-crdcheck-$sum"
+  if [ -x "$BIN/vigie-crdcheck" ] && [ -e "$stamp" ]; then
+    return 0
+  fi
+  local go; go=$(go_cmd)
+  mkdir -p "$BIN"
+  echo "ensure-tools: building vigie-crdcheck (once; about a minute)" >&2
+  (cd "$src" && GOFLAGS=-mod=mod GOPROXY=${GOPROXY:-https://proxy.golang.org} \
+     "$go" build -trimpath -ldflags "-s -w" -o "$BIN/vigie-crdcheck" .)
+  rm -f "$BIN"/.vigie-crdcheck-*
+  touch "$stamp"
+}
+
 case "${1:-all}" in
   helm) helm_tool ;;
   grpc-health-probe) probe_tool ;;
-  all) helm_tool; probe_tool ;;
-  *) echo "usage: $0 [helm|grpc-health-probe|all]" >&2; exit 2 ;;
+  crdcheck) crdcheck_tool ;;
+  all) helm_tool; probe_tool; crdcheck_tool ;;
+  *) echo "usage: $0 [helm|grpc-health-probe|crdcheck|all]" >&2; exit 2 ;;
 esac

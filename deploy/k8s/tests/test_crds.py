@@ -79,3 +79,78 @@ def test_camera_crd_schema_refuses(spec: dict[str, Any], path: str) -> None:
            "spec": spec}
     problems = manifests.validate([doc])
     assert problems and any(f": {path}:" in p for p in problems), problems
+
+
+def crdcheck_or_skip() -> str:
+    import os
+
+    binary = manifests.Path(os.environ.get(
+        "TOOLS", manifests.Path.home() / ".cache/vigie/tools")) / "bin/vigie-crdcheck"
+    if not binary.is_file():
+        message = f"{binary} missing: run deploy/scripts/ensure-tools.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(binary)
+
+
+BAD = """\
+apiVersion: vigie.io/v1alpha1
+kind: Camera
+metadata: {name: no-authorisation, namespace: city}
+spec: {source_url: "rtsp://h/s", purposes: [face_matching]}
+---
+apiVersion: vigie.io/v1alpha1
+kind: Camera
+metadata: {name: reversed-window, namespace: city}
+spec:
+  source_url: rtsp://h/s
+  purposes: [objects, face_matching]
+  face_authorisation:
+    reference: ARRETE-1
+    window: {start: "2026-12-02T00:00:00Z", end: "2026-12-01T00:00:00Z"}
+---
+apiVersion: vigie.io/v1alpha1
+kind: Camera
+metadata: {name: typo, namespace: city}
+spec: {source_url: "rtsp://h/s", fps: 3}
+---
+apiVersion: vigie.io/v1alpha1
+kind: Rule
+metadata: {name: bad-severity, namespace: city}
+spec: {kind: loitering, severity: urgent}
+"""
+
+
+def test_the_api_servers_own_validation_accepts_the_crds_and_examples() -> None:
+    """k8s.io/apiextensions-apiserver's checks, offline: structural schemas, CEL rules compiled
+    within budget, and the examples against schema, pruning and CEL."""
+    import subprocess
+
+    binary = crdcheck_or_skip()
+    crds = sorted(str(p) for p in CRDS.glob("*.yaml"))
+    examples_ = sorted(str(p) for p in manifests.EXAMPLES.glob("*.yaml"))
+    proc = subprocess.run([binary, *crds, "--", *examples_], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_api_servers_own_validation_refuses_bad_resources(tmp_path: Any) -> None:
+    import subprocess
+
+    binary = crdcheck_or_skip()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    crds = sorted(str(p) for p in CRDS.glob("*.yaml"))
+    proc = subprocess.run([binary, *crds, "--", str(bad)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    expected = {
+        "Camera/no-authorisation": "face_matching needs face_authorisation",  # CEL
+        "Camera/reversed-window": "window end must be after its start",  # CEL
+        "Camera/typo": 'unknown field "spec.fps"',  # pruning
+        "Rule/bad-severity": 'Unsupported value: "urgent"',  # enum
+    }
+    for resource, message in expected.items():
+        assert any(resource in ln and message in ln for ln in lines), (resource, proc.stdout)
