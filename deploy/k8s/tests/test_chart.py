@@ -36,7 +36,7 @@ def container(deployment: Doc) -> Doc:
 
 
 def env(deployment: Doc) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container(deployment)["env"]}
+    return {e["name"]: e["value"] for e in container(deployment)["env"] if "value" in e}
 
 
 def pod_specs(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
@@ -315,8 +315,11 @@ def test_every_service_has_a_pdb_that_never_blocks_a_drain(default_docs: list[Do
 def test_rwo_storage_means_recreate(default_docs: list[Doc], gpu_docs: list[Doc]) -> None:
     assert deployments(default_docs)["ingest"]["spec"]["strategy"] == {"type": "Recreate"}
     assert deployments(gpu_docs)["ingest"]["spec"]["strategy"]["type"] == "RollingUpdate"
-    (claim,) = of_kind(default_docs, "PersistentVolumeClaim")
-    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert deployments(default_docs)["alerts"]["spec"]["strategy"] == {"type": "Recreate"}
+    claims = {c["metadata"]["name"]: c for c in of_kind(default_docs, "PersistentVolumeClaim")}
+    assert set(claims) == {"vigie-ingest-data", "vigie-alerts-data"}  # evidence, history
+    for claim in claims.values():
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
 # -- network policies ----------------------------------------------------------------------------
@@ -369,11 +372,12 @@ def test_service_monitors_scrape_https_with_the_component_ca(gpu_docs: list[Doc]
     ({"services.detect.gpus": "1"}, "gpus"),
     ({"kafka.bootstrap": "kafka"}, "bootstrap"),
     ({"listenHost": "127.0.0.1"}, "listenHost"),
-    ({"services.alerts.replicas": "2"}, "replicas"),
+    ({"services.alerts.replicas": "2"}, "replicas"),  # SQLite: one replica
     ({"services.ingest.gpu.enabled": "true"}, "gpu"),
     ({"services.detect.resources.requests": "null"}, "requests"),
     ({"services.detect.probes.startup.timeoutSeconds": "1"}, "timeoutSeconds"),
     ({"services.face.enabled": "true"}, "masterKey"),
+    ({"services.alerts.database.secretName": "pg", "services.alerts.database.url": "x"}, "url"),
 ])
 def test_values_schema_rejects_bad_values(helm: str, sets: dict[str, str], message: str) -> None:
     with pytest.raises(manifests.HelmError, match=message):
@@ -405,4 +409,32 @@ def test_face_gets_its_master_key_and_a_shared_keystore(gpu_docs: list[Doc], hel
     docs = manifests.render(sets={"services.face.enabled": "true",
                                   "services.face.masterKey.secretName": "k"})
     assert deployments(docs)["face"]["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_alerts_history_snapshots_and_routes(default_docs: list[Doc], helm: str) -> None:
+    alerts = deployments(default_docs)["alerts"]
+    volumes = {v["name"]: v for v in alerts["spec"]["template"]["spec"]["volumes"]}
+    claim = volumes["data"]["persistentVolumeClaim"]["claimName"]  # SQLite and snapshots
+    assert claim in {p["metadata"]["name"] for p in of_kind(default_docs, "PersistentVolumeClaim")}
+    assert "VIGIE_ALERTS_DATABASE_URL" not in env(alerts)
+    docs = manifests.render(sets={
+        "services.alerts.replicas": "2", "services.alerts.database.secretName": "alerts-db",
+        "services.alerts.persistence.accessModes": "{ReadWriteMany}",
+        "services.alerts.routes.configMap": "alert-routes",
+        "services.alerts.routes.secretName": "alert-channel-secrets"})
+    alerts = deployments(docs)["alerts"]
+    assert alerts["spec"]["replicas"] == 2
+    c = container(alerts)
+    (url,) = [e for e in c["env"] if e["name"] == "VIGIE_ALERTS_DATABASE_URL"]
+    # The URL carries a password: from the Secret, never as a value.
+    assert url["valueFrom"] == {"secretKeyRef": {"name": "alerts-db", "key": "url"}}
+    assert env_values(c)["VIGIE_ALERTS_ROUTES_FILE"] == "/etc/vigie/alerts/routes/routes.yaml"
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["route-secrets"] == {"name": "route-secrets", "readOnly": True,
+                                       "mountPath": "/etc/vigie/alerts/secrets"}
+    assert manifests.validate(docs, versions=("1.37.0",)) == []
+
+
+def env_values(c: Doc) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in c["env"] if "value" in e}
 
