@@ -58,6 +58,7 @@ bench:
 	$(PY) bench/bus/bench_bus.py
 	$(PY) bench/ingest/bench_ingest.py
 	$(PY) bench/detect/bench_detect.py
+	$(PY) bench/face/bench_face.py
 
 run:  ## every service in one process, in-memory bus, no Kafka
 	$(VENV)/bin/vigie run

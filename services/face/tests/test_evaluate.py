@@ -85,3 +85,16 @@ def test_lfw_view2_accuracy_on_two_folds(lfw, tmp_path):
     assert results["pairs"]["accuracy"] >= 0.97  # the full View 2 run gives 0.9938 (model card)
     assert results["pairs"]["fta_pairs"] == 0
     assert not (out / "report.html").exists()
+
+
+def test_vigie_face_is_the_command_group_and_vigie_serve_face_the_service():
+    models = subprocess.run([VIGIE, "face", "models"], capture_output=True, text=True,
+                            timeout=120)
+    assert models.returncode == 0, models.stderr
+    assert models.stdout.count(": OK ") == 3 and "sface-2021dec@fb143eea0783" in models.stdout
+    usage = subprocess.run([VIGIE, "serve", "--help"], capture_output=True, text=True,
+                           timeout=120)
+    assert "face" in usage.stdout
+    missing = subprocess.run([VIGIE, "face", "evaluate", "/nonexistent"], capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode == 2 and "is not a folder of identities" in missing.stderr

