@@ -1,4 +1,5 @@
-"""Entry point of the face service on Kafka: `python -m vigie_face` (= `vigie serve face`; `vigie face` is the evaluate/models command group)."""
+"""Entry point of the face service on Kafka: `python -m vigie_face` (= `vigie serve face`;
+`vigie face` is the evaluate/models command group)."""
 
 import sys
 
