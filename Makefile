@@ -59,6 +59,7 @@ bench:
 	$(PY) bench/ingest/bench_ingest.py
 	$(PY) bench/detect/bench_detect.py
 	$(PY) bench/face/bench_face.py
+	$(PY) bench/alerts/bench_alerts.py
 
 run:  ## every service in one process, in-memory bus, no Kafka
 	$(VENV)/bin/vigie run

@@ -152,6 +152,14 @@ class WebhookReceiver(RecordingServer):
         app.add_routes([web.post("/hook", self.handle)])
         return app
 
+    async def wait_accepted(self, n: int, timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.accepted) < n:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.requests.append(Recorded(request.path, dict(request.headers), body))

@@ -202,23 +202,36 @@ def test_only_non_matching_faces_are_blurred():
     assert faces_to_blur([target, twin, bystander], matched, face_match=True) == [bystander]
 
 
+def test_heads_of_people_are_obscured_even_without_a_detected_face():
+    from vigie_alerts.domain.privacy import head_regions
+
+    standing, lying = Box(0.5, 0.2, 0.6, 0.7), Box(0.1, 0.8, 0.5, 0.9)
+    assert head_regions([standing, lying], person=True, face_match=False) == [
+        Box(0.5, 0.2, 0.6, pytest.approx(0.3))]
+    assert head_regions([standing], person=False, face_match=False) == []  # a car
+    assert head_regions([standing], person=True, face_match=True) == []  # the matched face
+
+
 def test_phone_numbers_are_redacted():
     assert redact_phone("+33612345678") == "+33*******78"
 
 
-def test_frame_buffer_is_bounded_by_bytes_and_age():
+def test_frame_buffer_is_bounded_by_bytes_and_age_and_shared_fairly():
     buf = FrameBuffer(max_bytes=10_000, max_age_ms=2_000)
     for i in range(10):
-        buf.add(BufferedFrame(f"cam:{i}", "cam", i * 500, b"x" * 1500, 4, 3))
-    assert buf.bytes <= 10_000
-    assert buf.get("cam:9") is not None and buf.get("cam:0") is None
+        buf.add(BufferedFrame(f"cam:{i}", "cam", i * 100, b"x" * 1500, 4, 3))
+    assert buf.bytes <= 10_000 and len(buf) == 6  # the byte budget binds
+    assert buf.get("cam:9") is not None and buf.get("cam:3") is None
     assert buf.latest("cam").frame_id == "cam:9"  # type: ignore[union-attr]
-    assert all(9 * 500 - buf.get(f"cam:{i}").captured_ms <= 2000  # type: ignore[union-attr]
-               for i in range(10) if buf.get(f"cam:{i}"))
-    buf.add(BufferedFrame("other:1", "other", 0, b"y" * 9000, 4, 3))
-    assert buf.bytes <= 10_000 and buf.latest("other") is not None
+    buf.add(BufferedFrame("cam:10", "cam", 4_000, b"x" * 10, 4, 3))  # 2 s newer than cam:9
+    assert [f for f in (f"cam:{i}" for i in range(11)) if buf.get(f)] == ["cam:10"]  # age
+    for i in range(5):  # a busy camera takes the budget from its own frames first
+        buf.add(BufferedFrame(f"busy:{i}", "busy", i, b"y" * 2500, 4, 3))
+    buf.add(BufferedFrame("quiet:0", "quiet", 0, b"z" * 1000, 4, 3))
+    assert buf.get("quiet:0") is not None and buf.get("cam:10") is not None
+    assert buf.bytes <= 10_000 and buf.get("busy:0") is None
     buf.add(BufferedFrame("big", "big", 0, b"z" * 20_000, 4, 3))  # larger than the budget
-    assert buf.get("big") is None
+    assert buf.get("big") is None and buf.cameras() == ["busy", "cam", "quiet"]
 
 
 @pytest.mark.parametrize(("retention_s", "days"), [(None, 30), (0, 30), (86400, 1),

@@ -102,20 +102,21 @@ def test_deliveries_are_idempotent_and_claimed_by_one_owner_at_a_time(store):
     assert store.add_deliveries(alert, [item]) == []  # planned twice, stored once
     lease = timedelta(seconds=60)
     first = store.claim_due("replica-a", now_utc(), lease, 10)
-    assert [d.delivery_id for d in first] == [item.delivery_id]
+    assert [(d.delivery_id, a.alert.alert_id) for d, a in first] == [(item.delivery_id, "d1")]
     assert store.claim_due("replica-b", now_utc(), lease, 10) == []  # leased
     store.finish_attempt(item.delivery_id, "replica-a", status="pending", attempts=1,
                          next_attempt_at=now_utc() + timedelta(hours=1), error="HTTP 503")
     assert store.claim_due("replica-b", now_utc(), lease, 10) == []  # not due yet
     later = now_utc() + timedelta(hours=2)
-    assert [d.attempts for d in store.claim_due("replica-b", later, lease, 10)] == [1]
-    store.finish_attempt(item.delivery_id, "replica-b", status="delivered", attempts=2,
-                         next_attempt_at=None)
+    assert [d.attempts for d, _ in store.claim_due("replica-b", later, lease, 10)] == [1]
+    seq, alert_after = store.finish_attempt(item.delivery_id, "replica-b", status="delivered",
+                                            attempts=2, next_attempt_at=None, feed=True)
+    assert seq > 0 and alert_after is not None and alert_after.alert.alert_id == "d1"
     (done,) = store.deliveries_of("d1")
     assert (done.status, done.attempts, done.last_error) == ("delivered", 2, "")
     assert done.delivered_at is not None
     history = store.dispatch_history(["main"], T0, timedelta(hours=1))
-    assert [h.alert_id for h in history] == ["d1"]
+    assert [h[1] for h in history] == ["d1"]
     assert store.delivery_counts() == {"delivered": 1}
 
 
@@ -126,10 +127,10 @@ def test_a_lease_that_expired_can_be_taken_over(store):
                        next_attempt_at=now_utc())
     store.add_deliveries(alert, [item])
     assert store.claim_due("dead-replica", now_utc(), timedelta(seconds=1), 10)
-    assert [d.delivery_id for d in store.claim_due(
+    assert [d.delivery_id for d, _ in store.claim_due(
         "live-replica", now_utc() + timedelta(seconds=5), timedelta(seconds=60), 10)] == ["x2"]
-    store.finish_attempt("x2", "dead-replica", status="delivered", attempts=1,
-                         next_attempt_at=None)  # the dead one's late answer is ignored
+    assert store.finish_attempt("x2", "dead-replica", status="delivered", attempts=1,
+                                next_attempt_at=None, feed=True) == (0, None)  # ignored
     assert store.deliveries_of("d2")[0].status == "pending"
 
 

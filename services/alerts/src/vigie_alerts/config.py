@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     frame_buffer_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024 ** 3,
                                         description="Bytes of recent frames kept in memory "
                                         "for snapshots and the zone editor.")
-    frame_buffer_max_age_s: float = Field(30.0, gt=0, le=600, description="Frames older than "
-                                          "this behind their camera's newest are dropped.")
+    frame_buffer_max_age_s: float = Field(600.0, gt=0, le=3600, description="Frames older "
+                                          "(event time) than this behind their camera's newest "
+                                          "are dropped; the byte budget usually binds first.")
     snapshot_wait_s: float = Field(5.0, ge=0, le=60, description="How long an alert waits for "
                                    "its frame to reach the buffer before going without "
                                    "snapshot.")

@@ -98,7 +98,8 @@ class AlertsService(Service):
             self.db, self.policy, self.bus, self.audit, owner=core.instance,
             concurrency=settings.dispatch_concurrency, interval_s=settings.dispatch_interval_s,
             retry_base_s=settings.retry_base_s, retry_cap_s=settings.retry_cap_s,
-            public_url=settings.public_url, suspended=self._suspended, camera=self._camera)
+            public_url=settings.public_url, suspended=self._suspended, camera=self._camera,
+            settled=self._settled)
         self.desk = AlertDesk(
             self.db, self.bus, self.audit, self.hub, self.policy, self.dispatcher, self.cameras,
             frames=self.frames, blurrer=self.blurrer, evidence=self.evidence,
@@ -117,6 +118,9 @@ class AlertsService(Service):
 
     async def _suspended(self) -> bool:
         return await self.desk.suspended()
+
+    async def _settled(self, seq: int, stored: Any) -> None:
+        await self.desk.on_settled(seq, stored)
 
     def _camera(self, camera_id: str) -> tuple[str, float | None, float | None]:
         return self.desk.camera(camera_id)

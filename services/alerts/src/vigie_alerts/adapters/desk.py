@@ -57,6 +57,8 @@ from vigie_core.view import CompactedView
 log = logging.getLogger(__name__)
 
 DISPATCH_STATE = "dispatch"
+PERSON_KINDS = frozenset({RuleKind.RULE_KIND_LOITERING, RuleKind.RULE_KIND_CROWD_DENSITY,
+                          RuleKind.RULE_KIND_PERSON_ON_GROUND})
 DECISION_WAIT_S = 5.0
 
 
@@ -126,7 +128,13 @@ class AlertDesk:
             if camera is not None and camera.HasField("geo"):
                 alert.geo.CopyFrom(camera.geo)
         required = lifecycle.required_confirmations(alert.rule_kind, alert.requires_confirmations)
-        recorded = await self.db(self.db.store.add_alert, alert, required, fold_fn)
+        # Deliveries of `trigger: raised` routes go in with the alert, in one transaction, when
+        # no route needs the dispatch history (cooldowns, rate limits); else they are planned
+        # once the alert is stored.
+        early = None if self._limited("raised") else self._deliveries(
+            alert, plan(self.policy, facts(alert), "raised", []))
+        recorded = await self.db(self.db.store.add_alert, alert, required, fold_fn,
+                                 early or ())
         if not recorded.seq:
             metrics.ALERTS.labels("duplicate").inc()
             self.counts["duplicate_alerts"] += 1
@@ -138,7 +146,10 @@ class AlertDesk:
         self.hub.publish(LiveEvent(recorded.seq, "alert", stored))
         if published_at is not None:
             metrics.FANOUT_SECONDS.observe(max(0.0, (now_utc() - published_at).total_seconds()))
-        await self._plan(stored, "raised")
+        if early is None:
+            await self._plan(stored, "raised")
+        elif early:
+            self.dispatcher.wake()
         if recorded.released:
             await self._plan(stored, "confirmed")
         self._queue_snapshot(alert)
@@ -160,18 +171,12 @@ class AlertDesk:
             waiter.set()
 
     # -- routing ----------------------------------------------------------------------------------
-    async def _plan(self, stored: StoredAlert, trigger: str) -> None:
-        if not self.policy.routes:
-            return
-        alert = stored.alert
-        about = facts(alert)
-        span = timedelta(seconds=max([r.cooldown_s for r in self.policy.routes]
-                                     + [r.rate_limit_period_s for r in self.policy.routes]))
-        past = await self.db(self.db.store.dispatch_history,
-                             [r.name for r in self.policy.routes], about.raised_at, span)
-        history = [PastDispatch(p.route, p.alert_id, p.camera_id, p.rule_id, p.raised_at)
-                   for p in past]
-        planned = plan(self.policy, about, trigger, history)  # type: ignore[arg-type]
+    def _limited(self, trigger: str) -> list[Any]:
+        """Routes of `trigger` whose planning needs the dispatch history."""
+        return [r for r in self.policy.routes if r.trigger == trigger
+                and (r.cooldown_s > 0 or r.rate_limit_count > 0)]
+
+    def _deliveries(self, alert: AlertRaised, planned: list[Any]) -> list[NewDelivery]:
         items = []
         now = now_utc()
         for p in planned:
@@ -184,12 +189,32 @@ class AlertDesk:
                     p.channel, channel.kind, recipient, p.trigger,
                     "pending" if p.outcome == "send" else "suppressed", p.reason,
                     now if p.outcome == "send" else None))
+                if p.outcome != "send":
+                    metrics.DISPATCHES.labels(channel.kind, "suppressed").inc()
+        return items
+
+    async def _plan(self, stored: StoredAlert, trigger: str) -> None:
+        if not self.policy.routes:
+            return
+        alert = stored.alert
+        about = facts(alert)
+        history: list[PastDispatch] = []
+        limited = self._limited(trigger)
+        if limited:  # only routes with cooldowns or rate limits need the past
+            rate_limited = any(r.rate_limit_count > 0 for r in limited)
+            span = timedelta(seconds=max([r.cooldown_s for r in limited]
+                                         + [r.rate_limit_period_s for r in limited
+                                            if r.rate_limit_count > 0]))
+            past = await self.db(self.db.store.dispatch_history, [r.name for r in limited],
+                                 about.raised_at, span,
+                                 None if rate_limited else alert.camera_id,
+                                 None if rate_limited else alert.rule_id)
+            history = [PastDispatch(*p) for p in past]
+        items = self._deliveries(alert, plan(self.policy, about, trigger,  # type: ignore[arg-type]
+                                             history))
         if not items:
             return
-        inserted = await self.db(self.db.store.add_deliveries, alert, items)
-        for item in items:
-            if item.delivery_id in inserted and item.status == "suppressed":
-                metrics.DISPATCHES.labels(item.kind, "suppressed").inc()
+        inserted: list[str] = await self.db(self.db.store.add_deliveries, alert, items)
         if inserted:
             self.dispatcher.wake()
 
@@ -249,6 +274,11 @@ class AlertDesk:
             return DecisionResult(made, now.status, now.confirmations, now.required)
         return DecisionResult(made, after.status, after.confirmations, after.required)
 
+    async def on_settled(self, seq: int, stored: StoredAlert | None) -> None:
+        """A delivery reached its outcome: the console shows it live."""
+        if stored is not None:
+            self.hub.publish(LiveEvent(seq, "delivery", stored))
+
     # -- suspend switch ---------------------------------------------------------------------------
     async def dispatch_state(self) -> dict[str, Any]:
         state = await self.db(self.db.store.get_state, DISPATCH_STATE)
@@ -298,20 +328,38 @@ class AlertDesk:
             metrics.SNAPSHOTS.labels("dropped").inc()
             self.counts["snapshots_dropped"] += 1
 
-    async def run_snapshots(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            getter = asyncio.ensure_future(self._snapshots.get())
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait([getter, stopper], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if getter not in done:
-                getter.cancel()
-                return
-            try:
-                await self.snapshot(getter.result())
-            except Exception:
-                metrics.SNAPSHOTS.labels("failed").inc()
-                log.exception("snapshot failed", extra={"event_id": getter.result().alert_id})
+    async def run_snapshots(self, stop: asyncio.Event, concurrency: int = 32) -> None:
+        """Take queued snapshots, up to `concurrency` at once (most of them wait for their frame;
+        blurring itself runs on one worker thread)."""
+        slots = asyncio.Semaphore(concurrency)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                getter = asyncio.ensure_future(self._snapshots.get())
+                stopper = asyncio.ensure_future(stop.wait())
+                done, _ = await asyncio.wait([getter, stopper],
+                                             return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if getter not in done:
+                    getter.cancel()
+                    return
+                await slots.acquire()
+                task = asyncio.create_task(self._snapshot_job(getter.result(), slots))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _snapshot_job(self, alert: AlertRaised, slots: asyncio.Semaphore) -> None:
+        try:
+            await self.snapshot(alert)
+        except Exception:
+            metrics.SNAPSHOTS.labels("failed").inc()
+            log.exception("snapshot failed", extra={"event_id": alert.alert_id})
+        finally:
+            slots.release()
 
     async def snapshot(self, alert: AlertRaised) -> bool:
         frame = self.frames.get(alert.frame_id)
@@ -327,9 +375,12 @@ class AlertDesk:
             return False
         boxes = [Box(b.x_min, b.y_min, b.x_max, b.y_max) for b in alert.boxes]
         face_match = alert.rule_kind == RuleKind.RULE_KIND_FACE_MATCH
+        persons = (alert.attributes.get("class_name") == "person"
+                   or alert.rule_kind in PERSON_KINDS)
         loop = asyncio.get_running_loop()
         jpeg, blurred = await loop.run_in_executor(
-            self._cv, self.blurrer.blur, frame.jpeg, boxes, face_match, self.jpeg_quality)
+            self._cv, self.blurrer.blur, frame.jpeg, boxes, face_match, self.jpeg_quality,
+            persons)
         captured = datetime.fromtimestamp(frame.captured_ms / 1000, UTC)
         written = await loop.run_in_executor(self._cv, self.evidence.write, alert.camera_id,
                                              captured, alert.alert_id, jpeg)

@@ -116,7 +116,9 @@ class Dispatcher:
     def __init__(self, db: Database, policy: Policy, bus: Bus, audit: AuditLog, *,
                  owner: str, concurrency: int, interval_s: float, retry_base_s: float,
                  retry_cap_s: float, public_url: str, suspended: Callable[[], Awaitable[bool]],
-                 camera: Callable[[str], tuple[str, float | None, float | None]]) -> None:
+                 camera: Callable[[str], tuple[str, float | None, float | None]],
+                 settled: Callable[[int, StoredAlert | None], Awaitable[None]] | None = None
+                 ) -> None:
         self.db, self.policy, self.bus, self.audit = db, policy, bus, audit
         self.owner = owner
         self.concurrency = concurrency
@@ -125,6 +127,8 @@ class Dispatcher:
         self.public_url = public_url
         self.suspended = suspended
         self.camera = camera
+        # told (feed sequence, alert) when a delivery is delivered, failed or cancelled
+        self.settled = settled
         self._wake = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
         self.secrets: dict[str, bytes | None] = {}
@@ -180,28 +184,39 @@ class Dispatcher:
 
     async def once(self) -> bool:
         """One round: claim due deliveries and send them. True if any was claimed."""
-        claimed = await self.db(self.db.store.claim_due, self.owner, now_utc(), LEASE,
-                                self.concurrency)
+        claimed = await self.db.bg(self.db.store.claim_due, self.owner, now_utc(), LEASE,
+                                   self.concurrency)
         if not claimed:
             return False
         suspended = await self.suspended()
-        await asyncio.gather(*(self._handle(d, suspended) for d in claimed))
+        await asyncio.gather(*(self._handle(d, a, suspended) for d, a in claimed))
         return True
 
-    async def _handle(self, delivery: Delivery, suspended: bool) -> None:
-        store = self.db.store
+    async def _finish(self, delivery: Delivery, *, status: str, attempts: int,
+                      next_attempt_at: datetime | None = None, error: str = "",
+                      reason: str | None = None) -> None:
+        final = status in ("delivered", "failed", "cancelled")
+        seq, stored = await self.db.bg(self.db.store.finish_attempt, delivery.delivery_id,
+                                       self.owner, status=status, attempts=attempts,
+                                       next_attempt_at=next_attempt_at, error=error,
+                                       reason=reason, feed=final)
+        if final and seq and self.settled is not None:
+            try:
+                await self.settled(seq, stored)
+            except Exception:
+                log.exception("delivery outcome not pushed to the live feed")
+
+    async def _handle(self, delivery: Delivery, stored: StoredAlert | None,
+                      suspended: bool) -> None:
         if suspended:
-            await self.db(store.finish_attempt, delivery.delivery_id, self.owner,
-                          status="cancelled", attempts=delivery.attempts, next_attempt_at=None,
-                          reason="dispatch suspended")
+            await self._finish(delivery, status="cancelled", attempts=delivery.attempts,
+                               reason="dispatch suspended")
             metrics.DISPATCHES.labels(delivery.kind, "cancelled").inc()
             return
-        stored = await self.db(store.get_alert, delivery.alert_id)
         channel = self.policy.channels.get(delivery.channel)
         if stored is None or channel is None:
-            await self.db(store.finish_attempt, delivery.delivery_id, self.owner,
-                          status="failed", attempts=delivery.attempts, next_attempt_at=None,
-                          error="alert or channel no longer exists")
+            await self._finish(delivery, status="failed", attempts=delivery.attempts,
+                               error="alert or channel no longer exists")
             return
         name, lat, lon = self.camera(stored.alert.camera_id)
         ctx = Context(delivery, stored, name, lat, lon)
@@ -222,8 +237,6 @@ class Dispatcher:
             status, next_at = "pending", now_utc() + timedelta(seconds=delay)
         else:
             status, next_at = "failed", None
-        await self.db(store.finish_attempt, delivery.delivery_id, self.owner, status=status,
-                      attempts=attempts, next_attempt_at=next_at, error=outcome.error)
         metrics.DISPATCHES.labels(delivery.kind, "delivered" if outcome.ok else
                                   ("retry" if status == "pending" else "failed")).inc()
         if status in ("delivered", "failed"):
@@ -236,6 +249,8 @@ class Dispatcher:
                          "kind": delivery.kind, "outcome": status, "attempts": str(attempts),
                          "trigger": delivery.trigger, "recipient_index": str(delivery.recipient),
                          **({"error": outcome.error[:200]} if outcome.error else {})})
+        await self._finish(delivery, status=status, attempts=attempts, next_attempt_at=next_at,
+                           error=outcome.error)
         log.info("delivery %s on %s/%s: %s (attempt %d)", delivery.delivery_id, delivery.route,
                  delivery.channel, status, attempts, extra={"event_id": delivery.alert_id})
 

@@ -46,7 +46,7 @@ class Housekeeping:
                 if loop.time() - last_retention >= self.retention_interval_s:
                     last_retention = loop.time()
                     await self.retention()
-                    await self.db(self.db.store.purge_sessions, self.session_idle,
+                    await self.db.bg(self.db.store.purge_sessions, self.session_idle,
                                   self.session_max_age)
             except Exception:
                 log.exception("housekeeping round failed")
@@ -54,21 +54,21 @@ class Housekeeping:
                 await asyncio.wait_for(stop.wait(), audit_interval_s)
 
     async def drain_pending_audit(self) -> int:
-        pending = await self.db(self.db.store.pending_audit, 100)
+        pending = await self.db.bg(self.db.store.pending_audit, 100)
         for item in pending:
             await self.audit.record(item.action, item.subject_ref, event_id=item.event_id,
                                     actor=item.actor, details=item.details,
                                     occurred_at=item.occurred_at)
-            await self.db(self.db.store.delete_pending_audit, [item.id])
+            await self.db.bg(self.db.store.delete_pending_audit, [item.id])
         return len(pending)
 
     async def retention(self) -> tuple[int, int]:
         now = now_utc()
         evidence = 0
-        for stored in await self.db(self.db.store.evidence_due, now):
+        for stored in await self.db.bg(self.db.store.evidence_due, now):
             evidence += await self._delete_evidence(stored, "evidence retention")
         alerts = 0
-        old = await self.db(self.db.store.alerts_before, now - self.history_retention)
+        old = await self.db.bg(self.db.store.alerts_before, now - self.history_retention)
         for stored in old:
             if stored.snapshot_path:
                 await self._delete_evidence(stored, "history retention")
@@ -80,7 +80,7 @@ class Housekeeping:
                          "raised_at": alert.raised_at.ToDatetime(UTC).isoformat(),
                          "retention_days": f"{self.history_retention.total_seconds() / 86400:g}"})
         if old:
-            alerts = await self.db(self.db.store.delete_alerts, [s.alert.alert_id for s in old])
+            alerts = await self.db.bg(self.db.store.delete_alerts, [s.alert.alert_id for s in old])
             metrics.RETENTION_DELETED.labels("alert").inc(alerts)
         self.deleted_evidence += evidence
         self.deleted_alerts += alerts
@@ -91,7 +91,7 @@ class Housekeeping:
     async def _delete_evidence(self, stored: StoredAlert, why: str) -> int:
         alert = stored.alert
         existed = await asyncio.to_thread(self.evidence.delete, stored.snapshot_path)
-        await self.db(self.db.store.mark_evidence_deleted, alert.alert_id, now_utc())
+        await self.db.bg(self.db.store.mark_evidence_deleted, alert.alert_id, now_utc())
         captured = stored.snapshot_captured_at
         expires = stored.evidence_expires_at
         await self.audit.record(

@@ -31,7 +31,7 @@ SEEN_MAX = 20000
 @dataclass(frozen=True)
 class LiveEvent:
     seq: int  # feed sequence number; 0 for events not in the feed (dispatch state)
-    kind: str  # alert, decision, snapshot, dispatch
+    kind: str  # alert, decision, snapshot, delivery (an outcome), dispatch (the switch)
     alert: StoredAlert | None
     decision: AlertDecided | None = None
     state: dict[str, Any] | None = None
@@ -114,11 +114,11 @@ class LiveHub:
                 log.exception("live feed poll failed")
 
     async def poll(self) -> int:
-        items = await self.db(self.db.store.feed_after, max(0, self._cursor - LOOKBACK), 1000)
+        items = await self.db.bg(self.db.store.feed_after, max(0, self._cursor - LOOKBACK), 1000)
         fresh = [i for i in items if i.seq not in self._seen]
         if not fresh:
             return 0
-        alerts = await self.db(self.db.store.get_alerts, {i.alert_id for i in fresh})
+        alerts = await self.db.bg(self.db.store.get_alerts, {i.alert_id for i in fresh})
         for item in fresh:
             event = await self._event(item, alerts.get(item.alert_id))
             if event is not None:
@@ -132,7 +132,7 @@ class LiveHub:
             return None
         decision = None
         if item.kind == "decision":
-            decision = await self.db(self.db.store.get_decision, item.ref)
+            decision = await self.db.bg(self.db.store.get_decision, item.ref)
             if decision is None:
                 return None
         return LiveEvent(item.seq, item.kind, alert, decision)

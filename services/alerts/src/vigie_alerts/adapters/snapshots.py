@@ -25,7 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from vigie_alerts.domain.privacy import Box, faces_to_blur
+from vigie_alerts.domain.privacy import Box, faces_to_blur, head_regions
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,9 @@ class FaceBlurrer:
         return faces
 
     def blur(self, jpeg: bytes, boxes: Sequence[Box], face_match: bool,
-             quality: int) -> tuple[bytes, int]:
-        """The JPEG with faces blurred, and how many were blurred (-1: the whole image)."""
+             quality: int, persons: bool = False) -> tuple[bytes, int]:
+        """The JPEG with faces blurred, and how many were blurred (-1: the whole image). With
+        `persons` (the alert is about people), the head area of each upright box too."""
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError("not a decodable image")
@@ -131,6 +132,8 @@ class FaceBlurrer:
             targets = faces_to_blur(found, boxes, face_match)
             for face in targets:
                 _obscure(image, face.padded(0.25))
+            for head in head_regions(boxes, persons, face_match):
+                _obscure(image, head)
             blurred = len(targets)
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:

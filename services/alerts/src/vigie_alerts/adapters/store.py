@@ -402,9 +402,11 @@ class Store:
             connection.execute(select(1))
 
     # -- alerts ---------------------------------------------------------------------------------
-    def add_alert(self, alert: AlertRaised, required: int, fold: Fold) -> Recorded:
-        """Store a new alert, folding any decision that arrived before it. `seq` is 0 when
-        alert_id is already stored (a redelivery)."""
+    def add_alert(self, alert: AlertRaised, required: int, fold: Fold,
+                  deliveries: Sequence[NewDelivery] = ()) -> Recorded:
+        """Store a new alert, folding any decision that arrived before it, with `deliveries`
+        planned for it, in one transaction. `seq` is 0 when alert_id is already stored (a
+        redelivery: nothing is written)."""
         at = now_utc()
         try:
             with self.sessions() as s, s.begin():
@@ -419,6 +421,8 @@ class Store:
                 s.add(row)
                 feed = FeedRow(kind="alert", alert_id=alert.alert_id, ref="", at=at)
                 s.add(feed)
+                for item in deliveries:
+                    s.add(self._delivery_row(alert, item, at))
                 s.flush()
                 return Recorded(int(feed.seq), row.status, row.confirmations, release)
         except IntegrityError:  # stored meanwhile by another replica
@@ -568,6 +572,12 @@ class Store:
             return AlertDecided.FromString(payload) if payload is not None else None
 
     # -- live feed ------------------------------------------------------------------------------
+    def add_feed_get(self, kind: str, alert_id: str, ref: str = ""
+                     ) -> tuple[int, StoredAlert | None]:
+        """add_feed, then the alert as stored, in one round trip."""
+        seq = self.add_feed(kind, alert_id, ref)
+        return seq, self.get_alert(alert_id)
+
     def add_feed(self, kind: str, alert_id: str, ref: str = "") -> int:
         with self.sessions() as s, s.begin():
             row = FeedRow(kind=kind, alert_id=alert_id, ref=ref, at=now_utc())
@@ -603,29 +613,41 @@ class Store:
                 if item.delivery_id in existing:
                     continue
                 existing.add(item.delivery_id)
-                s.add(DeliveryRow(
-                    delivery_id=item.delivery_id, alert_id=alert.alert_id, route=item.route,
-                    channel=item.channel, kind=item.kind, recipient=item.recipient,
-                    trigger=item.trigger, status=item.status, reason=item.reason[:500],
-                    attempts=0, next_attempt_at=item.next_attempt_at, lease_owner="",
-                    lease_until=None, last_error="", created_at=at, delivered_at=None,
-                    camera_id=alert.camera_id, rule_id=alert.rule_id,
-                    raised_at=alert.raised_at.ToDatetime(UTC)))
+                s.add(self._delivery_row(alert, item, at))
                 inserted.append(item.delivery_id)
         return inserted
 
-    def dispatch_history(self, routes: Sequence[str], around: datetime,
-                         span: timedelta) -> list[Delivery]:
-        """Deliveries that went (or are going) out on `routes`, raised within `span` of
-        `around`: what cooldowns and rate limits look at."""
+    @staticmethod
+    def _delivery_row(alert: AlertRaised, item: NewDelivery, at: datetime) -> DeliveryRow:
+        return DeliveryRow(
+            delivery_id=item.delivery_id, alert_id=alert.alert_id, route=item.route,
+            channel=item.channel, kind=item.kind, recipient=item.recipient,
+            trigger=item.trigger, status=item.status, reason=item.reason[:500],
+            attempts=0, next_attempt_at=item.next_attempt_at, lease_owner="",
+            lease_until=None, last_error="", created_at=at, delivered_at=None,
+            camera_id=alert.camera_id, rule_id=alert.rule_id,
+            raised_at=alert.raised_at.ToDatetime(UTC))
+
+    def dispatch_history(self, routes: Sequence[str], around: datetime, span: timedelta,
+                         camera_id: str | None = None, rule_id: str | None = None
+                         ) -> list[tuple[str, str, str, str, datetime]]:
+        """(route, alert_id, camera_id, rule_id, raised_at) of the deliveries that went (or are
+        going) out on `routes`, raised within `span` of `around` (optionally of one camera and
+        rule): what cooldowns and rate limits look at."""
         if not routes:
             return []
-        stmt = select(DeliveryRow).where(
+        stmt = select(DeliveryRow.route, DeliveryRow.alert_id, DeliveryRow.camera_id,
+                      DeliveryRow.rule_id, DeliveryRow.raised_at).where(
             DeliveryRow.route.in_(list(routes)),
             DeliveryRow.status.in_(["pending", "delivered", "failed"]),
             DeliveryRow.raised_at >= around - span, DeliveryRow.raised_at <= around + span)
+        if camera_id is not None:
+            stmt = stmt.where(DeliveryRow.camera_id == camera_id)
+        if rule_id is not None:
+            stmt = stmt.where(DeliveryRow.rule_id == rule_id)
         with self.sessions() as s:
-            return [_delivery_value(r) for r in s.scalars(stmt).all()]
+            return [(r, a, c, ru, utc(at) or at) for r, a, c, ru, at in
+                    s.execute(stmt.distinct()).all()]
 
     def deliveries_of(self, alert_id: str) -> list[Delivery]:
         with self.sessions() as s:
@@ -634,26 +656,34 @@ class Store:
                                        DeliveryRow.channel, DeliveryRow.recipient)).all()
             return [_delivery_value(r) for r in rows]
 
-    def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
+    def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int
+                  ) -> list[tuple[Delivery, StoredAlert | None]]:
+        """Lease up to `limit` due deliveries to `owner`; each with its alert."""
+        until = now + lease
         with self.sessions() as s, s.begin():
             free = or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now)
             ids = s.scalars(select(DeliveryRow.delivery_id).where(
                 DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now, free)
                 .order_by(DeliveryRow.next_attempt_at).limit(limit)).all()
-            claimed = []
-            for delivery in ids:
-                result = s.execute(update(DeliveryRow).where(
-                    DeliveryRow.delivery_id == delivery, DeliveryRow.status == "pending", free)
-                    .values(lease_owner=owner, lease_until=now + lease))
-                if result.rowcount:  # type: ignore[attr-defined]
-                    claimed.append(delivery)
+            if not ids:
+                return []
+            s.execute(update(DeliveryRow).where(
+                DeliveryRow.delivery_id.in_(list(ids)), DeliveryRow.status == "pending", free)
+                .values(lease_owner=owner, lease_until=until))
             rows = s.scalars(select(DeliveryRow).where(
-                DeliveryRow.delivery_id.in_(claimed))).all() if claimed else []
-            return [_delivery_value(r) for r in rows]
+                DeliveryRow.delivery_id.in_(list(ids)), DeliveryRow.lease_owner == owner,
+                DeliveryRow.lease_until == until)).all()
+            alerts = {r.alert_id: r for r in s.scalars(select(AlertRow).where(
+                AlertRow.alert_id.in_({r.alert_id for r in rows}))).all()} if rows else {}
+            return [(_delivery_value(r), _alert_value(alerts[r.alert_id])
+                     if r.alert_id in alerts else None) for r in rows]
 
     def finish_attempt(self, delivery: str, owner: str, *, status: str, attempts: int,
                        next_attempt_at: datetime | None, error: str = "",
-                       reason: str | None = None) -> None:
+                       reason: str | None = None, feed: bool = False
+                       ) -> tuple[int, StoredAlert | None]:
+        """Record an attempt's outcome (ignored if `owner` lost the lease). With `feed`, also a
+        "delivery" feed row, and hand back its sequence number and the alert."""
         values: dict[str, Any] = {"status": status, "attempts": attempts,
                                   "next_attempt_at": next_attempt_at, "lease_owner": "",
                                   "lease_until": None, "last_error": error[:500]}
@@ -662,9 +692,18 @@ class Store:
         if status == "delivered":
             values["delivered_at"] = now_utc()
         with self.sessions() as s, s.begin():
-            s.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery,
-                                                DeliveryRow.lease_owner == owner)
-                      .values(**values))
+            done = s.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery,
+                                                       DeliveryRow.lease_owner == owner)
+                             .values(**values))
+            if not feed or not done.rowcount:  # type: ignore[attr-defined]
+                return 0, None
+            alert_id = s.scalar(select(DeliveryRow.alert_id).where(
+                DeliveryRow.delivery_id == delivery))
+            row = FeedRow(kind="delivery", alert_id=alert_id or "", ref=delivery, at=now_utc())
+            s.add(row)
+            s.flush()
+            alert = s.get(AlertRow, alert_id) if alert_id else None
+            return int(row.seq), _alert_value(alert) if alert is not None else None
 
     def next_due(self) -> datetime | None:
         with self.sessions() as s:
@@ -861,19 +900,29 @@ class Store:
 
 
 class Database:
-    """Runs Store calls on worker threads, so the event loop never waits on SQL."""
+    """Runs Store calls on worker threads, so the event loop never waits on SQL. Two pools: the
+    consume path (alerts, decisions, console reads) and the background (dispatcher, live tail,
+    housekeeping), so that dispatch work never queues in front of an alert on its way to the
+    operators. SQLite gets one thread each (its writes serialise on the database lock anyway)."""
 
     def __init__(self, store: Store, threads: int) -> None:
         self.store = store
         workers = 1 if store.dialect == "sqlite" else max(1, threads)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alerts-db")
+        self._background = ThreadPoolExecutor(max_workers=max(1, workers // 2),
+                                              thread_name_prefix="alerts-db-bg")
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
+    async def bg(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._background, lambda: fn(*args, **kwargs))
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._background.shutdown(wait=True)
         self.store.engine.dispose()
 
 

@@ -115,8 +115,9 @@ def rule_from_drawing(drawing: Drawing, rule_id: str, operator: str, now: dateti
         if not 0 < drawing.min_count <= 10000:
             raise DrawingError("min_count must be between 1 and 10000")
         rule.thresholds.min_count = drawing.min_count
-    label = drawing.kind.replace("_", " ")
-    rule.name = drawing.name.strip() or f"{label[:1].upper()}{label[1:]} ({drawing.duration})"
+    shape = "Line" if drawing.kind in LINE_KINDS else "Zone"
+    runs = {"1h": "1 h", "2h": "2 h"}.get(drawing.duration, "permanent")
+    rule.name = drawing.name.strip() or f"{shape} drawn by {operator} ({runs})"
     rule.schedule.time_zone = "UTC"
     span = DURATIONS[drawing.duration]
     if span is not None:

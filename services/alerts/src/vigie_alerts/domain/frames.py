@@ -1,15 +1,18 @@
-"""A short buffer of recent frames per camera, bounded in bytes, to take snapshots from.
+"""A buffer of recent frames per camera, bounded in bytes, to take snapshots from.
 
-Alerts name the frame they fired on (frame_id); the frame itself went by on vigie.frames.v1 a
-moment earlier. The buffer keeps the newest frames of every camera, evicting the oldest frame of
-all cameras when the byte budget is exceeded and any frame older (event time) than `max_age_ms`
-behind its camera's newest. The newest frame of each camera is also what the zone editor draws
-on.
+Alerts name the frame they fired on (frame_id); the frame itself went by on vigie.frames.v1
+earlier, by as long as detection and rules lag behind ingest (seconds on live cameras; on a file
+replayed faster than real time, up to the bus's back-pressure limit). So the buffer is bounded by
+bytes, not by a fixed number of frames: when over budget it evicts the oldest frame of the camera
+holding the most bytes (a busy camera cannot starve the others of their share), and it drops any
+frame older (event time) than `max_age_ms` behind its camera's newest. The newest frame of each
+camera is also what the zone editor draws on. Size the budget to cameras x frames/s x lag x frame
+size (tens of KB per analysis-size JPEG).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
 
@@ -24,52 +27,58 @@ class BufferedFrame:
 
 
 class FrameBuffer:
-    def __init__(self, max_bytes: int, max_age_ms: int, max_per_camera: int = 200) -> None:
+    def __init__(self, max_bytes: int, max_age_ms: int) -> None:
         self.max_bytes = max_bytes
         self.max_age_ms = max_age_ms
-        self.max_per_camera = max_per_camera
-        self._by_id: OrderedDict[str, BufferedFrame] = OrderedDict()  # arrival order
-        self._cameras: dict[str, deque[BufferedFrame]] = {}
+        self._cameras: dict[str, OrderedDict[str, BufferedFrame]] = {}  # arrival order
+        self._bytes: dict[str, int] = {}
+        self._newest: dict[str, int] = {}
+        self._latest: dict[str, BufferedFrame] = {}
+        self._index: dict[str, str] = {}  # frame_id -> camera_id
         self.bytes = 0
         self.evicted = 0
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return sum(len(frames) for frames in self._cameras.values())
 
     def add(self, frame: BufferedFrame) -> None:
-        if frame.frame_id in self._by_id or len(frame.jpeg) > self.max_bytes:
+        if len(frame.jpeg) > self.max_bytes or frame.frame_id in self._index:
             return
-        frames = self._cameras.setdefault(frame.camera_id, deque())
-        frames.append(frame)
-        self._by_id[frame.frame_id] = frame
+        frames = self._cameras.setdefault(frame.camera_id, OrderedDict())
+        frames[frame.frame_id] = frame
+        self._index[frame.frame_id] = frame.camera_id
+        self._bytes[frame.camera_id] = self._bytes.get(frame.camera_id, 0) + len(frame.jpeg)
         self.bytes += len(frame.jpeg)
-        newest = max(f.captured_ms for f in (frames[-1], frame))
-        while frames and (len(frames) > self.max_per_camera
-                          or newest - frames[0].captured_ms > self.max_age_ms):
-            self._drop(frames[0])
-        while self.bytes > self.max_bytes and self._by_id:
-            self._drop(next(iter(self._by_id.values())))
+        self._latest[frame.camera_id] = frame
+        newest = self._newest[frame.camera_id] = max(self._newest.get(frame.camera_id,
+                                                                      frame.captured_ms),
+                                                     frame.captured_ms)
+        while frames:
+            oldest = next(iter(frames.values()))
+            if newest - oldest.captured_ms <= self.max_age_ms:
+                break
+            self._drop(oldest)
+        while self.bytes > self.max_bytes:
+            heaviest = max(self._bytes, key=lambda c: self._bytes[c])
+            self._drop(next(iter(self._cameras[heaviest].values())))
 
     def _drop(self, frame: BufferedFrame) -> None:
-        if self._by_id.pop(frame.frame_id, None) is None:
-            return
+        frames = self._cameras[frame.camera_id]
+        del frames[frame.frame_id]
+        self._index.pop(frame.frame_id, None)
+        self._bytes[frame.camera_id] -= len(frame.jpeg)
         self.bytes -= len(frame.jpeg)
         self.evicted += 1
-        frames = self._cameras.get(frame.camera_id)
-        if frames is not None:
-            try:
-                frames.remove(frame)
-            except ValueError:
-                pass
-            if not frames:
-                del self._cameras[frame.camera_id]
+        if not frames:
+            del self._cameras[frame.camera_id], self._bytes[frame.camera_id]
 
     def get(self, frame_id: str) -> BufferedFrame | None:
-        return self._by_id.get(frame_id)
+        camera_id = self._index.get(frame_id)
+        return self._cameras[camera_id].get(frame_id) if camera_id is not None else None
 
     def latest(self, camera_id: str) -> BufferedFrame | None:
-        frames = self._cameras.get(camera_id)
-        return frames[-1] if frames else None
+        """The newest frame seen of the camera (kept even when evicted from the buffer)."""
+        return self._latest.get(camera_id)
 
     def cameras(self) -> list[str]:
         return sorted(self._cameras)

@@ -67,6 +67,22 @@ def faces_to_blur(faces: Sequence[Box], matched: Sequence[Box], face_match: bool
     return [f for i, f in enumerate(faces) if i not in kept]
 
 
+HEAD_FRACTION = 0.2  # the top fifth of an upright person's box holds the head
+
+
+def head_regions(boxes: Sequence[Box], person: bool, face_match: bool) -> list[Box]:
+    """On alerts about people (not face matches), the head area of each upright person box,
+    obscured even when the face detector finds no face there (turned or tiny faces)."""
+    if face_match or not person:
+        return []
+    heads = []
+    for b in boxes:
+        height, width = b.y_max - b.y_min, b.x_max - b.x_min
+        if height > 0 and height >= width:  # upright; a person lying down is left to YuNet
+            heads.append(Box(b.x_min, b.y_min, b.x_max, b.y_min + HEAD_FRACTION * height))
+    return heads
+
+
 def redact_phone(number: str) -> str:
     """A phone number as logs and the console may show it: +33******78."""
     if len(number) <= 4:
