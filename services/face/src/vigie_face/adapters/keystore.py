@@ -139,7 +139,16 @@ class FileKeyStore(KeyStore):
                 f.write(blob)
                 f.flush()
                 os.fsync(f.fileno())
-            os.link(tmp, path)  # fails if the key id exists: never replaces a key
+            try:
+                os.link(tmp, path)  # atomic, and fails if the key id exists: never replaces
+            except FileExistsError:
+                raise
+            except OSError:  # a volume without hard links (some SMB shares): exclusive create
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(blob)
+                    f.flush()
+                    os.fsync(f.fileno())
         finally:
             os.unlink(tmp)
         return key
