@@ -105,6 +105,7 @@ async def start_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_
     monkeypatch.setenv("TEST_HOOK_KEY", WEBHOOK_SECRET.decode())
     sms, hook, cap = SmsProvider(), WebhookReceiver(WEBHOOK_SECRET), CapReceiver()
     urls = [await sms.start(), await hook.start(), await cap.start()]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     routes = tmp_path / "routes.yaml"
     routes.write_text(json.dumps(policy(*urls, **(route or {}))))
     bus = bus or MemoryBus("alerts-test")
@@ -241,10 +242,9 @@ async def test_every_rpc_checks_the_caller(world: World, who, call, code):
 
 
 # -- the two-operator rule and dispatch ---------------------------------------------------------
-async def test_a_face_match_is_dispatched_only_after_two_distinct_confirmations(tmp_path,
-                                                                                monkeypatch):
-    w = await start_world(tmp_path, monkeypatch, f"sqlite:///{tmp_path / 'a.db'}",
-                          route={"trigger": "confirmed"})
+async def test_a_face_match_is_dispatched_only_after_two_distinct_confirmations(
+        tmp_path, monkeypatch, database_url):  # on SQLite and on PostgreSQL
+    w = await start_world(tmp_path, monkeypatch, database_url, route={"trigger": "confirmed"})
     raised_route = {"name": "notify", "channels": ["vms"], "trigger": "raised"}
     w.service.policy.routes.append(type(w.service.policy.routes[0]).model_validate(raised_route))
     try:
@@ -299,7 +299,18 @@ async def _count(w: World, action: int, n: int) -> bool:
     return len(await audit_of(w, action)) >= n
 
 
-async def test_a_webhook_that_fails_then_recovers_receives_each_alert_exactly_once(world: World):
+@pytest.fixture
+async def any_world(tmp_path, monkeypatch, database_url) -> AsyncIterator[World]:
+    w = await start_world(tmp_path, monkeypatch, database_url)
+    try:
+        yield w
+    finally:
+        await stop_world(w)
+
+
+async def test_a_webhook_that_fails_then_recovers_receives_each_alert_exactly_once(
+        any_world: World):  # on SQLite and on PostgreSQL
+    world = any_world
     # down twice, then one request processed whose answer is lost (client timeout 0.5 s)
     world.hook.plan = [500, 503]
     world.hook.delays = [0.0, 0.0, 2.0]
@@ -526,3 +537,24 @@ async def test_a_restart_on_the_same_database_never_dispatches_twice(tmp_path, m
 def _consumed(w: World) -> bool:
     processor = w.service.processors.get("vigie-alerts")
     return bool(processor and processor.consumer and w.service.desk.counts["duplicate_alerts"])
+
+
+async def test_a_second_replica_on_the_same_database_streams_what_the_first_stored(
+        tmp_path, monkeypatch):
+    """Replicas share the history database: each one's live feed tails it, so an operator
+    connected to replica B sees alerts that replica A consumed."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a = await start_world(tmp_path / "a", monkeypatch, url, bus=MemoryBus("replica-a"))
+    b = await start_world(tmp_path / "b", monkeypatch, url, bus=MemoryBus("replica-b"))
+    try:
+        stream = b.alerts.StreamAlerts(pb.StreamAlertsRequest(), metadata=b.auth("ann"))
+        first = asyncio.ensure_future(stream.read())
+        assert await until(lambda: b.service.hub.subscribers, 5)
+        await publish_alert(a, make_alert("shared-1"))  # only replica A consumes it
+        got = await asyncio.wait_for(first, 10)
+        assert got.alert.alert_id == "shared-1"
+        stream.cancel()
+        assert b.service.desk.counts["alerts"] == 0  # B never consumed it itself
+    finally:
+        await stop_world(b)
+        await stop_world(a)
