@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -29,7 +30,7 @@ def test_a_sealed_chain_links_every_record_and_verifies():
     records = chain_of(5)
     assert [r.sequence for r in records] == [1, 2, 3, 4, 5]
     assert records[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     result = verify_chain(records, "face/0")
     assert result.valid and result.records_checked == 5
     assert result.head_hash == records[-1].hash

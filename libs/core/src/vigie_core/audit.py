@@ -67,36 +67,39 @@ class Verification:
     head_hash: bytes = b""
 
 
+def _record_problem(record: AuditRecorded, chain: str, expected_seq: int,
+                    previous_hash: bytes | None) -> str:
+    """Why `record` cannot follow in `chain` at `expected_seq`; empty when it can."""
+    if record.chain != chain:
+        return f"record {record.sequence} belongs to chain {record.chain!r}"
+    if record.sequence != expected_seq:
+        what = ("missing or out of order" if record.sequence > expected_seq
+                else "out of order or repeated")
+        return f"expected sequence {expected_seq}, found {record.sequence}: records {what}"
+    if record_hash(record) != record.hash:
+        return f"record {record.sequence} was altered: its hash does not match its content"
+    if previous_hash is not None and record.prev_hash != previous_hash:
+        return (f"record {record.sequence} does not link to the previous record "
+                "(prev_hash mismatch)")
+    return ""
+
+
 def verify_chain(records: Iterable[AuditRecorded], chain: str = "", *,
                  from_sequence: int = 1) -> Verification:
     """Check one chain's records in the order they were stored: sequences consecutive from
-    `from_sequence`, each hash right, each prev_hash equal to the previous record's hash."""
+    `from_sequence`, each hash right, each prev_hash equal to the previous record's hash (the
+    first record's link is only checked when verification starts at sequence 1)."""
     expected_seq = max(from_sequence, 1)
     previous_hash: bytes | None = GENESIS_HASH if expected_seq == 1 else None
     checked = 0
     head = b""
     for record in records:
-        if record.sequence < expected_seq and checked == 0 and expected_seq > 1:
+        if checked == 0 and record.sequence < expected_seq:
             continue  # before the requested range
         checked += 1
-
-        def fail(why: str, record: AuditRecorded = record) -> Verification:
-            return Verification(chain, False, checked, record.sequence or expected_seq, why,
+        if problem := _record_problem(record, chain, expected_seq, previous_hash):
+            return Verification(chain, False, checked, record.sequence or expected_seq, problem,
                                 head)
-
-        if record.chain != chain:
-            return fail(f"record {record.sequence} belongs to chain {record.chain!r}")
-        if record.sequence != expected_seq:
-            what = ("missing or out of order" if record.sequence > expected_seq
-                    else "out of order or repeated")
-            return fail(f"expected sequence {expected_seq}, found {record.sequence}: "
-                        f"records {what}")
-        if record_hash(record) != record.hash:
-            return fail(f"record {record.sequence} was altered: its hash does not match "
-                        "its content")
-        if previous_hash is not None and record.prev_hash != previous_hash:
-            return fail(f"record {record.sequence} does not link to the previous record "
-                        "(prev_hash mismatch)")
         previous_hash = head = record.hash
         expected_seq += 1
     return Verification(chain, True, checked, 0, "", head)
@@ -157,7 +160,7 @@ class AuditLog:
         log.info("audit chain %s resumes after sequence %d", self.chain,
                  head.sequence if head else 0)
 
-    async def record(self, action: AuditAction.ValueType, subject_ref: str, *,
+    async def record(self, action: int, subject_ref: str, *,
                      event_id: str = "", actor: str | None = None,
                      details: Mapping[str, str] | None = None,
                      occurred_at: datetime | None = None) -> AuditRecorded:
@@ -165,7 +168,7 @@ class AuditLog:
         hold images, embeddings, templates or secrets."""
         await self.start()
         async with self._lock:
-            draft = AuditRecorded(event_id=event_id, actor=actor or self.actor, action=action,
+            draft = AuditRecorded(event_id=event_id, actor=actor or self.actor, action=AuditAction.ValueType(action),
                                   subject_ref=subject_ref, details=dict(details or {}),
                                   chain=self.chain)
             draft.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))

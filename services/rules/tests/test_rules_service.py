@@ -1,0 +1,162 @@
+"""The rules service in the embedded runtime: RulesService over real gRPC on 127.0.0.1, rule
+changes audited, and detections turned into the alerts a clean run of the pure engine gives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from rules_scenarios import cameras, clean_run, rules_for, walkers
+from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.audit.v1.audit_pb2 import AuditAction
+from vigie.common.v1.common_pb2 import Point
+from vigie.rules.v1 import rules_service_pb2 as pb
+from vigie.rules.v1 import rules_service_pb2_grpc as pb_grpc
+from vigie.rules.v1.rule_pb2 import Rule, RuleGeometry, RuleKind
+from vigie_core.audit import read_audit, verify_records
+from vigie_core.bus.memory import MemoryBus
+from vigie_core.runtime import Running, start
+from vigie_core.settings import CoreSettings
+from vigie_core.topics import ALERTS, DETECTIONS, RULES, STATS
+
+
+@pytest.fixture
+async def rules(tmp_path) -> AsyncIterator[Running]:
+    running = await start(["rules"], CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path),
+                          MemoryBus("test"))
+    yield running
+    await running.stop()
+
+
+def stub(running: Running) -> pb_grpc.RulesServiceStub:
+    return pb_grpc.RulesServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}"))
+
+
+def zone_rule(**fields) -> Rule:
+    base = dict(rule_id="gare-zone", name="Quai 1", camera_id="cam-gare", enabled=True,
+                kind=RuleKind.RULE_KIND_ZONE_INTRUSION,
+                geometry=RuleGeometry(zone=[Point(x=0.1, y=0.1), Point(x=0.6, y=0.1),
+                                            Point(x=0.6, y=0.7)]))
+    base.update(fields)
+    return Rule(**base)
+
+
+async def records_of(bus: MemoryBus, topic) -> list:
+    from vigie_core.codec import decode
+
+    return [decode(topic, r.key, r.value, r.headers) for r in await bus.read_all(topic.name)]
+
+
+async def test_put_list_delete_publish_to_the_rules_topic_and_are_audited(rules):
+    api = stub(rules)
+    put = await api.PutRule(pb.PutRuleRequest(rule=zone_rule()), timeout=10,
+                            metadata=[("x-vigie-operator", "alice")])
+    assert put.rule.rule_id == "gare-zone" and put.rule.created_by == "alice"
+    assert put.rule.HasField("updated_at")
+    unnamed = await api.PutRule(pb.PutRuleRequest(rule=zone_rule(rule_id="")), timeout=10)
+    assert unnamed.rule.rule_id.startswith("cam-gare-zone-intrusion-")
+
+    listed = await api.ListRules(pb.ListRulesRequest(camera_id="cam-gare"), timeout=10)
+    assert sorted(r.rule_id for r in listed.rules) == sorted(["gare-zone", unnamed.rule.rule_id])
+    assert not (await api.ListRules(pb.ListRulesRequest(camera_id="elsewhere"))).rules
+
+    await api.DeleteRule(pb.DeleteRuleRequest(rule_id="gare-zone"), timeout=10,
+                         metadata=[("x-vigie-operator", "bob")])
+    listed = await api.ListRules(pb.ListRulesRequest(), timeout=10)
+    assert [r.rule_id for r in listed.rules] == [unnamed.rule.rule_id]
+
+    on_topic = await records_of(rules.bus, RULES)
+    by_key: dict[str, list[bool]] = {}
+    for e in on_topic:  # order holds per key (partition), not across the topic
+        by_key.setdefault(e.key, []).append(e.message is None)
+    assert by_key == {"gare-zone": [False, True], unnamed.rule.rule_id: [False]}
+    audit = [r for r in await read_audit(rules.bus) if r.chain == "rules/0"]
+    assert [(r.action, r.subject_ref, r.actor, r.details["change"]) for r in audit] == [
+        (AuditAction.AUDIT_ACTION_RULE_CHANGE, "rule:gare-zone", "operator:alice", "created"),
+        (AuditAction.AUDIT_ACTION_RULE_CHANGE, f"rule:{unnamed.rule.rule_id}", "operator:grpc",
+         "created"),
+        (AuditAction.AUDIT_ACTION_RULE_CHANGE, "rule:gare-zone", "operator:bob", "deleted"),
+    ]
+    assert verify_records(audit)["rules/0"].valid
+
+
+@pytest.mark.parametrize(("rule", "path", "words"), [
+    (zone_rule(geometry=RuleGeometry(zone=[Point(x=0.1, y=0.1), Point(x=0.2, y=0.2)])),
+     "zone", "at least 3"),
+    (zone_rule(geometry=RuleGeometry(zone=[Point(x=0, y=0), Point(x=1, y=1), Point(x=1, y=0),
+                                           Point(x=0, y=1)])), "zone", "self-intersecting"),
+    (zone_rule(geometry=RuleGeometry(zone=[Point(x=0, y=0), Point(x=1.5, y=0),
+                                           Point(x=0, y=1)])), "zone", "outside"),
+    (zone_rule(class_names=["persn"]), "classes[0]", "did you mean 'person'"),
+    (zone_rule(camera_id=""), "camera_id", "required"),
+    (zone_rule(rule_id="bad id with spaces"), "rule_id", ""),
+])
+async def test_invalid_rules_are_refused_with_the_field_named(rules, rule, path, words):
+    api = stub(rules)
+    checked = await api.ValidateRule(pb.ValidateRuleRequest(rule=rule), timeout=10)
+    assert any(e.field_path == path and words in e.message for e in checked.errors), checked
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await api.PutRule(pb.PutRuleRequest(rule=rule), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert path in refused.value.details()
+    assert not await rules.bus.read_all(RULES.name)  # nothing published
+
+
+async def test_an_expired_validity_is_refused_and_unknown_rules_are_not_found(rules):
+    api = stub(rules)
+    rule = zone_rule()
+    rule.schedule.valid_until.FromDatetime(datetime.now(UTC) - timedelta(minutes=1))
+    checked = await api.ValidateRule(pb.ValidateRuleRequest(rule=rule), timeout=10)
+    assert [e.field_path for e in checked.errors] == ["schedule.valid_until"]
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await api.DeleteRule(pb.DeleteRuleRequest(rule_id="nope"), timeout=10)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as bad_page:
+        await api.ListRules(pb.ListRulesRequest(page_size=-1), timeout=10)
+    assert bad_page.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_list_rules_pages_through_every_rule_once(rules):
+    api = stub(rules)
+    for i in range(7):
+        await api.PutRule(pb.PutRuleRequest(rule=zone_rule(rule_id=f"r{i}")), timeout=10)
+    seen, token = [], ""
+    for _ in range(10):
+        page = await api.ListRules(pb.ListRulesRequest(page_size=3, page_token=token), timeout=10)
+        seen += [r.rule_id for r in page.rules]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [f"r{i}" for i in range(7)]
+
+
+async def test_detections_become_the_alerts_and_counts_of_a_clean_run(rules):
+    bus = rules.bus
+    cams = cameras(2)
+    all_rules = [r for c in cams for r in rules_for(c)]
+    for rule in all_rules:
+        await bus.publish(RULES, rule.rule_id, rule)
+    frames = [f for c in cams for f in walkers(c, 700)]  # 70 s: the first window closes
+    expected = clean_run(frames, all_rules)
+    assert len(expected) > 2 * 20  # zone entries and count alerts on both cameras
+    await asyncio.sleep(0.2)  # the rules view takes the new rules
+    for frame in frames:
+        await bus.publish(DETECTIONS, frame.camera_id, frame, event_id=frame.frame_id)
+
+    raised: dict[str, AlertRaised] = {}
+    for _ in range(100):
+        raised = {e.message.alert_id: e.message for e in await records_of(bus, ALERTS)}
+        if len(raised) >= len(expected):
+            break
+        await asyncio.sleep(0.1)
+    assert raised.keys() == expected.keys()
+    assert all(raised[k] == expected[k] for k in expected)
+    windows = [e.message for e in await records_of(bus, STATS)]
+    crossings = [(w.camera_id, c.key, c.value) for w in windows if w.rule_id.endswith("-line")
+                 for c in w.counts if c.key.endswith(":person")]
+    # 60 s of a walker every 1.2 s, all crossing left to right: 48 or so per camera.
+    assert sorted(cam for cam, _, _ in crossings) == sorted(cams)
+    assert all(key == "out:person" and 45 <= n <= 50 for _, key, n in crossings), crossings
