@@ -3,13 +3,16 @@ line, as ObjectsDetected frames, with the alerts a clean sequential run of the p
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterable, Sequence
 
+from PIL import Image, ImageDraw
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.common.v1.common_pb2 import BoundingBox, Point
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
-from vigie.rules.v1.rule_pb2 import Line, Rule, RuleGeometry, RuleKind, RuleThresholds
+from vigie.ingest.v1.frame_pb2 import FrameSampled
+from vigie.rules.v1.rule_pb2 import Direction, Line, Rule, RuleGeometry, RuleKind, RuleThresholds
 from vigie_rules.domain.engine import CameraState, evaluate
 
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, aligned on a counting window
@@ -70,3 +73,39 @@ def clean_run(frames: Iterable[ObjectsDetected], rules: Sequence[Rule]) -> dict[
         states[frame.camera_id], raised, _ = evaluate(state, rules, frame)
         alerts.update((a.alert_id, a) for a in raised)
     return alerts
+
+
+def lamp_frame(camera_id: str, t_ms: int, lit: str) -> FrameSampled:
+    """A 320x240 street frame, dark grey, with a signal head at the top right whose red or
+    green lamp is lit."""
+    image = Image.new("RGB", (320, 240), (60, 62, 65))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((270, 10, 290, 70), fill=(20, 20, 20))  # the signal head
+    colour = {"red": (255, 40, 30), "green": (40, 255, 90)}[lit]
+    centre = 20 if lit == "red" else 60
+    draw.ellipse((274, centre - 7, 286, centre + 7), fill=colour)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    frame = FrameSampled(frame_id=f"{camera_id}:{t_ms * 1000}", camera_id=camera_id,
+                         jpeg=out.getvalue(), width=320, height=240)
+    frame.captured_at.FromMilliseconds(t_ms)
+    return frame
+
+
+def car_frame(camera_id: str, t_ms: int, y: float) -> ObjectsDetected:
+    f = ObjectsDetected(frame_id=f"{camera_id}:{t_ms * 1000}", camera_id=camera_id,
+                        image_width=320, image_height=240, detections=[Detection(
+                            box=BoundingBox(x_min=0.4, y_min=y - 0.15, x_max=0.5, y_max=y),
+                            confidence=0.9, class_name="car", track_id=7)])
+    f.captured_at.FromMilliseconds(t_ms)
+    return f
+
+
+def red_light_rule(camera_id: str) -> Rule:
+    return Rule(rule_id=f"{camera_id}-red", name="stop line", camera_id=camera_id, enabled=True,
+                kind=RuleKind.RULE_KIND_RED_LIGHT,
+                geometry=RuleGeometry(line=Line(start=Point(x=0.1, y=0.6),
+                                                end=Point(x=0.9, y=0.6)),
+                                      direction=Direction(dx=0.0, dy=-1.0),
+                                      signal_region=BoundingBox(x_min=0.83, y_min=0.03,
+                                                                x_max=0.92, y_max=0.3)))

@@ -15,14 +15,36 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from process_helpers import vigie_env
-from rules_scenarios import cameras, clean_run, rules_for, walkers
+from rules_scenarios import (
+    cameras,
+    car_frame,
+    clean_run,
+    lamp_frame,
+    red_light_rule,
+    rules_for,
+    walkers,
+)
 from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.camera.v1.camera_pb2 import Camera
+from vigie.common.v1.common_pb2 import GeoPoint
+from vigie.face.v1.face_match_pb2 import FaceMatched
+from vigie.ingest.v1.report_pb2 import ReportReceived
+from vigie.rules.v1.rule_pb2 import Rule, RuleKind, RuleThresholds
 from vigie_core.bus.base import murmur2_partition
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.codec import decode, header
 from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
-from vigie_core.topics import ALERTS, DETECTIONS, REGISTRY, RULES
+from vigie_core.topics import (
+    ALERTS,
+    CAMERAS,
+    DETECTIONS,
+    FACES,
+    FRAMES,
+    REGISTRY,
+    REPORTS,
+    RULES,
+)
 from vigie_rules.domain.engine import DEFAULT_TOLERANCE_MS
 
 
@@ -204,3 +226,58 @@ async def test_sigkill_mid_stream_then_restart_gives_exactly_the_clean_run(kafka
     duplicates = len(every) - len(expected)
     assert duplicates <= kills * 5  # replays after a kill republish a few ids, never new ones
     assert code == 0, worker.stderr.read().decode()[-2000:] if worker.stderr else ""
+
+
+async def test_the_faust_worker_reads_signal_lamps_face_matches_and_citizen_reports(
+        kafka, tmp_path):
+    crossroads, station, square = cameras(3, "faust-kinds")
+    bus = KafkaBus(kafka.bootstrap, "kinds")
+    await bus.ensure_topics(REGISTRY)
+    camera = Camera(camera_id=square, name="square", enabled=True,
+                    geo=GeoPoint(lat_deg=45.7578, lon_deg=4.8320))
+    rules = [red_light_rule(crossroads),
+             Rule(rule_id=f"{station}-watch", name="entrance", camera_id=station, enabled=True,
+                  kind=RuleKind.RULE_KIND_FACE_MATCH),
+             Rule(rule_id=f"{square}-reports", name="reports", camera_id=square, enabled=True,
+                  kind=RuleKind.RULE_KIND_CITIZEN_REPORT,
+                  thresholds=RuleThresholds(max_distance_m=250))]
+    await bus.publish(CAMERAS, square, camera)
+    for rule in rules:
+        await bus.publish(RULES, rule.rule_id, rule)
+    t0 = 1_767_225_600_000
+    for i in range(60):
+        t = t0 + i * 100
+        await bus.publish(FRAMES, crossroads, lamp_frame(crossroads, t, "red"))
+        await bus.publish(DETECTIONS, crossroads, car_frame(crossroads, t, 0.9 - 0.01 * i))
+    for i in range(5):
+        match = FaceMatched(match_id=f"m{i}", frame_id=f"{station}:{i}", camera_id=station,
+                            subject_id="subj-1", score=0.6, threshold=0.42)
+        match.captured_at.FromMilliseconds(t0 + i * 400)
+        await bus.publish(FACES, station, match)
+    report = ReportReceived(report_id=f"{square}-r1", text="fight",
+                            geo=GeoPoint(lat_deg=45.7590, lon_deg=4.8320))
+    report.received_at.FromMilliseconds(t0)
+    await bus.publish(REPORTS, report.report_id, report)
+    await bus.flush()
+    await bus.close()
+
+    running = await start_rules(kafka.bootstrap, f"rules-kinds-{uuid.uuid4().hex[:6]}",
+                                tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = {a.alert_id: a for a in await alerts_on_kafka(kafka.bootstrap,
+                                                                  [crossroads, station, square])
+                     # reports of earlier runs are near this square too: only ours
+                     if a.attributes.get("report_id", report.report_id) == report.report_id}
+            if len(found) >= 3:
+                break
+            await asyncio.sleep(1)
+    finally:
+        await running.stop()
+    kinds = sorted((a.camera_id, RuleKind.Name(a.rule_kind)) for a in found.values())
+    assert kinds == sorted([(crossroads, "RULE_KIND_RED_LIGHT"),
+                            (station, "RULE_KIND_FACE_MATCH"),
+                            (square, "RULE_KIND_CITIZEN_REPORT")])
+    [face] = [a for a in found.values() if a.camera_id == station]
+    assert face.requires_confirmations == 2 and face.subject_id == "subj-1"

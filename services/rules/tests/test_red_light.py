@@ -24,6 +24,7 @@ from vigie.rules.v1.signal_pb2 import SignalObserved, SignalSource, SignalState
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_rules.domain.alert_ids import alert_id
 from vigie_rules.domain.engine import (
+    SIGNAL_MAX_WAIT_MS,
     SIGNAL_TOLERANCE_MS,
     CameraState,
     evaluate,
@@ -316,11 +317,24 @@ def test_signal_and_detection_lags_within_the_tolerance_change_nothing(
     assert "late_signals" not in camera_counts(result)
 
 
-def test_signals_later_than_the_tolerance_are_ignored_and_counted() -> None:
-    result = run([red_rule()], delayed(FRAMES, SIGNALS, signal_delay_ms=3000))
-    assert result.alerts == []  # every crossing was decided before its signal arrived
-    late = camera_counts(result).get("late_signals", 0)
-    assert 0 < late < len(SIGNALS)
+@pytest.mark.parametrize("signal_delay_ms", [3000, 10_000, SIGNAL_MAX_WAIT_MS - 5 * STEP])
+def test_crossings_wait_for_a_lagging_signal_feed(signal_delay_ms: int) -> None:
+    """The topics are joined on event time: a colour adapter or controller feed seconds behind
+    the detections (a backlog after a restart) changes nothing."""
+    result = run([red_rule()], delayed(FRAMES, SIGNALS, signal_delay_ms=signal_delay_ms))
+    assert summary(result.alerts) == EXPECTED
+    assert "late_signals" not in camera_counts(result)
+
+
+def test_a_feed_more_than_the_maximum_wait_behind_decides_without_it() -> None:
+    frames = frames_of(400, drive(400, 1, x=0.3))  # 40 s of frames: waits can expire
+    signals = every_frame(400, {0: AMBER, 3000: RED, 4000: GREEN})
+    on_time = run([red_rule()], in_order(frames, signals))
+    assert summary(on_time.alerts) == EXPECTED
+    lagging = run([red_rule()], delayed(frames, signals,
+                                        signal_delay_ms=SIGNAL_MAX_WAIT_MS + 5000))
+    assert lagging.alerts == []  # decided with no signal known at the crossing
+    assert rule_counts(lagging)["no_signal"] == 1
 
 
 def test_a_late_observation_from_the_signal_own_past_is_refused() -> None:

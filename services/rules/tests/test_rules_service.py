@@ -9,18 +9,40 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from rules_scenarios import cameras, clean_run, rules_for, walkers
+from rules_scenarios import (
+    cameras,
+    car_frame,
+    clean_run,
+    lamp_frame,
+    red_light_rule,
+    rules_for,
+    walkers,
+)
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.audit.v1.audit_pb2 import AuditAction
-from vigie.common.v1.common_pb2 import Point
+from vigie.camera.v1.camera_pb2 import Camera
+from vigie.common.v1.common_pb2 import GeoPoint, Point
+from vigie.face.v1.face_match_pb2 import FaceMatched
+from vigie.ingest.v1.report_pb2 import ReportReceived
 from vigie.rules.v1 import rules_service_pb2 as pb
 from vigie.rules.v1 import rules_service_pb2_grpc as pb_grpc
-from vigie.rules.v1.rule_pb2 import Rule, RuleGeometry, RuleKind
+from vigie.rules.v1.rule_pb2 import Rule, RuleGeometry, RuleKind, RuleThresholds
+from vigie.rules.v1.signal_pb2 import SignalState
 from vigie_core.audit import read_audit, verify_records
 from vigie_core.bus.memory import MemoryBus
 from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
-from vigie_core.topics import ALERTS, DETECTIONS, RULES, STATS
+from vigie_core.topics import (
+    ALERTS,
+    CAMERAS,
+    DETECTIONS,
+    FACES,
+    FRAMES,
+    REPORTS,
+    RULES,
+    SIGNALS,
+    STATS,
+)
 
 
 @pytest.fixture
@@ -160,3 +182,104 @@ async def test_detections_become_the_alerts_and_counts_of_a_clean_run(rules):
     # 60 s of a walker every 1.2 s, all crossing left to right: 48 or so per camera.
     assert sorted(cam for cam, _, _ in crossings) == sorted(cams)
     assert all(key == "out:person" and 45 <= n <= 50 for _, key, n in crossings), crossings
+
+
+# --- the other inputs: signal lamps read off frames, face matches, citizen reports ---------------
+
+async def alerts_of(bus: MemoryBus, camera_id: str, count: int,
+                    polls: int = 100) -> list[AlertRaised]:
+    """The camera's alerts once there are `count` (or after `polls` x 50 ms)."""
+    found: list[AlertRaised] = []
+    for _ in range(polls):
+        found = [e.message for e in await records_of(bus, ALERTS) if e.key == camera_id]
+        if len(found) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return found
+
+
+@pytest.mark.parametrize(("lit", "alerts"), [("red", 1), ("green", 0)])
+async def test_a_car_over_the_stop_line_alerts_only_while_the_lamp_on_the_image_is_red(
+        rules, lit, alerts):
+    bus = rules.bus
+    camera = cameras(1, "crossroads")[0]
+    rule = red_light_rule(camera)
+    await bus.publish(RULES, rule.rule_id, rule)
+    await asyncio.sleep(0.1)
+    t0 = 1_767_225_600_000
+    for i in range(60):  # 6 s: the car drives up the image over the line at y = 0.6 at 3 s; a
+        # crossing is decided once the signal is known 2 s past it
+        t = t0 + i * 100
+        await bus.publish(FRAMES, camera, lamp_frame(camera, t, lit))
+        await bus.publish(DETECTIONS, camera, car_frame(camera, t, 0.9 - 0.01 * i))
+    await asyncio.sleep(0.5)
+    signals = [e.message for e in await records_of(bus, SIGNALS) if e.key == camera]
+    expected_state = {"red": SignalState.SIGNAL_STATE_RED,
+                      "green": SignalState.SIGNAL_STATE_GREEN}[lit]
+    assert len(signals) == 60 and {s.state for s in signals} == {expected_state}
+    assert {s.signal_id for s in signals} == {rule.rule_id}
+    found = await alerts_of(bus, camera, alerts or 1, polls=100 if alerts else 10)
+    assert len(found) == alerts
+    if alerts:
+        assert found[0].rule_kind == RuleKind.RULE_KIND_RED_LIGHT
+        assert found[0].track_ids == [7]
+
+
+async def test_a_watchlist_match_raises_one_alert_needing_two_confirmations(rules):
+    bus = rules.bus
+    camera = cameras(1, "station")[0]
+    rule = Rule(rule_id=f"{camera}-watch", name="entrance", camera_id=camera, enabled=True,
+                kind=RuleKind.RULE_KIND_FACE_MATCH)
+    await bus.publish(RULES, rule.rule_id, rule)
+    await asyncio.sleep(0.1)
+    for i in range(5):  # one person walking past: five matches, one episode
+        match = FaceMatched(match_id=f"m{i}", frame_id=f"{camera}:{i}", camera_id=camera,
+                            subject_id="subj-1", score=0.6, threshold=0.42)
+        match.captured_at.FromMilliseconds(1_767_225_600_000 + i * 400)
+        await bus.publish(FACES, camera, match)
+    [alert] = await alerts_of(bus, camera, 1)
+    assert len(await alerts_of(bus, camera, 2, polls=6)) == 1
+    assert alert.subject_id == "subj-1" and alert.requires_confirmations == 2
+    assert alert.rule_kind == RuleKind.RULE_KIND_FACE_MATCH
+
+
+async def test_a_citizen_report_near_a_camera_alerts_on_that_camera(rules):
+    bus = rules.bus
+    camera_id = cameras(1, "square")[0]
+    camera = Camera(camera_id=camera_id, name="square", enabled=True,
+                    geo=GeoPoint(lat_deg=45.7578, lon_deg=4.8320))
+    await bus.publish(CAMERAS, camera_id, camera)
+    rule = Rule(rule_id=f"{camera_id}-reports", name="reports", camera_id=camera_id,
+                enabled=True, kind=RuleKind.RULE_KIND_CITIZEN_REPORT,
+                thresholds=RuleThresholds(max_distance_m=250))
+    await bus.publish(RULES, rule.rule_id, rule)
+    await asyncio.sleep(0.1)
+    for report_id, lat in (("near", 45.7590), ("far", 45.7700)):  # 130 m and 1.4 km north
+        report = ReportReceived(report_id=f"{camera_id}-{report_id}",
+                                geo=GeoPoint(lat_deg=lat, lon_deg=4.8320), text="fight")
+        report.received_at.FromMilliseconds(1_767_225_600_000)
+        await bus.publish(REPORTS, report.report_id, report)
+    [alert] = await alerts_of(bus, camera_id, 1)
+    assert len(await alerts_of(bus, camera_id, 2, polls=6)) == 1
+    assert alert.attributes["report_id"] == f"{camera_id}-near"
+    assert alert.rule_kind == RuleKind.RULE_KIND_CITIZEN_REPORT
+
+
+async def test_an_undecodable_frame_on_a_red_light_camera_is_dead_lettered_not_fatal(rules):
+    bus = rules.bus
+    camera = cameras(1, "crossroads")[0]
+    rule = red_light_rule(camera)
+    await bus.publish(RULES, rule.rule_id, rule)
+    await asyncio.sleep(0.1)
+    bad = lamp_frame(camera, 1_767_225_600_000, "red")
+    bad.jpeg = b"\xff\xd8 truncated"
+    await bus.publish(FRAMES, camera, bad)
+    await bus.publish(FRAMES, camera, lamp_frame(camera, 1_767_225_600_100, "red"))
+    for _ in range(50):
+        dead = await bus.read_all(FRAMES.dlq)
+        signals = [e for e in await records_of(bus, SIGNALS) if e.key == camera]
+        if dead and signals:
+            break
+        await asyncio.sleep(0.05)
+    assert len(dead) == 1 and b"undecodable frame image" in dict(dead[0].headers)["dlq_error"]
+    assert len(signals) == 1  # the next frame was read

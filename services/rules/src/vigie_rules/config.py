@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     reorder_tolerance_ms: int = Field(
         500, ge=0, le=10_000, description="How far behind the newest frame of a camera a frame "
                                           "may arrive and still be evaluated in order, ms.")
+    signal_tolerance_ms: int = Field(
+        2000, ge=0, le=30_000, description="Red light: how far a signal observation may lag the "
+                                           "frames of the same instant and still decide their "
+                                           "crossings, ms.")
     faust_app_id: str = Field(
         "vigie-rules", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
         description="Faust app id: its consumer group and the prefix of its changelog topics.")

@@ -1,7 +1,8 @@
-"""Rules service wiring: detections in, the pure engine (domain/engine.py), alerts and windowed
-counts out; RulesService over gRPC for rule management.
+"""Rules service wiring: detections, signal observations, face matches and citizen reports in,
+the pure engine (domain/), alerts and windowed counts out; RulesService over gRPC for rule
+management. Frames of cameras with colour-read red lights become signal observations.
 
-Two runtimes drive the same step functions (`step_detections`): on Kafka a Faust app
+Two runtimes drive the same step functions (`step_*`): on Kafka a Faust app
 (adapters/faust_worker.py: agents keyed by camera, per-camera state in a table with changelog
 recovery), in the embedded runtime the core consume loop with the state in memory. Either way a
 step publishes its outputs and waits until they are durable before its new state is kept, so a
@@ -22,20 +23,38 @@ from google.protobuf.message import Message
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
+from vigie.face.v1.face_match_pb2 import FaceMatched
+from vigie.ingest.v1.frame_pb2 import FrameSampled
+from vigie.ingest.v1.report_pb2 import ReportReceived
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind
+from vigie.rules.v1.signal_pb2 import SignalObserved
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.codec import DecodeError, Event, decode
 from vigie_core.processing import Subscription
 from vigie_core.service import GrpcBinding, Service
-from vigie_core.topics import ALERTS, CAMERAS, DETECTIONS, RULES, STATS, Topic
+from vigie_core.topics import (
+    ALERTS,
+    CAMERAS,
+    DETECTIONS,
+    FACES,
+    FRAMES,
+    REPORTS,
+    RULES,
+    SIGNALS,
+    STATS,
+    Topic,
+)
 from vigie_core.view import CompactedView
 
 from vigie_rules import metrics
 from vigie_rules.adapters import grpc_api
+from vigie_rules.adapters.signal_lamps import SignalLamps
 from vigie_rules.config import Settings
-from vigie_rules.domain.engine import evaluate
+from vigie_rules.domain.engine import evaluate, observe_signal
 from vigie_rules.domain.engine_state import CameraState
+from vigie_rules.domain.face_rules import FaceState, evaluate_face_match
+from vigie_rules.domain.report_rules import evaluate_report
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +102,8 @@ class RulesService(Service):
         self.rules: CompactedView[Rule] = CompactedView()
         self.cameras: CompactedView[Camera] = CompactedView()
         self.states: dict[str, CameraState] = {}  # builtin runtime only
+        self.face_states: dict[str, FaceState] = {}  # builtin runtime only
+        self.lamps = SignalLamps()
         self.counts = Counter[str]()
         self.faust: Any = None  # adapters.faust_worker.FaustWorker when runtime is faust
 
@@ -98,7 +119,11 @@ class RulesService(Service):
     def subscriptions(self) -> list[Subscription]:
         if self.runtime == "faust":
             return []  # the Faust app consumes
-        return [Subscription(DETECTIONS, self._on_detections)]
+        return [Subscription(DETECTIONS, self._on_detections),
+                Subscription(SIGNALS, self._on_signal),
+                Subscription(FACES, self._on_face_match),
+                Subscription(REPORTS, self._on_report),
+                Subscription(FRAMES, self._on_frame)]
 
     def grpc_bindings(self) -> list[GrpcBinding]:
         servicer = grpc_api.RulesServicer(self.rules, self.publish_rule, self.audit)
@@ -144,8 +169,34 @@ class RulesService(Service):
                         ) -> tuple[CameraState, list[Output]]:
         """Pure: the camera's next state and the outputs to publish."""
         new, alerts, windows = evaluate(state, self.rules_of(detected.camera_id), detected,
-                                        tolerance_ms=self.config.reorder_tolerance_ms)
+                                        tolerance_ms=self.config.reorder_tolerance_ms,
+                                        signal_tolerance_ms=self.config.signal_tolerance_ms)
         return new, alert_outputs(alerts) + stats_outputs(windows)
+
+    def step_signal(self, state: CameraState, observed: SignalObserved,
+                    ) -> tuple[CameraState, list[Output]]:
+        """Pure: a traffic-signal observation folded into the camera's state (same state as its
+        detections: the topics are co-partitioned)."""
+        new, alerts, windows = observe_signal(state, self.rules_of(observed.camera_id), observed,
+                                              tolerance_ms=self.config.signal_tolerance_ms)
+        return new, alert_outputs(alerts) + stats_outputs(windows)
+
+    def step_face_match(self, state: FaceState, match: FaceMatched,
+                        ) -> tuple[FaceState, list[Output]]:
+        new, alerts = evaluate_face_match(state, self.rules_of(match.camera_id), match)
+        return new, alert_outputs(alerts)
+
+    def step_report(self, report: ReportReceived) -> list[Output]:
+        """Stateless: the alerts of citizen-report rules (of any camera) for one report."""
+        cameras = {c.camera_id: c for c in self.cameras}
+        return alert_outputs(evaluate_report(list(self.rules), cameras, report))
+
+    def signal_observations(self, frame: FrameSampled) -> list[Output]:
+        """The colour of every red-light signal region watched on this frame's camera (empty,
+        without decoding, for cameras without such rules)."""
+        observed = self.lamps.observe(self.rules_of(frame.camera_id), frame)
+        return [Output(SIGNALS, o.camera_id, o, f"{o.frame_id}/{o.signal_id}",
+                       o.observed_at.ToDatetime(UTC)) for o in observed]
 
     async def emit(self, outputs: list[Output]) -> None:
         """Publish and wait until every output is durable (raises if one is refused)."""
@@ -159,6 +210,7 @@ class RulesService(Service):
                 log.info("alert %s (%s) on %s", o.event_id, o.message.title, o.key,
                          extra={"camera_id": o.key, "event_id": o.event_id})
         self.counts["alerts_raised"] += sum(o.topic is ALERTS for o in outputs)
+        self.counts["signals_observed"] += sum(o.topic is SIGNALS for o in outputs)
         self.counts["windows_emitted"] += sum(o.topic is STATS for o in outputs)
 
     async def publish_rule(self, rule_id: str, rule: Rule | None) -> None:
@@ -167,12 +219,31 @@ class RulesService(Service):
     # -- builtin runtime --------------------------------------------------------------------------
 
     async def _on_detections(self, event: Event[ObjectsDetected]) -> None:
-        detected = event.message
-        if detected is None:
-            return
-        camera_id = detected.camera_id
+        if (detected := event.message) is not None:
+            await self._camera_step(detected.camera_id, self.step_detections, detected)
+            self.counts["frames_evaluated"] += 1
+
+    async def _on_signal(self, event: Event[SignalObserved]) -> None:
+        if (observed := event.message) is not None:
+            await self._camera_step(observed.camera_id, self.step_signal, observed)
+
+    async def _camera_step(self, camera_id: str, step: Any, message: Any) -> None:
         state = self.states.get(camera_id) or CameraState(camera_id=camera_id)
-        state, outputs = self.step_detections(state, detected)
+        state, outputs = step(state, message)
         await self.emit(outputs)
         self.states[camera_id] = state  # only once every output is durable
-        self.counts["frames_evaluated"] += 1
+
+    async def _on_face_match(self, event: Event[FaceMatched]) -> None:
+        if (match := event.message) is not None:
+            state = self.face_states.get(match.camera_id) or FaceState(camera_id=match.camera_id)
+            state, outputs = self.step_face_match(state, match)
+            await self.emit(outputs)
+            self.face_states[match.camera_id] = state
+
+    async def _on_report(self, event: Event[ReportReceived]) -> None:
+        if (report := event.message) is not None:
+            await self.emit(self.step_report(report))
+
+    async def _on_frame(self, event: Event[FrameSampled]) -> None:
+        if (frame := event.message) is not None:
+            await self.emit(self.signal_observations(frame))

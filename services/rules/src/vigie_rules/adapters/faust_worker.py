@@ -1,13 +1,19 @@
 """The rules engine as a Faust app, run inside the rules service process on Kafka.
 
-One agent per input topic, concurrency 1, keyed by camera (detections are keyed by camera_id, so
-a camera's frames arrive in order on one partition and one worker). Per-camera engine state lives
-in a Faust table (memory store, changelog topic `<app id>-camera-state-changelog`, recovered on
-start and on rebalance), with the offset of the last frame applied.
+Agents, each concurrency 1:
+  cameras   vigie.detections.v1 + vigie.signals.v1 (co-partitioned: 12 partitions, key
+            camera_id, so a camera's frames and signals reach one worker in order) -> the
+            engine; per-camera state in the table `camera-state` with the offset of the last
+            record applied from each topic;
+  faces     vigie.faces.v1 -> FACE_MATCH rules; per-camera state in the table `face-state`;
+  reports   vigie.reports.v1 -> CITIZEN_REPORT rules; stateless;
+  frames    vigie.frames.v1 -> signal observations of colour-read red lights; stateless.
+Tables use the memory store with changelog topics `<app id>-<table>-changelog`, recovered on
+start and on rebalance.
 
 At-least-once with idempotent outputs, in this order for every record:
   1. decode; an undecodable record goes to `<topic>.dlq` (with the error) and is acknowledged;
-  2. a frame at or below the offset stored with the camera's state was already applied (a
+  2. a record at or below the offset stored with its key's state was already applied (a
      redelivery after a crash): acknowledged, nothing else;
   3. evaluate (pure); if the engine raises, the record is poison: DLQ, acknowledged;
   4. publish the alerts and counts and wait until Kafka has them all;
@@ -25,22 +31,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import faust
 from vigie_core import telemetry
-from vigie_core.bus.base import Record
+from vigie_core.bus.base import Record, TopicSpec
 from vigie_core.codec import DecodeError, decode
 from vigie_core.processing import dlq_headers
 from vigie_core.settings import CoreSettings
-from vigie_core.topics import DETECTIONS, Topic
+from vigie_core.topics import DETECTIONS, FACES, FRAMES, REPORTS, SIGNALS, Topic
 
 from vigie_rules import metrics
 from vigie_rules.config import Settings
 from vigie_rules.domain.engine_state import CameraState
+from vigie_rules.domain.face_rules import FaceState
 
 if TYPE_CHECKING:
-    from vigie_rules.service import RulesService
+    from vigie_rules.service import Output, RulesService
+
+Handler = Callable[[Record, Any], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +81,23 @@ class FaustWorker:
             table_standby_replicas=settings.faust_standby_replicas,
             producer_acks=-1,
         )
-        self.states = self.app.Table("camera-state", partitions=DETECTIONS.partitions,
-                                     key_type=bytes, value_type=bytes)
+        self.camera_states = self.app.Table("camera-state", partitions=DETECTIONS.partitions,
+                                            key_type=bytes, value_type=bytes)
+        self.face_states = self.app.Table("face-state", partitions=FACES.partitions,
+                                          key_type=bytes, value_type=bytes)
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._source = self.app.topic(DETECTIONS.name, key_serializer="raw",
-                                      value_serializer="raw")
-        self.app.agent(self._source, name=f"{self.group}.detections",
-                       concurrency=1)(self._detections)
+        self._agent("cameras", [DETECTIONS, SIGNALS], self._on_camera_event)
+        self._agent("faces", [FACES], self._on_face_match)
+        self._agent("reports", [REPORTS], self._on_report)
+        self._agent("frames", [FRAMES], self._on_frame)
 
     async def start(self) -> None:
+        # Changelogs created before the app starts: Faust creating them itself races its own
+        # metadata (a table write then sees a 0-partition changelog and fails).
+        await self.service.bus.create_topics([
+            TopicSpec(table.changelog_topic.get_topic_name(), table.partitions,
+                      {"cleanup.policy": "compact"})
+            for table in (self.camera_states, self.face_states)])
         await self.app.start()
 
     async def stop(self) -> None:
@@ -99,7 +117,7 @@ class FaustWorker:
                 pass
 
     def cameras(self) -> int:
-        return len(self.states)
+        return len(self.camera_states)
 
     def _fail(self, exc: BaseException) -> None:
         if not self._failed.done():
@@ -107,47 +125,97 @@ class FaustWorker:
 
     # -- agents ------------------------------------------------------------------------------------
 
-    async def _detections(self, stream: Any) -> None:
-        async for event in stream.noack().events():
-            try:
-                await self._on_detections(_record(event))
-            except Exception as exc:
-                # Not acknowledged, and nothing after it is taken: a restart replays it.
-                log.error("rules agent stopped on %s[%d]@%d: %r", event.message.topic,
-                          event.message.partition, event.message.offset, exc)
-                self._fail(exc)
-                await asyncio.Event().wait()
-            event.ack()
+    def _agent(self, name: str, topics: list[Topic], handler: Handler) -> None:
+        by_name = {t.name: t for t in topics}
+        channel = self.app.topic(*by_name, key_serializer="raw", value_serializer="raw")
 
-    async def _on_detections(self, record: Record) -> None:
+        async def agent(stream: Any) -> None:
+            async for event in stream.noack().events():
+                record = _record(event)
+                try:
+                    await self._handle(by_name[record.topic], record, handler)
+                except Exception as exc:
+                    # Not acknowledged, and nothing after it is taken: a restart replays it.
+                    log.error("rules agent %s stopped on %s[%d]@%d: %r", name, record.topic,
+                              record.partition, record.offset, exc)
+                    self._fail(exc)
+                    await asyncio.Event().wait()
+                event.ack()
+
+        self.app.agent(channel, name=f"{self.group}.{name}", concurrency=1)(agent)
+
+    async def _handle(self, topic: Topic, record: Record, handler: Handler) -> None:
         try:
-            detected = decode(DETECTIONS, record.key, record.value, record.headers).message
+            message = decode(topic, record.key, record.value, record.headers).message
         except DecodeError as exc:
-            await self._dead_letter(DETECTIONS, record, "decode", str(exc))
+            await self._dead_letter(topic, record, "decode", str(exc))
             return
-        if detected is None:
-            return
-        camera_id = detected.camera_id
-        stored = self.states.get(camera_id.encode())
-        offset, state = _load(stored, camera_id)
-        if offset is not None and record.offset <= offset:
+        if message is not None:
+            await handler(record, message)
+            telemetry.BUS_CONSUMED.labels(self.group, record.topic).inc()
+
+    async def _step(self, topic: Topic, record: Record, step: Callable[[], Any]) -> Any:
+        """Run a pure step; None (after dead-lettering the record) if the engine refused it."""
+        try:
+            return step()
+        except Exception as exc:  # the engine is pure: retrying gives the same error
+            log.warning("rules engine refused %s[%d]@%d: %r", record.topic, record.partition,
+                        record.offset, exc)
+            await self._dead_letter(topic, record, "handler", repr(exc))
+            return None
+
+    async def _on_camera_event(self, record: Record, message: Any) -> None:
+        camera_id: str = message.camera_id
+        offsets, state = _load(self.camera_states.get(camera_id.encode()),
+                               lambda: CameraState(camera_id=camera_id), CameraState.from_dict)
+        if record.offset <= offsets.get(record.topic, -1):
             metrics.FRAMES.labels("faust", "redelivered").inc()
             return
-        try:
-            state, outputs = self.service.step_detections(state, detected)
-        except Exception as exc:  # the engine is pure: retrying gives the same error
-            log.warning("rules engine refused frame %s: %r", detected.frame_id, exc,
-                        extra={"camera_id": camera_id, "event_id": detected.frame_id})
-            await self._dead_letter(DETECTIONS, record, "handler", repr(exc))
+        is_frame = record.topic == DETECTIONS.name
+        step = self.service.step_detections if is_frame else self.service.step_signal
+        topic = DETECTIONS if is_frame else SIGNALS
+        done = await self._step(topic, record, lambda: step(state, message))
+        if done is None:
             return
-        await self.service.emit(outputs)
-        self.states[camera_id.encode()] = _dump(record.offset, state)
-        metrics.FRAMES.labels("faust", "evaluated").inc()
-        telemetry.BUS_CONSUMED.labels(self.group, record.topic).inc()
+        state, outputs = done
+        await self._emit(outputs)
+        self.camera_states[camera_id.encode()] = _dump({**offsets, record.topic: record.offset},
+                                                       state.to_dict())
+        if is_frame:
+            metrics.FRAMES.labels("faust", "evaluated").inc()
+
+    async def _on_face_match(self, record: Record, match: Any) -> None:
+        camera_id: str = match.camera_id
+        offsets, state = _load(self.face_states.get(camera_id.encode()),
+                               lambda: FaceState(camera_id=camera_id), FaceState.from_dict)
+        if record.offset <= offsets.get(record.topic, -1):
+            return
+        done = await self._step(FACES, record, lambda: self.service.step_face_match(state, match))
+        if done is None:
+            return
+        state, outputs = done
+        await self._emit(outputs)
+        self.face_states[camera_id.encode()] = _dump({record.topic: record.offset},
+                                                     state.to_dict())
+
+    async def _on_report(self, record: Record, report: Any) -> None:
+        outputs = await self._step(REPORTS, record, lambda: self.service.step_report(report))
+        if outputs is not None:
+            await self._emit(outputs)
+
+    async def _on_frame(self, record: Record, frame: Any) -> None:
+        outputs = await self._step(FRAMES, record,
+                                   lambda: self.service.signal_observations(frame))
+        if outputs is not None:
+            await self._emit(outputs)
+
+    async def _emit(self, outputs: list[Output]) -> None:
+        await self.service.emit(outputs)  # raises if Kafka refuses one: the caller fails
 
     async def _dead_letter(self, topic: Topic, record: Record, stage: str, error: str) -> None:
         telemetry.BUS_DLQ.labels(self.group, record.topic, stage).inc()
-        metrics.FRAMES.labels("faust", "dead_lettered").inc()
+        if topic is DETECTIONS:
+            metrics.FRAMES.labels("faust", "dead_lettered").inc()
         delivery = await self.service.bus.produce(
             topic.dlq, record.key, record.value, dlq_headers(record, self.group, stage, error))
         await delivery
@@ -162,13 +230,15 @@ def _record(event: Any) -> Record:
                   tuple((str(k), v) for k, v in headers or ()), int(message.timestamp * 1000))
 
 
-def _dump(offset: int, state: CameraState) -> bytes:
-    return json.dumps({"offset": offset, "state": state.to_dict()}, separators=(",", ":"),
+def _dump(offsets: dict[str, int], state: dict[str, Any]) -> bytes:
+    return json.dumps({"offsets": offsets, "state": state}, separators=(",", ":"),
                       sort_keys=True).encode()
 
 
-def _load(stored: bytes | None, camera_id: str) -> tuple[int | None, CameraState]:
+def _load(stored: bytes | None, fresh: Callable[[], Any],
+          from_dict: Callable[[dict[str, Any]], Any]) -> tuple[dict[str, int], Any]:
+    """(offset applied per topic, state) of a table value; nothing applied yet when None."""
     if stored is None:
-        return None, CameraState(camera_id=camera_id)
+        return {}, fresh()
     data = json.loads(stored)
-    return int(data["offset"]), CameraState.from_dict(data["state"])
+    return {str(k): int(v) for k, v in data["offsets"].items()}, from_dict(data["state"])

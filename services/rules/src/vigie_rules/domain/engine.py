@@ -66,12 +66,15 @@ Red light
     `signal_id_of(rule)`: the rule's controller `signal_id`, else its own rule_id (the colour
     of `geometry.signal_region`, classified by `signal_colour` and published by the adapter).
     `observe_signal` keeps a short timeline per signal (`signal_timeline`): an observation
-    holds until the next one, for at most 30 s. A crossing at t is decided once the newest
-    frame or the newest observation of its signal is `signal_tolerance_ms` (default 2 s) past
-    t. So any interleaving of frames and signal observations in which frames are reordered
-    within `tolerance_ms` and no observation arrives `signal_tolerance_ms` behind the newest
-    frame or the newest observation of its signal gives the same alerts; an observation that
-    late is ignored and counted "late_signals" (camera counts). Episode = the crossing (its
+    holds until the next one, for at most 30 s. Frames and observations travel on different
+    topics, so their relative arrival order is not reproducible; a crossing at t is therefore
+    decided by an event-time join: once the signal's own observations are settled past t
+    (newest observation - `signal_tolerance_ms`, default 2 s, >= t), or once the camera's
+    frames are SIGNAL_MAX_WAIT_MS (30 s) past t (a lagging or dead feed), whichever comes
+    first. Any interleaving in which observations of one signal are out of order by less than
+    `signal_tolerance_ms` and the two topics are less than 30 s of event time apart gives the
+    same alerts. An observation `signal_tolerance_ms` behind its signal's newest one is
+    ignored and counted "late_signals" (camera counts). Episode = the crossing (its
     event time), per track; `raised_at` and `frame_id` are the crossing frame's, whatever
     event decided it, and a crossing decided with no known state counts "no_signal". An alert
     counts in the rule window open when it is decided; `flush` decides every waiting crossing.
@@ -157,6 +160,7 @@ from vigie_rules.domain.signal_timeline import SignalTimeline
 __all__ = [
     "DEFAULT_TOLERANCE_MS",
     "OTHER_EVENT_KINDS",
+    "SIGNAL_MAX_WAIT_MS",
     "SIGNAL_TOLERANCE_MS",
     "SUPPORTED_KINDS",
     "UNSUPPORTED_KINDS",
@@ -195,8 +199,11 @@ WEAPON_RUN = 3
 WEAPON_RECENT = 5
 """...or, for untracked detections, WEAPON_RUN of the last WEAPON_RECENT frames."""
 SIGNAL_TOLERANCE_MS = 2_000
-"""Red light: how far a signal observation may lag the frames of the same instant (or arrive
-out of order among signal observations) and still decide the crossings at that instant."""
+"""Red light: how far signal observations may arrive out of order among themselves; a crossing
+at t is decided once the signal's observations reach t + this."""
+SIGNAL_MAX_WAIT_MS = 30_000
+"""Red light: a crossing waits for its signal's observations at most until the camera's frames
+are this far past it (the signal feed lags or died); it is then decided with what is known."""
 SURGE_LAG_MS = 1_000
 """Crowd movement: the mean speed is compared with the lowest mean speed measured between
 SURGE_LAG_MS..."""
@@ -389,8 +396,7 @@ def observe_signal(state: CameraState, rules: Sequence[Rule], event: SignalObser
     if event.signal_id in {signal_id_of(r) for r in camera_rules
                            if r.kind == RuleKind.RULE_KIND_RED_LIGHT}:
         timeline = new.signals.setdefault(event.signal_id, SignalTimeline())
-        if not timeline.observe(event.observed_at.ToMilliseconds(), event.state, tolerance_ms,
-                                clock_ms=new.max_seen_ms):
+        if not timeline.observe(event.observed_at.ToMilliseconds(), event.state, tolerance_ms):
             new.counts["late_signals"] = new.counts.get("late_signals", 0) + 1
     _decide_crossings(new, camera_rules, alerts, tolerance_ms, final=False)
     return new, alerts, []
@@ -761,10 +767,13 @@ def _decide_crossings(state: CameraState, rules: list[Rule], alerts: list[AlertR
             continue
         signal = signal_id_of(rule)
         timeline = state.signals.get(signal)
-        clocks = [c for c in (state.max_seen_ms,
-                              timeline.max_seen_ms if timeline is not None else None)
-                  if c is not None]
-        horizon = max(clocks) - tolerance_ms if clocks else None
+        # An event-time join: decided once the signal's own observations are settled past the
+        # crossing, or once the frames are SIGNAL_MAX_WAIT_MS past it (the feed lags or died).
+        horizons = [h for h in (
+            timeline.watermark(tolerance_ms) if timeline is not None else None,
+            None if state.max_seen_ms is None else state.max_seen_ms - SIGNAL_MAX_WAIT_MS)
+            if h is not None]
+        horizon = max(horizons) if horizons else None
         ready = [c for c in rs.crossings if final or (horizon is not None and c.t_ms <= horizon)]
         if not ready:
             continue

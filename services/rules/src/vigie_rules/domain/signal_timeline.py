@@ -12,9 +12,8 @@ Observations arrive out of order by up to `tolerance_ms` of the newest one seen 
 `recent`; once the watermark passes them they are final (nothing older can arrive without being
 late) and fold into `runs`: maximal stretches of one state whose consecutive observations are at
 most MAX_AGE_MS apart, so a per-frame colour feed costs one run per state change, not one entry
-per frame. A late observation (not newer than the watermark, or than the camera's newest frame
-minus the tolerance: the engine may have decided that instant already) is refused: `observe`
-returns False and the caller counts it. Runs are pruned to `HISTORY_MS` behind the newest
+per frame. A late observation (not newer than the watermark) is refused: `observe` returns
+False and the caller counts it. Runs are pruned to `HISTORY_MS` behind the newest
 observation and to `MAX_RUNS`, so the timeline stays small whatever the feed's rate.
 """
 
@@ -63,12 +62,10 @@ class SignalTimeline:
         """Event time up to which every on-time observation has arrived."""
         return None if self.max_seen_ms is None else self.max_seen_ms - tolerance_ms
 
-    def observe(self, t_ms: int, state: int, tolerance_ms: int, *,
-                clock_ms: int | None = None) -> bool:
+    def observe(self, t_ms: int, state: int, tolerance_ms: int) -> bool:
         """Record an observation; False (and nothing recorded) when it is late: not newer than
-        the newest observation, or than `clock_ms` (the newest frame of the camera), minus the
-        tolerance."""
-        newest = max((c for c in (self.max_seen_ms, clock_ms) if c is not None), default=None)
+        the newest observation minus the tolerance."""
+        newest = self.max_seen_ms
         if newest is not None and t_ms <= newest - tolerance_ms:
             return False
         state = _state(state)
