@@ -58,6 +58,7 @@ bench:
 	$(PY) bench/bus/bench_bus.py
 	$(PY) bench/ingest/bench_ingest.py
 	$(PY) bench/detect/bench_detect.py
+	$(PY) bench/rules/bench_rules.py
 	$(PY) bench/face/bench_face.py
 	$(PY) bench/alerts/bench_alerts.py
 
