@@ -58,6 +58,20 @@ for noisy in ("faust", "mode", "aiokafka", "kafka"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def broker_credentials(core: CoreSettings) -> faust.auth.Credentials | None:
+    """The Kafka security settings of every Vigie client (VIGIE_KAFKA_SECURITY_PROTOCOL, ...),
+    for Faust's aiokafka clients."""
+    protocol = core.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = core.kafka_ssl_context()
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=core.kafka_sasl_username,
+                                     password=core.kafka_sasl_password(),
+                                     ssl_context=context, mechanism=core.kafka_sasl_mechanism)
+    return faust.SSLCredentials(context)
+
+
 class FaustWorker:
     """A Faust app whose agents drive RulesService's steps; `start`/`stop` follow the service."""
 
@@ -80,11 +94,13 @@ class FaustWorker:
             topic_replication_factor=core.kafka_replication_factor,
             table_standby_replicas=settings.faust_standby_replicas,
             producer_acks=-1,
+            broker_credentials=broker_credentials(core),
         )
         self.camera_states = self.app.Table("camera-state", partitions=DETECTIONS.partitions,
                                             key_type=bytes, value_type=bytes)
         self.face_states = self.app.Table("face-state", partitions=FACES.partitions,
                                           key_type=bytes, value_type=bytes)
+        self._decoded: dict[str, tuple[bytes, dict[str, int], CameraState]] = {}
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._agent("cameras", [DETECTIONS, SIGNALS], self._on_camera_event)
         self._agent("faces", [FACES], self._on_face_match)
@@ -164,10 +180,20 @@ class FaustWorker:
             await self._dead_letter(topic, record, "handler", repr(exc))
             return None
 
+    def _camera_state(self, camera_id: str) -> tuple[dict[str, int], CameraState]:
+        """The camera's (offsets, state) from the table; decoded again only when the table holds
+        other bytes than this worker last wrote (recovered from the changelog)."""
+        stored = self.camera_states.get(camera_id.encode())
+        cached = self._decoded.get(camera_id)
+        if cached is not None and cached[0] is stored:
+            return cached[1], cached[2]
+        offsets, state = _load(stored, lambda: CameraState(camera_id=camera_id),
+                               CameraState.from_dict)
+        return offsets, state
+
     async def _on_camera_event(self, record: Record, message: Any) -> None:
         camera_id: str = message.camera_id
-        offsets, state = _load(self.camera_states.get(camera_id.encode()),
-                               lambda: CameraState(camera_id=camera_id), CameraState.from_dict)
+        offsets, state = self._camera_state(camera_id)
         if record.offset <= offsets.get(record.topic, -1):
             metrics.FRAMES.labels("faust", "redelivered").inc()
             return
@@ -179,8 +205,10 @@ class FaustWorker:
             return
         state, outputs = done
         await self._emit(outputs)
-        self.camera_states[camera_id.encode()] = _dump({**offsets, record.topic: record.offset},
-                                                       state.to_dict())
+        offsets = {**offsets, record.topic: record.offset}
+        stored = _dump(offsets, state.to_dict())
+        self.camera_states[camera_id.encode()] = stored
+        self._decoded[camera_id] = (stored, offsets, state)  # the engine never mutates a state
         if is_frame:
             metrics.FRAMES.labels("faust", "evaluated").inc()
 
