@@ -168,9 +168,9 @@ class AuditLog:
         hold images, embeddings, templates or secrets."""
         await self.start()
         async with self._lock:
-            draft = AuditRecorded(event_id=event_id, actor=actor or self.actor, action=AuditAction.ValueType(action),
-                                  subject_ref=subject_ref, details=dict(details or {}),
-                                  chain=self.chain)
+            draft = AuditRecorded(event_id=event_id, actor=actor or self.actor,
+                                  action=AuditAction.ValueType(action), subject_ref=subject_ref,
+                                  details=dict(details or {}), chain=self.chain)
             draft.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
             sealed = seal(draft, self._head)
             delivery = await self.bus.publish(AUDIT, self.chain, sealed,
