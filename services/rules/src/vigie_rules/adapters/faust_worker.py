@@ -69,6 +69,7 @@ class FaustWorker:
             settings.faust_app_id,
             broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
             store="memory://",
+            datadir=str(core.data_dir / "faust"),  # not the working directory (read-only in pods)
             web_enabled=False,
             autodiscover=False,
             processing_guarantee="at_least_once",
