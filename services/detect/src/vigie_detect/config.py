@@ -15,7 +15,18 @@ class Settings(BaseSettings):
                                                      "upstream URL (never at run time otherwise).")
     min_confidence: float = Field(0.25, ge=0, le=1, description="Detections below are dropped.")
     nms_iou: float = Field(0.45, gt=0, le=1, description="Non-maximum suppression IoU.")
-    input_size: int = Field(416, ge=32, le=2048, description="Square network input, pixels.")
+    agnostic_nms: bool = Field(False, description="One non-maximum suppression over all classes "
+                               "(one object, one box), instead of one per class.")
+    nms_shared_classes: list[str] = Field(
+        default_factory=lambda: ["car", "truck", "bus"], description="COCO classes whose boxes "
+        "suppress each other in NMS (a pickup scored as car and truck is one vehicle); empty: "
+        "one NMS per class (opencv-darknet).")
+    input_size: int = Field(448, ge=32, le=2048, description="Network input, pixels: square, "
+                            "or its long side with keep_aspect.")
+    keep_aspect: bool = Field(True, description="Network input of the image's aspect ratio, "
+                              "input_size on its long side (opencv-darknet); false: square.")
+    flip_tta: bool = Field(False, description="Also infer each image mirrored and merge the "
+                           "boxes (opencv-darknet): more recall for twice the model time.")
     threads: int = Field(0, ge=0, le=256, description="CPU threads for inference; 0: every "
                                                       "core.")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or "
@@ -30,3 +41,18 @@ class Settings(BaseSettings):
     max_skip_s: float = Field(5.0, ge=0, description="Analyse a camera's frame at least this "
                                                      "often, motion or not.")
     tracking: bool = Field(True, description="ByteTrack per camera: stable track ids.")
+    # ByteTrack parameters (adapters/tracking.py TrackerParams): Ultralytics 8.4's bytetrack.yaml
+    # except fuse_score, off (docs/models/yolov3-tiny.md); `vigie eval tracking` measures them.
+    track_high_thresh: float = Field(0.25, ge=0, le=1, description="First association: "
+                                     "detections at or above this confidence.")
+    track_low_thresh: float = Field(0.25, ge=0, le=1, description="Second association (recovers "
+                                    "tracks only): detections above this confidence; below "
+                                    "min_confidence it makes the detector keep lower boxes.")
+    new_track_thresh: float = Field(0.25, ge=0, le=1, description="An unmatched detection at or "
+                                    "above this confidence starts a track.")
+    track_buffer: int = Field(30, ge=1, le=3000, description="Frames (counted at 30 frames/s) a "
+                              "lost track is kept for re-identification.")
+    match_thresh: float = Field(0.8, gt=0, le=1, description="Largest association cost "
+                                "(1 - IoU, score-fused) a match may have.")
+    fuse_score: bool = Field(False, description="Weight IoU by detection confidence in the first "
+                             "association (Ultralytics' default; measured worse here).")

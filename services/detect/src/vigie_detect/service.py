@@ -24,9 +24,9 @@ from vigie_detect.adapters import grpc_api
 from vigie_detect.adapters.batcher import Batcher
 from vigie_detect.adapters.model import Detector, DetectorOptions, Image
 from vigie_detect.adapters.models import ModelManager, UnknownModel, load_detector
-from vigie_detect.adapters.tracking import TrackerPool
+from vigie_detect.adapters.tracking import TrackerParams, TrackerPool
 from vigie_detect.config import Settings
-from vigie_detect.domain.detections import Detections
+from vigie_detect.domain.detections import COCO_CLASSES, Detections
 from vigie_detect.domain.frame_rate import FrameRate
 from vigie_detect.domain.selection import MotionSkip
 
@@ -60,6 +60,37 @@ def to_proto(found: Detections, width: int, height: int,
                                         found.tracker_id, found.class_names(names), strict=True)]
 
 
+def detector_floor(config: Settings) -> float:
+    """The confidence the detector keeps boxes down to: with tracking, ByteTrack's low
+    threshold too (its second association extends tracks with low-score boxes); what is
+    published is then `published`."""
+    if config.tracking:
+        return min(config.min_confidence, config.track_low_thresh)
+    return config.min_confidence
+
+
+def published(found: Detections, min_confidence: float) -> Detections:
+    """Detections at or above min_confidence, and the lower ones that extend a track."""
+    if not len(found):
+        return found
+    return found[(found.confidence >= min_confidence) | (found.tracker_id > 0)]
+
+
+def nms_groups(config: Settings) -> tuple[tuple[int, ...], ...]:
+    """The COCO class ids of `nms_shared_classes`, as one NMS group (unknown names: an error)."""
+    if unknown := [n for n in config.nms_shared_classes if n not in COCO_CLASSES]:
+        raise ValueError(f"nms_shared_classes: not COCO classes: {', '.join(unknown)}")
+    ids = tuple(COCO_CLASSES.index(n) for n in config.nms_shared_classes)
+    return (ids,) if len(ids) > 1 else ()
+
+
+def tracker_params(config: Settings) -> TrackerParams:
+    """The ByteTrack parameters the settings name."""
+    return TrackerParams(config.track_high_thresh, config.track_low_thresh,
+                         config.new_track_thresh, config.track_buffer, config.match_thresh,
+                         config.fuse_score)
+
+
 class DetectService(Service):
     name = "detect"
     settings_class = Settings
@@ -68,9 +99,11 @@ class DetectService(Service):
         super().__init__(*args, **kwargs)
         self.config = self.settings if isinstance(self.settings, Settings) else Settings()
         self.manager = ModelManager(self.ctx.core.models_dir, self.config.allow_downloads)
-        self.options = DetectorOptions(self.config.min_confidence, self.config.nms_iou,
+        self.options = DetectorOptions(detector_floor(self.config), self.config.nms_iou,
                                        self.config.input_size, self.config.threads,
-                                       self.config.device, self.config.half)
+                                       self.config.device, self.config.half,
+                                       self.config.keep_aspect, self.config.flip_tta,
+                                       self.config.agnostic_nms, nms_groups(self.config))
         self.detector: Detector | None = None
         self.batcher: Batcher | None = None
         self.skip = MotionSkip(self.config.min_motion, self.config.max_skip_s)
@@ -89,7 +122,7 @@ class DetectService(Service):
     async def on_start(self) -> None:
         resolved = self.manager.resolve(self.config.model)
         self.detector = await asyncio.to_thread(load_detector, resolved, self.options)
-        trackers = TrackerPool() if self.config.tracking else None
+        trackers = TrackerPool(tracker_params(self.config)) if self.config.tracking else None
         self.batcher = Batcher(self.detector, trackers, self.config.max_batch,
                                self.config.max_wait_ms / 1000, decode_image)
         self.batcher.start()
@@ -132,7 +165,8 @@ class DetectService(Service):
         except PoisonError:
             metrics.FRAMES.labels("rejected").inc()
             raise
-        found, width, height = result.detections, result.width, result.height
+        found = published(result.detections, self.config.min_confidence)
+        width, height = result.width, result.height
         metrics.FRAMES.labels("analysed").inc()
         metrics.OBJECTS.inc(len(found))
         detected = ObjectsDetected(

@@ -51,7 +51,7 @@ class DetectServicer(pb_grpc.DetectServiceServicer):
         (found,) = await asyncio.to_thread(detector.detect, [image])
         took = time.perf_counter() - started
         found = found[found.confidence >= max(request.min_confidence,
-                                              service.options.min_confidence)]
+                                              service.config.min_confidence)]
         height, width = image.shape[:2]
         response = pb.DetectResponse(model_id=detector.model_id, image_width=width,
                                      image_height=height,

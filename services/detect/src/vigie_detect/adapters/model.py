@@ -22,6 +22,18 @@ class DetectorOptions:
     threads: int = 0  # 0: every core
     device: str = "cpu"  # "cpu", "cuda", "cuda:1" (backends that support it)
     half: bool = False  # fp16 on GPUs
+    # Network input of the image's aspect ratio (input_size on the long side) instead of a
+    # square (opencv-darknet; Ultralytics letterboxes with minimal padding anyway).
+    keep_aspect: bool = False
+    # Test-time augmentation (opencv-darknet): each image is also inferred mirrored left-right
+    # and the candidate boxes of both passes go through one NMS. Twice the model time.
+    flip_tta: bool = False
+    # One NMS over every class (a pickup seen as both "car" and "truck" stays one object)
+    # instead of one per class.
+    agnostic_nms: bool = False
+    # Groups of class ids whose boxes suppress each other in NMS (opencv-darknet), e.g. car,
+    # truck and bus: a pickup scored as both is one vehicle, counted once.
+    nms_groups: tuple[tuple[int, ...], ...] = ()
 
 
 class Detector(Protocol):

@@ -5,11 +5,14 @@ Needs opencv-python-headless 4.x (OpenCV 5 removed cv2.dnn.readNetFromDarknet).
 Conventions, kept identical to cv2.dnn.DetectionModel (the reference the tests compare with):
 - input: each image resized (no letterbox, no crop) to input_size x input_size, BGR->RGB, /255;
 - confidence = objectness x class probability. OpenCV's YOLO ("Region") layer already outputs
-  that product in columns 5.. (and zeroes products below 0.2, so min_confidence below 0.2 finds
-  nothing more); we take the best class of each anchor box (one label per box, not darknet's
+  that product in columns 5.. and zeroes products below the [yolo] section's `thresh` (0.2 when the
+  cfg sets none, as yolov3-tiny's does): with min_confidence below 0.2 the cfg is given
+  `thresh = min_confidence` in memory, so low-score boxes reach ByteTrack's second association;
+  we take the best class of each anchor box (one label per box, not darknet's
   multi-label);
-- boxes are decoded in each image's own pixel size, then NMS per class (nms_iou), then boxes
-  below min_confidence are dropped.
+- boxes are decoded in each image's own pixel size, then NMS per class (nms_iou), classes of
+  one of `nms_groups` (car, truck, bus by default) competing as one, or all classes as one with
+  agnostic_nms; then boxes below min_confidence are dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +30,28 @@ from vigie_detect.domain.detections import COCO_CLASSES, Detections
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _MASK = re.compile(r"^(\s*mask\s*=).*$")
+_THRESH = re.compile(r"^\s*thresh\s*=")
+
+
+YOLO_LAYER_THRESH = 0.2  # OpenCV's default for a [yolo] section without `thresh`
+
+
+def patch_darknet_thresh(cfg: str, thresh: float) -> str:
+    """The cfg with `thresh = <thresh>` in every [yolo] section (replacing any there). OpenCV's
+    YOLO layer zeroes class scores under it, whatever threshold is applied afterwards."""
+    out: list[str] = []
+    in_yolo = False
+    for line in cfg.splitlines(keepends=True):
+        if section := _SECTION.match(line):
+            in_yolo = section.group(1).strip().lower() == "yolo"
+            out.append(line if line.endswith(("\n", "\r")) else line + "\n")
+            if in_yolo:
+                out.append(f"thresh = {thresh:g}\n")
+            continue
+        if in_yolo and _THRESH.match(line):
+            continue
+        out.append(line)
+    return "".join(out)
 
 
 def patch_darknet_masks(cfg: str, masks: Mapping[int, str]) -> str:
@@ -67,6 +92,8 @@ class OpenCvDarknetDetector:
         self.model_id = resolved.model_id
         cfg = patch_darknet_masks(resolved.paths["cfg"].read_text(encoding="utf-8"),
                                   spec.darknet_masks)
+        if self.options.min_confidence < YOLO_LAYER_THRESH:
+            cfg = patch_darknet_thresh(cfg, self.options.min_confidence)
         weights = np.fromfile(resolved.paths["weights"], dtype=np.uint8)
         self._threads = self.options.threads or os.cpu_count() or 1
         cv2.setNumThreads(self._threads)
@@ -74,6 +101,12 @@ class OpenCvDarknetDetector:
         self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         self._outputs = self._net.getUnconnectedOutLayersNames()
+        # The class each box competes in during NMS: its own, its group's first, or one for all.
+        self._nms_class = np.arange(len(self.class_names), dtype=np.int64)
+        for group in self.options.nms_groups:
+            self._nms_class[list(group)] = min(group)
+        if self.options.agnostic_nms:
+            self._nms_class[:] = 0
 
     def detect(self, images: list[Image]) -> list[Detections]:
         if not images:
@@ -81,15 +114,38 @@ class OpenCvDarknetDetector:
         if cv2.getNumThreads() != self._threads:
             # The setting is process-wide, and importing Ultralytics (the tracker) resets it.
             cv2.setNumThreads(self._threads)
+        # Images of one network input size are inferred together (all of them when square).
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(self.input_shape(image.shape[1], image.shape[0]), []).append(i)
+        rows_of: dict[int, np.ndarray] = {}
+        for size, members in groups.items():
+            batch = [images[i] for i in members]
+            if self.options.flip_tta:
+                batch += [cv2.flip(images[i], 1) for i in members]
+            blob = cv2.dnn.blobFromImages(batch, 1 / 255.0, size, swapRB=True, crop=False)
+            self._net.setInput(blob)
+            outs = self._net.forward(self._outputs)
+            # One image: each output is (rows, 85); a batch: (batch, rows, 85).
+            per_image = [np.concatenate([o.reshape(len(batch), -1, o.shape[-1])[j]
+                                         for o in outs]) for j in range(len(batch))]
+            for j, i in enumerate(members):
+                rows_of[i] = per_image[j]
+                if self.options.flip_tta:
+                    mirrored = per_image[len(members) + j].copy()
+                    mirrored[:, 0] = 1.0 - mirrored[:, 0]  # centre x, normalised
+                    rows_of[i] = np.concatenate([per_image[j], mirrored])
+        return [self._decode(rows_of[i], image.shape[1], image.shape[0])
+                for i, image in enumerate(images)]
+
+    def input_shape(self, width: int, height: int) -> tuple[int, int]:
+        """Network input (width, height): input_size square, or with keep_aspect input_size on
+        the image's long side and the other side scaled, in multiples of 32."""
         size = self.options.input_size
-        blob = cv2.dnn.blobFromImages(images, 1 / 255.0, (size, size), swapRB=True, crop=False)
-        self._net.setInput(blob)
-        outs = self._net.forward(self._outputs)
-        # One image: each output is (rows, 85); a batch: (batch, rows, 85).
-        per_image = [np.concatenate([o.reshape(len(images), -1, o.shape[-1])[i] for o in outs])
-                     for i in range(len(images))]
-        return [self._decode(rows, image.shape[1], image.shape[0])
-                for rows, image in zip(per_image, images, strict=True)]
+        if not self.options.keep_aspect or width == height:
+            return size, size
+        short = max(32, round(size * min(width, height) / max(width, height) / 32) * 32)
+        return (size, short) if width > height else (short, size)
 
     def _decode(self, rows: np.ndarray, width: int, height: int) -> Detections:
         scores = rows[:, 5:]
@@ -102,7 +158,8 @@ class OpenCvDarknetDetector:
         cx, cy = rows[:, 0] * width, rows[:, 1] * height
         w, h = rows[:, 2] * width, rows[:, 3] * height
         xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
-        picked = cv2.dnn.NMSBoxesBatched(xywh.tolist(), confidence.tolist(), class_id.tolist(),
+        picked = cv2.dnn.NMSBoxesBatched(xywh.tolist(), confidence.tolist(),
+                                         self._nms_class[class_id].tolist(),
                                          self.options.min_confidence, self.options.nms_iou)
         kept = np.asarray(picked, np.int64).reshape(-1)
         kept = kept[np.argsort(-confidence[kept], kind="stable")]

@@ -191,7 +191,7 @@ class UltralyticsDetector:
         kwargs: dict[str, Any] = {
             "imgsz": self.options.input_size, "conf": self.options.min_confidence,
             "iou": self.options.nms_iou, "device": self._device, "verbose": False,
-            "batch": len(images),
+            "batch": len(images), "agnostic_nms": self.options.agnostic_nms,
         }
         if self._half:
             kwargs["quantize"] = 16  # replaces the deprecated half=True in 8.4

@@ -1,0 +1,1 @@
+"""Vigie accuracy evaluation: the product's own pipeline measured against ground truth."""

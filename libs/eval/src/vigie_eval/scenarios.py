@@ -1,0 +1,307 @@
+"""`vigie eval rules`: a clip, the rules an operator would draw on it, and the events a person
+read off its frames; the services' detections through the pure rules engine, compared.
+
+A scenario file (YAML):
+
+    name: motorway-overpass
+    clip: motorway_overpass.mp4      # next to the scenario, in --clips, or $VIGIE_TEST_DATA/clips
+    sample_fps: 10                   # the camera's sampling rate (ingest)
+    description: what the clip shows and how the expected events were read
+    rules:                           # rule specs as `vigie rules add` takes them; camera_id is
+      - rule_id: southbound          # the scenario's own
+        kind: line_crossing
+        line: [[0.0, 0.7], [0.6, 0.7]]
+        direction: [0, 1]
+        classes: [car, truck, bus]
+    expect:
+      counts:                        # crossings summed over the clip, per line and direction
+        - rule: southbound
+          direction: in              # in | out | any
+          classes: [car, truck, bus] # summed over these classes (default: all the rule counts)
+          count: 14
+          tolerance: 0.05            # largest relative error (default 0.05)
+      alerts:                        # alerts of a rule, each expected within a time window
+        - rule: car-stopped          # (stream seconds); an alert outside every window of its
+          windows: [[8, 14]]         # rule is a false alert, a window without one a miss
+      max_count:                     # the largest number seen at once (crowd_density)
+        - rule: crossing-density
+          count: 25
+          tolerance: 0.2
+
+Counts come from the engine's CountsAggregated windows ("in:<class>", "out:<class>",
+"max_count"), alerts from its AlertRaised, with frames fed in stream order then flushed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.detect.v1.detection_pb2 import ObjectsDetected
+from vigie.rules.v1.rule_pb2 import Rule
+from vigie.stats.v1.stats_pb2 import CountsAggregated
+from vigie_detect.config import Settings as DetectSettings
+from vigie_rules.domain.engine import CameraState, evaluate, flush
+from vigie_rules.domain.spec import RuleSpecError, load_rules
+
+from vigie_eval.pipeline import Progress, VideoRun, analyse_video, ingest_overrides
+from vigie_eval.report import table
+
+DEFAULT_TOLERANCE = 0.05
+
+
+class ScenarioError(ValueError):
+    """The scenario file is invalid or its clip cannot be found."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CountExpectation(_Model):
+    rule: str = Field(description="rule_id of a line_crossing (or red_light) rule")
+    direction: Literal["in", "out", "any"] = Field("any", description="which crossings")
+    classes: list[str] = Field(default_factory=list, description="summed over these classes; "
+                               "empty: every class the rule counted")
+    count: int = Field(ge=0, description="crossings read off the frames")
+    tolerance: float = Field(DEFAULT_TOLERANCE, ge=0, le=1,
+                             description="largest relative count error allowed")
+    note: str = Field("", description="how it was read (which objects, when)")
+
+
+class AlertExpectation(_Model):
+    rule: str = Field(description="rule_id")
+    windows: list[tuple[float, float]] = Field(
+        default_factory=list, description="[start_s, end_s] of stream time, one alert each")
+    note: str = Field("", description="what happens then")
+
+
+class MaxCountExpectation(_Model):
+    rule: str = Field(description="rule_id of a crowd_density rule")
+    count: int = Field(ge=0, description="the most objects in the zone at once")
+    tolerance: float = Field(DEFAULT_TOLERANCE, ge=0, le=1,
+                             description="largest relative error allowed")
+    note: str = Field("", description="when, and how it was counted")
+
+
+class Expectations(_Model):
+    counts: list[CountExpectation] = Field(default_factory=list, description="line counts")
+    alerts: list[AlertExpectation] = Field(default_factory=list, description="alerts in windows")
+    max_count: list[MaxCountExpectation] = Field(default_factory=list,
+                                                 description="peak counts in zones")
+
+
+class ScenarioSpec(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="scenario (and "
+                      "camera) id")
+    clip: str = Field(description="video file name or path")
+    sample_fps: float = Field(gt=0, le=30, description="the camera's sampling rate")
+    description: str = Field("", description="what the clip shows, how expectations were read")
+    rules: list[dict[str, Any]] = Field(min_length=1, description="rule specs (vigie rules add)")
+    expect: Expectations = Field(description="the events read off the frames")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    spec: ScenarioSpec
+    clip: Path
+    rules: list[Rule]
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def camera_id(self) -> str:
+        return f"scenario-{self.spec.name}"
+
+
+def clip_folders(scenario_dir: Path | None, clips_dir: Path | None) -> list[Path]:
+    folders = [p for p in (clips_dir, scenario_dir) if p is not None]
+    if env := os.environ.get("VIGIE_TEST_DATA"):
+        folders.append(Path(env) / "clips")
+    return folders
+
+
+def load_scenario(path: Path, clips_dir: Path | None = None) -> Scenario:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"cannot read: {exc}") from None
+    return parse_scenario(raw, scenario_dir=path.parent, clips_dir=clips_dir, path=path)
+
+
+def parse_scenario(raw: Any, *, scenario_dir: Path | None = None,
+                   clips_dir: Path | None = None, path: Path | None = None) -> Scenario:
+    try:
+        spec = ScenarioSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                      for e in exc.errors())) from None
+    camera_id = f"scenario-{spec.name}"
+    documents = [{"name": rule.get("rule_id", ""), **rule, "camera_id": camera_id}
+                 for rule in spec.rules]
+    try:
+        rules = load_rules(yaml.safe_dump({"rules": documents}), datetime.now(UTC))
+    except RuleSpecError as exc:
+        raise ScenarioError("rules: " + "; ".join(exc.problems)) from None
+    ids = {r.rule_id for r in rules}
+    named = ([e.rule for e in spec.expect.counts] + [e.rule for e in spec.expect.alerts]
+             + [e.rule for e in spec.expect.max_count])
+    if unknown := sorted(set(named) - ids):
+        raise ScenarioError(f"expect: no rule {', '.join(unknown)} in rules")
+    clip = Path(spec.clip)
+    if not clip.is_absolute():
+        candidates = [folder / spec.clip for folder in clip_folders(scenario_dir, clips_dir)]
+        clip = next((c for c in candidates if c.is_file()), candidates[0] if candidates else clip)
+    if not clip.is_file():
+        raise ScenarioError(f"clip {spec.clip} not found (looked in "
+                            f"{', '.join(str(c.parent) for c in [clip])}; use --clips or "
+                            f"VIGIE_TEST_DATA)")
+    return Scenario(spec, clip, rules, path)
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One expectation, measured."""
+
+    kind: str  # "count", "alerts", "max_count"
+    rule: str
+    what: str
+    expected: int
+    measured: int
+    passed: bool
+    misses: int = 0
+    false_alerts: int = 0
+    tolerance: float = 0.0
+
+    @property
+    def error(self) -> float:
+        if self.expected == 0:
+            return 0.0 if self.measured == 0 else float("inf")
+        return abs(self.measured - self.expected) / self.expected
+
+
+@dataclass
+class ScenarioReport:
+    scenario: Scenario
+    run: VideoRun
+    outcomes: list[Outcome]
+    alerts: list[AlertRaised] = field(default_factory=list)
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario.name, "clip": self.scenario.clip.name,
+                "model_id": self.run.model_id, "frames": len(self.run.frames),
+                "passed": self.passed, "totals": self.totals,
+                "outcomes": [{**o.__dict__, "error": o.error} for o in self.outcomes]}
+
+
+def replay(frames: Iterable[ObjectsDetected], rules: list[Rule],
+           ) -> tuple[list[AlertRaised], list[CountsAggregated]]:
+    """The pure engine over one camera's frames in order, then flushed (windows closed)."""
+    state = CameraState()
+    alerts: list[AlertRaised] = []
+    stats: list[CountsAggregated] = []
+    for frame in frames:
+        state, raised, closed = evaluate(state, rules, frame)
+        alerts += raised
+        stats += closed
+    state, raised, closed = flush(state, rules, close_windows=True)
+    return alerts + raised, stats + closed
+
+
+def totals(stats: Iterable[CountsAggregated]) -> dict[str, dict[str, int]]:
+    """Counts per rule summed over windows; max_count is the largest of any window."""
+    out: dict[str, dict[str, int]] = {}
+    for window in stats:
+        if not window.rule_id:
+            continue
+        rule = out.setdefault(window.rule_id, {})
+        for count in window.counts:
+            if count.key == "max_count":
+                rule[count.key] = max(rule.get(count.key, 0), count.value)
+            else:
+                rule[count.key] = rule.get(count.key, 0) + count.value
+    return out
+
+
+def stream_seconds(alert: AlertRaised, origin_ms: int) -> float:
+    return float(alert.raised_at.ToMilliseconds() - origin_ms) / 1000
+
+
+def score(scenario: Scenario, alerts: list[AlertRaised], stats: list[CountsAggregated],
+          origin_ms: int) -> tuple[list[Outcome], dict[str, dict[str, int]]]:
+    """Each expectation against the engine's output; origin_ms: event time of stream time 0."""
+    summed = totals(stats)
+    outcomes: list[Outcome] = []
+    for e in scenario.spec.expect.counts:
+        counts = summed.get(e.rule, {})
+        keys = [k for k in counts if k.partition(":")[0] in (("in", "out") if e.direction == "any"
+                                                             else (e.direction,))
+                and k.partition(":")[2] and (not e.classes or k.partition(":")[2] in e.classes)]
+        measured = sum(counts[k] for k in keys)
+        what = f"{e.direction} {'+'.join(e.classes) or 'all classes'}"
+        outcome = Outcome("count", e.rule, what, e.count, measured, False, tolerance=e.tolerance)
+        outcome.passed = outcome.error <= e.tolerance + 1e-9
+        outcomes.append(outcome)
+    for a in scenario.spec.expect.alerts:
+        times = sorted(stream_seconds(x, origin_ms) for x in alerts if x.rule_id == a.rule)
+        hit = [any(lo <= t <= hi for t in times) for lo, hi in a.windows]
+        false_alerts = sum(1 for t in times if not any(lo <= t <= hi for lo, hi in a.windows))
+        outcomes.append(Outcome("alerts", a.rule, "alerts in their windows", len(a.windows),
+                                len(times), all(hit) and false_alerts == 0,
+                                misses=hit.count(False), false_alerts=false_alerts))
+    for m in scenario.spec.expect.max_count:
+        measured = summed.get(m.rule, {}).get("max_count", 0)
+        peak = Outcome("max_count", m.rule, "most at once", m.count, measured, False,
+                       tolerance=m.tolerance)
+        peak.passed = peak.error <= m.tolerance + 1e-9
+        outcomes.append(peak)
+    return outcomes, summed
+
+
+async def run_scenario(scenario: Scenario, detect: DetectSettings, *,
+                       progress: Progress | None = None) -> ScenarioReport:
+    run = await analyse_video(scenario.clip, scenario.spec.sample_fps, detect,
+                              ingest=ingest_overrides(scenario.clip),
+                              camera_id=scenario.camera_id, progress=progress)
+    frames = [a.detected for a in run.frames]
+    alerts, stats = replay(frames, scenario.rules)
+    first = run.frames[0] if run.frames else None
+    origin_ms = (first.detected.captured_at.ToMilliseconds() - round(first.pts_s * 1000)
+                 if first else 0)
+    outcomes, summed = score(scenario, alerts, stats, origin_ms)
+    return ScenarioReport(scenario, run, outcomes, alerts, summed)
+
+
+def scenario_table(report: ScenarioReport, markdown: bool = False) -> str:
+    rows = []
+    for o in report.outcomes:
+        error = "-" if o.kind == "alerts" else (
+            "inf" if o.error == float("inf") else f"{o.error:.0%}")
+        detail = (f"{o.misses} missed, {o.false_alerts} false" if o.kind == "alerts"
+                  else f"<= {o.tolerance:.0%}")
+        rows.append([o.rule, o.kind, o.what, str(o.expected), str(o.measured), error, detail,
+                     "pass" if o.passed else "FAIL"])
+    title = (f"{report.scenario.name} ({report.scenario.clip.name}, {len(report.run.frames)} "
+             f"frames at {report.scenario.spec.sample_fps:g}/s, {report.run.model_id})")
+    body = table(["rule", "kind", "what", "expected", "measured", "error", "allowed", "result"],
+                 rows, markdown)
+    return (f"**{title}**\n\n" if markdown else title + "\n") + body
