@@ -120,7 +120,7 @@ class OpenCvDarknetDetector:
             groups.setdefault(self.input_shape(image.shape[1], image.shape[0]), []).append(i)
         rows_of: dict[int, np.ndarray] = {}
         for size, members in groups.items():
-            batch = [images[i] for i in members]
+            batch: list[np.ndarray] = [images[i] for i in members]
             if self.options.flip_tta:
                 batch += [cv2.flip(images[i], 1) for i in members]
             blob = cv2.dnn.blobFromImages(batch, 1 / 255.0, size, swapRB=True, crop=False)
