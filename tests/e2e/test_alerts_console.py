@@ -31,6 +31,7 @@ from process_helpers import vigie_env as env
 from vigie.audit.v1.audit_pb2 import AuditAction
 from vigie.camera.v1.camera_pb2 import PURPOSE_OBJECTS, Camera
 from vigie_core.audit import read_audit
+from vigie_core.auth.tokens import TokenStore
 from vigie_core.bus.base import Bus
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.bus.memory import MemoryBus
@@ -197,9 +198,16 @@ async def test_on_kafka_and_postgresql_a_drawn_zone_fires_and_sends_one_sms(clip
     rules_grpc, http_port = free_port(), free_port()
     common = {"VIGIE_KAFKA_BOOTSTRAP": kafka.bootstrap, "VIGIE_DATA_DIR": str(tmp_path),
               "VIGIE_LOG_LEVEL": "WARNING"}
+    # The zone editor calls the rules process with a client token of the service role (what a
+    # cluster does with the alerts pod's certificate); rules checks it in the shared store.
+    token, _ = TokenStore(tmp_path / "auth" / "tokens.json").create("alerts", ["service"], None,
+                                                                    "e2e")
+    token_file = tmp_path / "alerts.token"
+    token_file.write_text(token)
     alerts_env = {**common, "VIGIE_ALERTS_DATABASE_URL": database,
                   "VIGIE_ALERTS_ROUTES_FILE": str(routes_file(tmp_path, sms_url)),
                   "VIGIE_ALERTS_RULES_TARGET": f"127.0.0.1:{rules_grpc}",
+                  "VIGIE_AUTH_TOKEN_FILE": str(token_file),
                   "VIGIE_E2E_SMS_TOKEN": SMS_TOKEN}
     # accounts through the command line, straight into PostgreSQL: no default password
     for args in (["admin", "create", "--login", "root-admin"],

@@ -77,18 +77,25 @@ async def test_a_frame_travels_from_the_frames_topic_to_the_stats_topic():
         await running.stop()
 
 
-async def test_health_metrics_and_status_are_served_and_grpc_health_follows_readiness():
-    running = await start(SERVICES, settings(no_biometrics=True), MemoryBus("e2e"))
+async def test_health_metrics_and_status_are_served_and_grpc_health_follows_readiness(
+        tmp_path):
+    running = await start(SERVICES, settings(no_biometrics=True, data_dir=tmp_path),
+                          MemoryBus("e2e"))
     try:
+        scraper = {"Authorization": f"Bearer {running.issue_token('metrics', name='scraper')}"}
         async with aiohttp.ClientSession(f"http://127.0.0.1:{running.http_port}") as http:
-            async with http.get("/readyz") as r:
+            async with http.get("/readyz") as r:  # probes need no credential...
                 assert r.status == 200 and (await r.json())["ready"] is True
             async with http.get("/healthz") as r:
                 assert r.status == 200
-            async with http.get("/metrics") as r:
+            async with http.get("/metrics") as r:  # ...metrics and status do
+                assert r.status == 401
+            async with http.get("/metrics", headers=scraper) as r:
                 assert "vigie_bus_consumed_records_total" in await r.text()
-            async with http.get("/status") as r:
-                assert (await r.json())["no_biometrics"] is True  # visible, as DESIGN asks
+            async with http.get("/status", headers=scraper) as r:
+                status = await r.json()
+                assert status["no_biometrics"] is True  # visible, as DESIGN asks
+                assert status["auth"]["active_client_tokens"] == 1
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)

@@ -19,6 +19,8 @@ from vigie.camera.v1.camera_pb2 import Camera
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.ingest.v1 import ingest_service_pb2 as pb
 from vigie.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
+from vigie_core.auth.rpc import bearer_metadata, metadata_interceptors
+from vigie_core.auth.tokens import TokenStore
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.topics import DETECTIONS, REGISTRY
 
@@ -31,8 +33,14 @@ def tud(clips: Path) -> Path:
 
 
 
-async def metric(port: int, name: str, labels: str) -> float:
-    async with aiohttp.ClientSession() as http:
+def local_token(data_dir: Path) -> dict[str, str]:
+    """The token `vigie run` made at its first start (no default credential), as a header."""
+    path = data_dir / "auth" / "local-admin.token"
+    return {"Authorization": f"Bearer {path.read_text().strip()}"} if path.exists() else {}
+
+
+async def metric(port: int, name: str, labels: str, data_dir: Path) -> float:
+    async with aiohttp.ClientSession(headers=local_token(data_dir)) as http:
         try:
             async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
                 text = await r.text()
@@ -52,14 +60,15 @@ async def test_vigie_run_video_shows_detections_flowing(clips, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            analysed = await metric(port, "vigie_detect_frames_total", 'outcome="analysed"')
+            analysed = await metric(port, "vigie_detect_frames_total", 'outcome="analysed"',
+                                    tmp_path)
             counted = await metric(port, "vigie_bus_consumed_records_total",
-                                   'group="vigie-rules",topic="vigie.detections.v1"')
+                                   'group="vigie-rules",topic="vigie.detections.v1"', tmp_path)
             if analysed >= 10 and counted >= 10:
                 break
             await asyncio.sleep(0.5)
-        objects = await metric(port, "vigie_detect_objects_total", "")
-        async with aiohttp.ClientSession() as http:
+        objects = await metric(port, "vigie_detect_objects_total", "", tmp_path)
+        async with aiohttp.ClientSession(headers=local_token(tmp_path)) as http:
             async with http.get(f"http://127.0.0.1:{port}/status") as r:
                 status = await r.json()
     finally:
@@ -86,8 +95,12 @@ async def test_ingest_and_detect_processes_over_kafka(kafka, clips, tmp_path):
             VIGIE_HTTP_PORT=str(free_port()), **common)),
     ]
     camera_id = f"tud-{uuid.uuid4().hex[:6]}"
+    # both processes read the token store of their data dir
+    admin, _ = TokenStore(tmp_path / "auth" / "tokens.json").create("e2e", ["admin"], None, "test")
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{grpc_port}",
+                interceptors=metadata_interceptors(bearer_metadata(admin))) as channel:
             await asyncio.wait_for(channel.channel_ready(), 60)
             await pb_grpc.IngestServiceStub(channel).RegisterCamera(pb.RegisterCameraRequest(
                 camera=Camera(camera_id=camera_id, name="Stadtmitte", sample_fps=5, enabled=True,

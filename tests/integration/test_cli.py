@@ -73,8 +73,10 @@ def test_vigie_cameras_adds_lists_and_removes_through_a_running_ingest(tmp_path,
         assert any("started ingest" in line for line in proc.stdout)
 
         def cameras(*args: str) -> subprocess.CompletedProcess[str]:
+            # the same data dir: the local token `vigie run` made at its first start
             return subprocess.run([VIGIE, "cameras", "--endpoint", f"127.0.0.1:{grpc_port}",
-                                   *args], capture_output=True, text=True, timeout=30)
+                                   *args], capture_output=True, text=True, timeout=30,
+                                  env=env(VIGIE_DATA_DIR=str(tmp_path)))
 
         added = cameras("add", "promenade-1", (clips / "motorway_overpass.mp4").as_uri(),
                         "--name", "Promenade", "--lat", "43.6950", "--lon", "7.2650")
@@ -86,6 +88,10 @@ def test_vigie_cameras_adds_lists_and_removes_through_a_running_ingest(tmp_path,
         assert "INVALID_ARGUMENT" in refused.stderr and "scheme 'ftp'" in refused.stderr
         assert cameras("rm", "promenade-1").returncode == 0
         assert "promenade-1" not in cameras("list").stdout
+        stranger = subprocess.run([VIGIE, "cameras", "--endpoint", f"127.0.0.1:{grpc_port}",
+                                   "list"], capture_output=True, text=True, timeout=30,
+                                  env=env(VIGIE_DATA_DIR=str(tmp_path / "elsewhere")))
+        assert stranger.returncode != 0 and "UNAUTHENTICATED" in stranger.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from process_helpers import VIGIE, free_port
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.ingest.v1 import ingest_service_pb2 as pb
 from vigie.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
+from vigie_core.auth.rpc import bearer_metadata, metadata_interceptors
+from vigie_core.auth.tokens import TokenStore
 from vigie_core.bus.base import murmur2_partition
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.topics import CAMERAS, REGISTRY
@@ -34,18 +37,24 @@ def camera_ids(run: str, per_partition: int = 2) -> list[str]:
     return sorted(c for ids in chosen.values() for c in ids)
 
 
+# The replicas share one token store; the test is an administrator (cameras, /status).
+TOKENS = Path(tempfile.mkdtemp(prefix="vigie-tokens-")) / "tokens.json"
+TOKEN = TokenStore(TOKENS).create("replica-test", ["admin"], None, "test")[0]
+
+
 class Replica:
     def __init__(self, name: str, bootstrap: str, media: Path) -> None:
         self.http, self.grpc = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
         env.update(VIGIE_KAFKA_BOOTSTRAP=bootstrap, VIGIE_INSTANCE=name,
+                   VIGIE_AUTH_TOKENS_FILE=str(TOKENS),
                    VIGIE_HTTP_PORT=str(self.http), VIGIE_GRPC_PORT=str(self.grpc),
                    VIGIE_INGEST_MEDIA_ROOT=str(media), VIGIE_INGEST_LOOP_FILES="true",
                    VIGIE_INGEST_SAMPLE_FPS="1")
         self.proc = subprocess.Popen([VIGIE, "ingest"], env=env, stdout=subprocess.DEVNULL)
 
     async def running(self) -> set[str]:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
             try:
                 async with http.get(f"http://127.0.0.1:{self.http}/status") as r:
                     return set((await r.json())["services"]["ingest"]["running"])
@@ -73,7 +82,9 @@ async def test_replicas_split_the_cameras_and_a_survivor_takes_over(kafka, clips
     a, b = Replica(f"{run}-a", kafka.bootstrap, clips), Replica(f"{run}-b", kafka.bootstrap, clips)
     try:
         ours = camera_ids(run)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{a.grpc}") as channel:
+        async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{a.grpc}",
+                interceptors=metadata_interceptors(bearer_metadata(TOKEN))) as channel:
             await channel.channel_ready()
             api = pb_grpc.IngestServiceStub(channel)
             for i, cid in enumerate(ours):

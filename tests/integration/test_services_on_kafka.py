@@ -8,9 +8,11 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -18,6 +20,7 @@ from PIL import Image
 from process_helpers import VIGIE, free_port
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.stats.v1.stats_pb2 import CountsAggregated
+from vigie_core.auth.tokens import TokenStore
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.topics import DETECTIONS, FRAMES, REGISTRY, STATS
 
@@ -35,10 +38,16 @@ GREY_JPEG = _grey_jpeg(64, 48)
 
 
 
+# One token store for the processes of this module, and a scraper's token (/metrics).
+TOKENS = Path(tempfile.mkdtemp(prefix="vigie-tokens-")) / "tokens.json"
+SCRAPE = {"Authorization": "Bearer " + TokenStore(TOKENS).create("scraper", ["metrics"], None,
+                                                                  "test")[0]}
+
+
 def start_service(name: str, bootstrap: str, http_port: int, **extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
     env.update(VIGIE_KAFKA_BOOTSTRAP=bootstrap, VIGIE_HTTP_PORT=str(http_port),
-               VIGIE_GRPC_PORT="0", **extra)
+               VIGIE_GRPC_PORT="0", VIGIE_AUTH_TOKENS_FILE=str(TOKENS), **extra)
     return subprocess.Popen([VIGIE, "serve", name], env=env, stdout=subprocess.DEVNULL)
 
 
@@ -58,7 +67,7 @@ async def wait_ready(http_port: int, timeout: float = 60) -> None:
 
 async def consumed(http_port: int, group: str, topic: str) -> float:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{http_port}/metrics") as r:
+        async with http.get(f"http://127.0.0.1:{http_port}/metrics", headers=SCRAPE) as r:
             text = await r.text()
     pattern = (rf'vigie_bus_consumed_records_total{{group="{re.escape(group)}",'
                rf'topic="{re.escape(topic)}"}} ([0-9.e+]+)')

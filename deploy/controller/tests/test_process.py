@@ -18,6 +18,7 @@ import pytest
 from fakekube import FakeApiServer, HttpFront
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie_controller.controller import fold
+from vigie_core.auth.tokens import TokenStore
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.topics import CAMERAS
 
@@ -28,9 +29,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(port: int, path: str) -> int:
+def get(port: int, path: str, token: str = "") -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+        with urllib.request.urlopen(request, timeout=5) as reply:
             return int(reply.status)
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -51,7 +54,10 @@ async def test_controller_process(kafka: Any, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
     env.update(VIGIE_KAFKA_BOOTSTRAP=kafka.bootstrap, VIGIE_HTTP_PORT=str(port),
                VIGIE_CONTROLLER_KUBECONFIG=str(front.kubeconfig(tmp_path / "kubeconfig")),
-               VIGIE_CONTROLLER_NAMESPACES=namespace, VIGIE_CONTROLLER_WATCH_TIMEOUT_S="10")
+               VIGIE_CONTROLLER_NAMESPACES=namespace, VIGIE_CONTROLLER_WATCH_TIMEOUT_S="10",
+               VIGIE_AUTH_TOKENS_FILE=str(tmp_path / "tokens.json"))
+    scrape, _ = TokenStore(tmp_path / "tokens.json").create("prometheus", ["metrics"], None,
+                                                           "test")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "vigie_controller",
                                                 env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.DEVNULL)
@@ -67,7 +73,8 @@ async def test_controller_process(kafka: Any, tmp_path: Path) -> None:
         assert isinstance(camera, Camera) and camera.sample_fps == 2
         status = api.get("cameras", namespace, name)["status"]
         assert status["conditions"][0]["reason"] == "Published"
-        assert await asyncio.to_thread(get, port, "/metrics") == 200
+        assert await asyncio.to_thread(get, port, "/metrics") == 401  # a scraper's role
+        assert await asyncio.to_thread(get, port, "/metrics", scrape) == 200
         paths = {r.path for r in api.requests}
         assert f"/apis/vigie.io/v1alpha1/namespaces/{namespace}/cameras" in paths
         assert any(r.headers.get("authorization") == "Bearer test-token"

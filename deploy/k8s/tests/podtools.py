@@ -1,40 +1,38 @@
-"""What the probe tests share: a self-signed certificate, the rendered probes, and running them
-(the real grpc-health-probe binary; HTTPS without verification, as the kubelet does)."""
+"""What the probe tests share: a pod's TLS files (certificate, key, CA), the rendered probes, and
+running them (the real grpc-health-probe binary; HTTPS without verification, as the kubelet
+does)."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import ssl
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 PROBE = Path(os.environ.get("TOOLS", Path.home() / ".cache/vigie/tools")) / "bin/grpc-health-probe"
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vigie-detect")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = folder / "tls.crt", folder / "tls.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
+MOUNT = "/etc/vigie/tls/"  # where the chart mounts a component's TLS Secret
+
+
+def pod_tls(folder: Path) -> Path:
+    """What a pod finds at /etc/vigie/tls: tls.crt and tls.key (server and client
+    certificate, as cert-manager issues them for the chart) and ca.crt, from a CA made like
+    `vigie certs ca`."""
+    from vigie_core.auth import certs
+
+    certs.create_ca(folder / "ca")
+    certs.issue(folder / "ca", "tls", server_names=["localhost", "127.0.0.1"], client=True,
+                out_dir=folder)
+    (folder / "ca.crt").write_bytes((folder / "ca" / "ca.crt").read_bytes())
+    return folder
+
+
+def mounted(value: str, tls_dir: Path | None) -> str:
+    """`value` with the pod's TLS mount replaced by `tls_dir`."""
+    return value.replace(MOUNT, f"{tls_dir}/") if tls_dir is not None else value
 
 
 def rendered_probe(docs: list[dict[str, Any]], service: str, probe: str) -> dict[str, Any]:
@@ -44,9 +42,10 @@ def rendered_probe(docs: list[dict[str, Any]], service: str, probe: str) -> dict
     raise AssertionError(f"no {service} deployment")
 
 
-async def run_probe(command: list[str], grpc_port: int) -> int:
+async def run_probe(command: list[str], grpc_port: int, tls_dir: Path | None = None) -> int:
     args = [str(PROBE) if a == "grpc-health-probe" else
-            (f"-addr=127.0.0.1:{grpc_port}" if a.startswith("-addr=") else a) for a in command]
+            (f"-addr=127.0.0.1:{grpc_port}" if a.startswith("-addr=") else mounted(a, tls_dir))
+            for a in command]
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     await asyncio.wait_for(proc.communicate(), 20)

@@ -154,6 +154,40 @@ def test_every_component_serves_tls_from_its_own_certificate(default_docs: list[
         assert mounts["tls"] == {"name": "tls", "mountPath": "/etc/vigie/tls", "readOnly": True}
 
 
+def test_components_call_each_other_over_mutual_tls_with_least_roles(
+        default_docs: list[Doc]) -> None:
+    certificates = {c["spec"]["secretName"]: c for c in of_kind(default_docs, "Certificate")
+                    if not c["spec"].get("isCA")}
+    for name, deployment in deployments(default_docs).items():
+        e = env(deployment)
+        assert e["VIGIE_TLS_CLIENT_CA_FILE"] == e["VIGIE_TLS_CA_FILE"] == "/etc/vigie/tls/ca.crt"
+        assert (e["VIGIE_TLS_CLIENT_CERT_FILE"], e["VIGIE_TLS_CLIENT_KEY_FILE"]) == (
+            "/etc/vigie/tls/tls.crt", "/etc/vigie/tls/tls.key")
+        assert e["VIGIE_AUTH_PUBLIC_METRICS"] == "false"
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        spec = certificates[volumes["tls"]["secret"]["secretName"]]["spec"]
+        assert "client auth" in spec["usages"] and "server auth" in spec["usages"]
+        # only the alerts console calls another component (RulesService) with a role
+        roles = spec.get("subject", {}).get("organizations", [])
+        assert roles == (["service"] if name == "alerts" else []), name
+    alerts = env(deployments(default_docs)["alerts"])
+    assert alerts["VIGIE_ALERTS_RULES_TARGET"] == "vigie-rules.vigie.svc:50051"
+    rules_dns = certificates["vigie-rules-tls"]["spec"]["dnsNames"]
+    assert "vigie-rules.vigie.svc" in rules_dns  # what alerts verifies
+
+
+def test_the_token_store_is_a_mounted_secret_when_given(helm: str) -> None:
+    docs = manifests.render(sets={"auth.tokensSecret.name": "vigie-tokens"})
+    for name, deployment in deployments(docs).items():
+        assert env(deployment)["VIGIE_AUTH_TOKENS_FILE"] == "/etc/vigie/auth/tokens.json"
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["tokens"]["secret"]["secretName"] == "vigie-tokens", name
+        mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
+        assert mounts["tokens"]["readOnly"] is True
+    default = manifests.render()
+    assert all("VIGIE_AUTH_TOKENS_FILE" not in env(d) for d in deployments(default).values())
+
+
 def test_tls_from_a_provided_secret(helm: str) -> None:
     docs = manifests.render(sets={"tls.mode": "secret", "tls.secretName": "vigie-tls"})
     assert of_kind(docs, "Certificate") == [] and of_kind(docs, "Issuer") == []
@@ -198,6 +232,8 @@ def test_grpc_services_have_grpc_health_startup_and_readiness(default_docs: list
             for probe in ("startupProbe", "readinessProbe"):
                 command = c[probe]["exec"]["command"]
                 assert command[0] == "grpc-health-probe", (name, probe)
+                # the server requires a client certificate: the pod presents its own
+                assert "-tls-client-cert=/etc/vigie/tls/tls.crt" in command, (name, probe)
                 assert f"-addr=127.0.0.1:{ports['grpc']}" in command
                 assert "-tls" in command  # the server only speaks TLS off loopback
 
@@ -359,6 +395,13 @@ def test_service_monitors_scrape_https_with_the_component_ca(gpu_docs: list[Doc]
         assert endpoint["tlsConfig"]["ca"]["secret"]["key"] == "ca.crt"
         assert endpoint["tlsConfig"]["serverName"] == f"vigie-{name}.vigie.svc"
         assert m["metadata"]["labels"]["release"] == "prometheus"
+        # /metrics needs the metrics role: Prometheus presents the scraper's certificate
+        assert endpoint["tlsConfig"]["cert"]["secret"]["name"] == "vigie-scraper-tls"
+        assert endpoint["tlsConfig"]["keySecret"]["name"] == "vigie-scraper-tls"
+    (scraper,) = [c for c in of_kind(gpu_docs, "Certificate")
+                  if c["metadata"]["name"] == "vigie-scraper"]
+    assert scraper["spec"]["subject"]["organizations"] == ["metrics"]
+    assert scraper["spec"]["usages"] == ["client auth", "digital signature"]
 
 
 # -- values.schema.json --------------------------------------------------------------------------
@@ -378,6 +421,8 @@ def test_service_monitors_scrape_https_with_the_component_ca(gpu_docs: list[Doc]
     ({"services.detect.probes.startup.timeoutSeconds": "1"}, "timeoutSeconds"),
     ({"services.face.enabled": "true"}, "masterKey"),
     ({"services.alerts.database.secretName": "pg", "services.alerts.database.url": "x"}, "url"),
+    ({"services.alerts.tls.roles": "{root}"}, "roles"),
+    ({"auth.tokens": "x"}, "tokens"),
 ])
 def test_values_schema_rejects_bad_values(helm: str, sets: dict[str, str], message: str) -> None:
     with pytest.raises(manifests.HelmError, match=message):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from podtools import PROBE, https_status, rendered_probe, run_probe, self_signed
+from podtools import MOUNT, PROBE, https_status, mounted, pod_tls, rendered_probe, run_probe
 
 VIGIE_BIN = Path(sys.executable).parent
 
@@ -52,15 +52,18 @@ async def test_the_rendered_ingest_pod_starts_probes_and_stops(
         pytest.skip(message)
     deployment = rendered(default_docs, "ingest")
     (c,) = deployment["spec"]["template"]["spec"]["containers"]
-    cert, key = self_signed(tmp_path)
+    tls = pod_tls(tmp_path / "tls")
     http_port, grpc_port = free_port(), free_port()
     env = pod_environment(
         deployment,
         # What a cluster provides instead: the broker, free ports, the mounted Secret, volumes.
         VIGIE_KAFKA_BOOTSTRAP=kafka.bootstrap, VIGIE_KAFKA_REPLICATION_FACTOR="1",
         VIGIE_HTTP_PORT=str(http_port), VIGIE_GRPC_PORT=str(grpc_port),
-        VIGIE_TLS_CERT_FILE=str(cert), VIGIE_TLS_KEY_FILE=str(key),
         VIGIE_DATA_DIR=str(tmp_path / "data"), VIGIE_INSTANCE=f"pod-test-{os.getpid()}")
+    for key, value in list(env.items()):  # the Secret's files, where the chart mounts them
+        if value.startswith(MOUNT):
+            env[key] = mounted(value, tls)
+    assert env["VIGIE_TLS_CLIENT_CA_FILE"] == str(tls / "ca.crt")  # mutual TLS, as rendered
     assert env["VIGIE_HTTP_HOST"] == env["VIGIE_GRPC_HOST"] == "0.0.0.0"
     proc = await asyncio.create_subprocess_exec(*c["command"], env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.DEVNULL,
@@ -70,12 +73,12 @@ async def test_the_rendered_ingest_pod_starts_probes_and_stops(
         command = startup["exec"]["command"]
         budget = startup["periodSeconds"] * startup["failureThreshold"]
         deadline = asyncio.get_running_loop().time() + min(budget, 120)
-        while await run_probe(command, grpc_port) != 0:
+        while await run_probe(command, grpc_port, tls) != 0:
             assert proc.returncode is None, "the process exited"
             assert asyncio.get_running_loop().time() < deadline, "startup probe never passed"
             await asyncio.sleep(startup["periodSeconds"] / 5)
         readiness = rendered_probe(default_docs, "ingest", "readinessProbe")["exec"]["command"]
-        assert await run_probe(readiness, grpc_port) == 0
+        assert await run_probe(readiness, grpc_port, tls) == 0
         liveness = rendered_probe(default_docs, "ingest", "livenessProbe")["httpGet"]
         assert await asyncio.to_thread(https_status, http_port, liveness["path"]) == 200
         proc.send_signal(signal.SIGTERM)
@@ -94,7 +97,8 @@ async def test_without_the_tls_files_the_pod_refuses_to_start(
     env = pod_environment(deployment, VIGIE_KAFKA_BOOTSTRAP="127.0.0.1:9",
                           VIGIE_HTTP_PORT=str(free_port()), VIGIE_GRPC_PORT=str(free_port()),
                           VIGIE_DATA_DIR=str(tmp_path))
-    del env["VIGIE_TLS_CERT_FILE"], env["VIGIE_TLS_KEY_FILE"]
+    for key in [k for k in env if k.startswith("VIGIE_TLS_")]:
+        del env[key]
     proc = await asyncio.create_subprocess_exec(*c["command"], env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT)

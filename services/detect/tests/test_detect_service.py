@@ -129,7 +129,7 @@ async def test_frames_without_motion_are_skipped_up_to_the_maximum_gap(tmp_path,
 
 
 async def test_grpc_detect_answers_integrators_and_refuses_bad_requests(detect, jpegs):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{detect.grpc_port}") as channel:
+    async with detect.channel("integrator") as channel:
         api = pb_grpc.DetectServiceStub(channel)
         reply = await api.Detect(pb.DetectRequest(image=jpegs[10], min_confidence=0.5),
                                  timeout=30)

@@ -19,6 +19,8 @@ import grpc
 from vigie.face.v1 import face_service_pb2 as pb
 from vigie.face.v1 import face_service_pb2_grpc as pb_grpc
 from vigie.face.v1.watchlist_pb2 import LEGAL_BASIS_CONSENT, WATCHLIST_CATEGORY_VOLUNTEER
+from vigie_core.auth.rpc import bearer_metadata, metadata_interceptors
+from vigie_core.auth.tokens import TokenStore
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
 
@@ -34,8 +36,12 @@ def env(bootstrap: str, **settings: str) -> dict[str, str]:
     return {**base, "VIGIE_KAFKA_BOOTSTRAP": bootstrap, **settings}
 
 
+TOKEN: dict[str, str] = {}
+
+
 async def status(http_port: int) -> dict:
-    async with aiohttp.ClientSession() as http:
+    headers = {"Authorization": f"Bearer {TOKEN['value']}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
         async with http.get(f"http://127.0.0.1:{http_port}/status") as r:
             return (await r.json())["services"]["face"]
 
@@ -66,7 +72,10 @@ async def test_replicas_share_the_watchlist_and_need_a_master_key(kafka, tmp_pat
     key.parent.mkdir()
     key.write_bytes(base64.b64encode(os.urandom(32)))
     shared = {"VIGIE_FACE_MASTER_KEY_FILE": str(key),
-              "VIGIE_FACE_KEYSTORE_DIR": str(tmp_path / "keys")}
+              "VIGIE_FACE_KEYSTORE_DIR": str(tmp_path / "keys"),
+              "VIGIE_AUTH_TOKENS_FILE": str(tmp_path / "tokens.json")}  # one for the replicas
+    TOKEN["value"], _ = TokenStore(tmp_path / "tokens.json").create(
+        "watchlist-tool", ["watchlist", "metrics"], None, "test")
     ports = [(free_port(), free_port()) for _ in range(2)]
     procs = [subprocess.Popen([VIGIE, "serve", "face"], stdout=subprocess.DEVNULL,
                               env=env(kafka.bootstrap, VIGIE_HTTP_PORT=str(http),
@@ -77,8 +86,11 @@ async def test_replicas_share_the_watchlist_and_need_a_master_key(kafka, tmp_pat
              for k, (http, grpc_port) in enumerate(ports)]
     try:
         for http, _ in ports:
-            await until(lambda http=http: status(http))
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{ports[0][1]}")
+            # models loaded (the status answers while they load: waiting for it alone races)
+            await until(lambda http=http: _loaded(http))
+        channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{ports[0][1]}",
+            interceptors=metadata_interceptors(bearer_metadata(TOKEN["value"])))
         client = pb_grpc.FaceServiceStub(channel)
         request = pb.EnrollRequest(display_name="Volunteer A",
                                    category=WATCHLIST_CATEGORY_VOLUNTEER,
@@ -101,6 +113,10 @@ async def test_replicas_share_the_watchlist_and_need_a_master_key(kafka, tmp_pat
             proc.send_signal(signal.SIGTERM)
         codes = [proc.wait(timeout=60) for proc in procs]
     assert codes == [0, 0]
+
+
+async def _loaded(http_port: int) -> bool:
+    return bool((await status(http_port))["model_id"])
 
 
 async def _active(http_port: int, expected: int) -> bool:

@@ -104,8 +104,8 @@ async def face(tmp_path, photos) -> AsyncIterator[Running]:
 
 
 def stub(running: Running) -> pb_grpc.FaceServiceStub:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}")
-    return pb_grpc.FaceServiceStub(channel)
+    """A watchlist client (a machine token: it names its operator in vigie-operator)."""
+    return pb_grpc.FaceServiceStub(running.channel("watchlist"))
 
 
 async def enrol(client, photos: Path, files: list[str], name: str, expires: datetime = NOW +

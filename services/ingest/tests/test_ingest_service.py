@@ -65,7 +65,8 @@ async def ingest(media: Path, tmp_path: Path, monkeypatch) -> AsyncIterator[Runn
 
 
 def stub(running: Running) -> pb_grpc.IngestServiceStub:
-    return pb_grpc.IngestServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}"))
+    """An administrator's client that may also relay citizen media (roles admin, reporter)."""
+    return pb_grpc.IngestServiceStub(running.channel("admin", "reporter"))
 
 
 def camera(camera_id: str, path: str, fps: float = 2.0) -> Camera:
@@ -244,7 +245,8 @@ async def test_http_uploads_answer_201_413_and_422(ingest, clips):
         async with http.post(f"{base}?lat=north&lon=7.27", data=b"x",
                              headers={"Content-Type": "video/mp4"}) as bad:
             assert bad.status == 422 and "lat and lon" in (await bad.json())["error"]
-        async with http.get(f"http://127.0.0.1:{ingest.http_port}/metrics") as metrics:
+        async with http.get(f"http://127.0.0.1:{ingest.http_port}/metrics", headers={
+                "Authorization": f"Bearer {ingest.issue_token('metrics')}"}) as metrics:
             text = await metrics.text()
     assert 'vigie_ingest_rejections_total{what="upload"}' in text
 

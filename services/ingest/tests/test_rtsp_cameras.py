@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, CameraState
 from vigie.camera.v1.camera_pb2 import Camera
@@ -95,7 +94,7 @@ async def ingest(tmp_path, monkeypatch) -> AsyncIterator[tuple[Running, Watch]]:
 
 
 async def register(running: Running, camera_id: str, url: str) -> None:
-    api = pb_grpc.IngestServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}"))
+    api = pb_grpc.IngestServiceStub(running.channel("admin"))
     await api.RegisterCamera(pb.RegisterCameraRequest(camera=Camera(
         camera_id=camera_id, name=camera_id, source_url=url, sample_fps=5, enabled=True)))
 

@@ -174,9 +174,14 @@ def rejected() -> float:
                                                       {"what": "whip"}) or 0.0
 
 
+def too_large() -> float:
+    return prometheus_client.REGISTRY.get_sample_value(
+        "vigie_auth_refused_total", {"transport": "http", "reason": "too_large"}) or 0.0
+
+
 async def test_whip_refusals_are_explicit(server: Server):
     offer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-    before = rejected()
+    before, before_large = rejected(), too_large()
     async with aiohttp.ClientSession(server.url) as http:
         async with http.post("/ingest/whip?lat=43.7&lon=7.27", data=offer,
                              headers={"Content-Type": "text/plain"}) as r:
@@ -196,7 +201,7 @@ async def test_whip_refusals_are_explicit(server: Server):
                 assert r.status == 400, (bad, await r.text())
         async with http.post("/ingest/whip?lat=43.7&lon=7.27", data="x" * (70 * 1024),
                              headers={"Content-Type": "application/sdp"}) as r:
-            assert r.status == 413
+            assert r.status == 413  # by the HTTP layer: the route's declared body limit
         async with http.delete("/ingest/whip/nope") as r:
             assert r.status == 404
         server.whip.max_sessions = 0
@@ -207,7 +212,8 @@ async def test_whip_refusals_are_explicit(server: Server):
             assert r.status == 200 and "Content-Security-Policy" in r.headers
             assert "./whip" in await (await http.get("/ingest/citizen.js")).text()
     assert server.whip.sessions == {}
-    assert rejected() - before == 12  # every refusal counted
+    assert rejected() - before == 11  # every refusal counted: by WHIP...
+    assert too_large() - before_large == 1  # ...and the oversized offer by the HTTP layer
 
 
 async def test_an_aiortc_client_streams_until_the_duration_cap(server: Server):

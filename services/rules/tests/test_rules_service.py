@@ -54,7 +54,8 @@ async def rules(tmp_path) -> AsyncIterator[Running]:
 
 
 def stub(running: Running) -> pb_grpc.RulesServiceStub:
-    return pb_grpc.RulesServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}"))
+    # a Vigie service's token, as the console's zone editor has
+    return pb_grpc.RulesServiceStub(running.channel("service", name="zone-editor"))
 
 
 def zone_rule(**fields) -> Rule:
@@ -98,7 +99,9 @@ async def test_put_list_delete_publish_to_the_rules_topic_and_are_audited(rules)
     audit = [r for r in await read_audit(rules.bus) if r.chain == "rules/0"]
     assert [(r.action, r.subject_ref, r.actor, r.details["change"]) for r in audit] == [
         (AuditAction.AUDIT_ACTION_RULE_CHANGE, "rule:gare-zone", "operator:alice", "created"),
-        (AuditAction.AUDIT_ACTION_RULE_CHANGE, f"rule:{unnamed.rule.rule_id}", "operator:grpc",
+        # without x-vigie-operator the change is the authenticated caller's own
+        (AuditAction.AUDIT_ACTION_RULE_CHANGE, f"rule:{unnamed.rule.rule_id}",
+         "operator:client:zone-editor",
          "created"),
         (AuditAction.AUDIT_ACTION_RULE_CHANGE, "rule:gare-zone", "operator:bob", "deleted"),
     ]

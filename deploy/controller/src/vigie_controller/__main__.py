@@ -2,7 +2,8 @@
 
     python -m vigie_controller      (or vigie-controller)
 
-Serves /healthz, /readyz (ready after the first full sync), /metrics and /status on
+Serves /healthz, /readyz (ready after the first full sync), /metrics and /status (metrics or
+admin role) on
 VIGIE_HTTP_HOST:VIGIE_HTTP_PORT, over HTTPS as soon as the host is not loopback (like every Vigie
 process, it refuses a non-loopback listener without VIGIE_TLS_CERT_FILE and VIGIE_TLS_KEY_FILE).
 """
@@ -15,6 +16,7 @@ import signal
 import sys
 
 from pydantic import ValidationError
+from vigie_core.auth.authenticator import Authenticator
 from vigie_core.bus.base import Bus
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.servers import http_app, start_http
@@ -41,9 +43,12 @@ async def serve(core: CoreSettings, settings: Settings, api: KubeApi, bus: Bus) 
     await bus.start()
     await bus.ensure_topics([CAMERAS, RULES])
     controller = Controller(api, bus, settings)
+    # /metrics and /status need the metrics or admin role (a client certificate or a token
+    # of VIGIE_AUTH_TOKENS_FILE), like every Vigie process; the probes are open.
     app = http_app(controller.health, lambda: {"controller": controller.status(),
                                                "ready": controller.health.ready,
-                                               "namespaces": api.namespaces or "all"})
+                                               "namespaces": api.namespaces or "all"},
+                   Authenticator(core), public_metrics=core.auth_public_metrics)
     runner, port = await start_http(app, core)
     log.info("controller started (http %d, namespaces %s)", port, api.namespaces or "all")
     try:
@@ -64,6 +69,7 @@ def main() -> int:
     api = KubeApi(load_client(settings.kubeconfig), settings.namespace_list)
     bus = KafkaBus(core.kafka_bootstrap, f"vigie-controller/{core.instance}",
                    replication_factor=core.kafka_replication_factor,
+                   client_config=core.kafka_client_config(),
                    producer_config={"linger.ms": core.kafka_linger_ms})
     return asyncio.run(serve(core, settings, api, bus))
 

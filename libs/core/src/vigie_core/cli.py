@@ -7,6 +7,8 @@
   vigie audit verify          check every audit hash chain on Kafka
   vigie doctor [--distributed]
   vigie services              installed services
+  vigie tokens create|list|revoke   client tokens with roles (vigie_core.auth.commands)
+  vigie certs ca|server|client      a development CA and certificates for mutual TLS
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not names:
         sys.exit("vigie: no service installed (make setup)")
     configure_logging("vigie", core.log_level, core.log_json)
+    _local_token(core)
     overrides: dict[str, dict[str, Any]] = {}
     then = None
     if args.video:
@@ -57,6 +60,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         then = _register_video(video, args.fps)
     return asyncio.run(serve(names, core, MemoryBus(f"vigie-embedded/{core.instance}"),
                              overrides, then))
+
+
+LOCAL_ROLES = ("admin", "integrator", "metrics", "reporter")
+
+
+def _local_token(core: CoreSettings) -> None:
+    """First start of the embedded runtime: a random local token (no default credential) for
+    the vigie commands of whoever runs it, readable by them only. It holds no watchlist role and,
+    being no person's, cannot decide alerts."""
+    from vigie_core.auth.tokens import TokenStore, TokenStoreError, ensure_local_token
+
+    log = logging.getLogger(__name__)
+    try:
+        if ensure_local_token(TokenStore(core.tokens_file), core.local_token_file, LOCAL_ROLES):
+            log.info("created the local token %s (roles %s) for vigie commands on this machine",
+                     core.local_token_file, ", ".join(LOCAL_ROLES))
+    except (OSError, TokenStoreError, ValueError) as exc:
+        log.warning("no local token (%s): create one with vigie tokens create", exc)
 
 
 def _register_video(video: Path, fps: float) -> Callable[[Running], Awaitable[None]]:
@@ -82,6 +103,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     configure_logging(args.service, core.log_level, core.log_json)
     bus = KafkaBus(core.kafka_bootstrap, f"vigie-{args.service}/{core.instance}",
                    replication_factor=core.kafka_replication_factor,
+                   client_config=core.kafka_client_config(),
                    producer_config={"linger.ms": core.kafka_linger_ms})
     return asyncio.run(serve([args.service], core, bus))
 
@@ -97,7 +119,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
     core = _core_settings()
     bus = KafkaBus(core.kafka_bootstrap, "vigie-topics",
-                   replication_factor=core.kafka_replication_factor)
+                   replication_factor=core.kafka_replication_factor,
+                   client_config=core.kafka_client_config())
 
     async def create() -> list[str]:
         await bus.ping()
@@ -117,7 +140,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from vigie_core.bus.kafka import KafkaBus
 
     core = _core_settings()
-    bus = KafkaBus(core.kafka_bootstrap, "vigie-audit-verify")
+    bus = KafkaBus(core.kafka_bootstrap, "vigie-audit-verify",
+                   client_config=core.kafka_client_config())
 
     async def verify() -> int:
         await bus.ping()
@@ -184,6 +208,9 @@ def parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=cmd_doctor)
     listing = sub.add_parser("services", help="list installed services")
     listing.set_defaults(func=cmd_services)
+    from vigie_core.auth import commands as auth_commands
+
+    auth_commands.register(sub)
     for _, entry_point in sorted(commands.items()):
         entry_point.load()(sub)  # adds its parser with set_defaults(func=...)
     return root

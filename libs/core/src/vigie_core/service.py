@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic_settings import BaseSettings
 
 from vigie_core.audit import AuditLog
+from vigie_core.auth.authenticator import Authenticator
 from vigie_core.bus.base import Bus
 from vigie_core.processing import StreamProcessor, Subscription
 from vigie_core.settings import CoreSettings
@@ -53,11 +54,15 @@ class Health:
 
 @dataclass(frozen=True)
 class GrpcBinding:
-    """A servicer with its generated `add_XServicer_to_server` function and full service name."""
+    """A servicer with its generated `add_XServicer_to_server` function and full service name,
+    the roles that may call each of its methods (a method missing here is refused to everyone)
+    and the largest request message it accepts."""
 
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
     service_name: str
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    max_message_bytes: int = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,13 @@ class ServiceContext:
     # settings ask for port 0, e.g. a service calling another one in the same process).
     http_port: int = 0
     grpc_port: int = 0
+    # Who may call what: shared by the gRPC interceptor and the HTTP middleware; services add
+    # their own token and session resolvers to it (the alerts console's accounts).
+    auth: Authenticator = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.auth is None:
+            self.auth = Authenticator(self.core)
 
 
 class Service:
@@ -144,7 +156,8 @@ class Service:
         return []
 
     def http_routes(self) -> list[web.RouteDef]:
-        """Routes served under /<service name>/ on the process's HTTP server."""
+        """Routes served under /<service name>/ on the process's HTTP server, each declared
+        with `vigie_core.auth.web.declare` (an undeclared route is refused to everyone)."""
         return []
 
     @classmethod

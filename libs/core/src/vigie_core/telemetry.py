@@ -1,12 +1,15 @@
 """JSON logs to stdout and the Prometheus metrics shared by every service.
 
 Log records carry ts, level, service, logger, msg and, when given through `extra`, camera_id and
-event_id. Never log images, embeddings or personal data: log identifiers instead.
+event_id. Never log images, embeddings or personal data: log identifiers instead. As a last line
+of defence the formatter masks what looks like a credential (Vigie tokens, bearer values, PEM
+private keys, password=... pairs) in every line, tracebacks included.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from prometheus_client import Counter, Histogram
@@ -24,6 +27,31 @@ BUS_HANDLER_SECONDS = Histogram(
     "vigie_bus_handler_seconds", "Time spent in handlers per record.", ["group", "topic"])
 
 
+_SECRETS = [
+    (re.compile(r"\bvg[a-z]_[A-Za-z0-9_-]{16,}"), "vg*_[redacted]"),
+    (re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"), r"\1[redacted]"),
+    (re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S),
+     "[redacted private key]"),
+    (re.compile(r"(?i)\b(password|passwd|secret|api[_-]?key|token)(\\?[\"']?\s*[:=]\s*\\?[\"']?)"
+                r"[^\s\"',}\\]+"), r"\1\2[redacted]"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class _Redacting(logging.Formatter):
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
 class _ServiceFilter(logging.Filter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -38,16 +66,18 @@ class _ServiceFilter(logging.Filter):
 def configure_logging(service: str, level: str = "INFO", json_format: bool = True) -> None:
     """Route every logger to stdout, one JSON object per line."""
     handler = logging.StreamHandler(sys.stdout)
+    formatter: logging.Formatter
     if json_format:
-        handler.setFormatter(JsonFormatter(
+        formatter = JsonFormatter(
             "{asctime}{levelname}{service}{name}{message}", style="{",
             rename_fields={"asctime": "ts", "levelname": "level", "name": "logger",
                            "message": "msg"},
             datefmt="%Y-%m-%dT%H:%M:%S%z",
-        ))
+        )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(service)s "
-                                               "%(name)s: %(message)s"))
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(service)s %(name)s: "
+                                      "%(message)s")
+    handler.setFormatter(_Redacting(formatter))
     handler.addFilter(_ServiceFilter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

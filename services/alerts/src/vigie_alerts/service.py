@@ -26,13 +26,15 @@ import yaml
 from aiohttp import web
 from pydantic import ValidationError
 from vigie.camera.v1.camera_pb2 import Camera
+from vigie_core.auth.authenticator import SessionResolver
+from vigie_core.auth.rpc import channel
 from vigie_core.codec import Event
 from vigie_core.processing import Subscription
 from vigie_core.service import Check, GrpcBinding, Service, Stream
 from vigie_core.topics import ALERT_DECISIONS, ALERTS, CAMERAS, FRAMES, Topic
 from vigie_core.view import CompactedView
 
-from vigie_alerts.adapters import grpc_api
+from vigie_alerts.adapters import auth, grpc_api
 from vigie_alerts.adapters.console import Console
 from vigie_alerts.adapters.desk import AlertDesk
 from vigie_alerts.adapters.dispatch import Dispatcher
@@ -106,15 +108,21 @@ class AlertsService(Service):
             snapshot_wait_s=settings.snapshot_wait_s, jpeg_quality=settings.snapshot_jpeg_quality,
             default_retention=timedelta(days=settings.evidence_retention_default_days))
         self.rules = RulesClient(settings.rules_target or "", settings.rules_timeout_s)
+        self.authenticator = grpc_api.Authenticator(self.db)
         self.console = Console(settings, self.db, self.desk, self.hub, self.cameras, self.rules,
-                               self.bus, self.audit, self.evidence)
+                               self.bus, self.audit, self.evidence, self.ctx.auth.from_token)
+        # Console accounts authenticate everywhere in this process: their personal API tokens
+        # and console sessions, resolved from the history database.
+        self.ctx.auth.add_token_resolver(auth.TOKEN_PREFIX, self.authenticator.resolve_token)
+        self.ctx.auth.add_session_resolver(SessionResolver(
+            self.console.cookie, self.console.resolve_session,
+            (settings.public_url,) if settings.public_url else ()))
         self.housekeeping = Housekeeping(
             self.db, self.audit, self.evidence,
             retention_interval_s=settings.retention_interval_s,
             history_retention=timedelta(days=settings.history_retention_days),
             session_idle=timedelta(seconds=settings.session_idle_timeout_s),
             session_max_age=timedelta(seconds=settings.session_max_age_s))
-        self.authenticator = grpc_api.Authenticator(self.db)
 
     async def _suspended(self) -> bool:
         return await self.desk.suspended()
@@ -141,8 +149,10 @@ class AlertsService(Service):
         alerts = grpc_api.AlertsServicer(self.db, self.hub, self.desk, self.authenticator,
                                          self.config.page_size_default)
         audit = grpc_api.AuditServicer(self.bus, self.authenticator)
-        return [GrpcBinding(grpc_api.add_alerts, alerts, grpc_api.ALERTS_SERVICE),
-                GrpcBinding(grpc_api.add_audit, audit, grpc_api.AUDIT_SERVICE)]
+        return [GrpcBinding(grpc_api.add_alerts, alerts, grpc_api.ALERTS_SERVICE,
+                            grpc_api.ROLES, grpc_api.MAX_MESSAGE_BYTES),
+                GrpcBinding(grpc_api.add_audit, audit, grpc_api.AUDIT_SERVICE,
+                            grpc_api.AUDIT_ROLES, grpc_api.MAX_MESSAGE_BYTES)]
 
     def http_routes(self) -> list[web.RouteDef]:
         return self.console.routes()
@@ -152,8 +162,16 @@ class AlertsService(Service):
         await self.audit.start()
         await self.hub.start()
         await self.dispatcher.start()
-        if not self.rules.target:
-            self.rules.target = f"{self.ctx.core.grpc_host}:{self.ctx.grpc_port}"
+        core = self.ctx.core
+        if not self.rules.target:  # this very process (the embedded runtime)
+            wildcard = core.grpc_host in ("0.0.0.0", "::", "")  # noqa: S104 - not a bind
+            host = "127.0.0.1" if wildcard else core.grpc_host
+            self.rules.target = f"{host}:{self.ctx.grpc_port}"
+            token = self.ctx.auth.internal_token
+            self.rules.channel_factory = lambda target: channel(target, core, token=token,
+                                                                own_server=True)
+        else:  # TLS, client certificate and token as configured (VIGIE_TLS_*, VIGIE_AUTH_*)
+            self.rules.channel_factory = lambda target: channel(target, core)
         if self.config.dispatch_suspended and not await self.desk.suspended():
             await self.desk.set_suspended(True, "service:alerts",
                                           "VIGIE_ALERTS_DISPATCH_SUSPENDED at start")

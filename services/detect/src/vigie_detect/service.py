@@ -117,7 +117,7 @@ class DetectService(Service):
 
     def grpc_bindings(self) -> list[GrpcBinding]:
         return [GrpcBinding(grpc_api.add_to_server, grpc_api.DetectServicer(self),
-                            grpc_api.SERVICE_NAME)]
+                            grpc_api.SERVICE_NAME, grpc_api.ROLES, grpc_api.MAX_MESSAGE_BYTES)]
 
     async def on_start(self) -> None:
         resolved = self.manager.resolve(self.config.model)

@@ -102,7 +102,7 @@ class FaceService(Service):
         from vigie_face.adapters import grpc_api
 
         return [GrpcBinding(grpc_api.add_to_server, grpc_api.FaceServicer(self),
-                            grpc_api.SERVICE_NAME)]
+                            grpc_api.SERVICE_NAME, grpc_api.ROLES, grpc_api.MAX_MESSAGE_BYTES)]
 
     @property
     def face_dir(self) -> Path:
@@ -288,7 +288,7 @@ class FaceService(Service):
     # -- watchlist commands (FaceService) ----------------------------------------------------
     async def enrol(self, display_name: str, category: int, consent: ConsentRecord,
                     camera_ids: list[str], template: npt.NDArray[np.float32], photos: int,
-                    operator: str) -> WatchlistEntry:
+                    operator: str, via: dict[str, str] | None = None) -> WatchlistEntry:
         assert self.keystore is not None and self.engine is not None
         subject_id = f"subj-{secrets.token_hex(12)}"
         key_id = new_key_id()
@@ -315,6 +315,7 @@ class FaceService(Service):
             await self.audit.record(AUDIT_ACTION_ENROLMENT, f"subject:{subject_id}",
                                     event_id=f"enrol/{subject_id}", actor=f"operator:{operator}",
                                     details={
+                                        **(via or {}),
                                         "category": category_name(category),
                                         "legal_basis": basis_name(consent.legal_basis),
                                         "reference": consent.reference,
@@ -331,7 +332,7 @@ class FaceService(Service):
         return entry
 
     async def erase(self, subject_id: str, reason: str, actor: str, *,
-                    audit: bool = True) -> datetime:
+                    audit: bool = True, via: dict[str, str] | None = None) -> datetime:
         entry = self.watchlist.get(subject_id)
         await (await self.bus.publish(WATCHLIST, subject_id, None,
                                       event_id=f"erase/{subject_id}"))
@@ -342,7 +343,8 @@ class FaceService(Service):
         if audit:
             await self.audit.record(AUDIT_ACTION_ERASURE, f"subject:{subject_id}",
                                     event_id=f"erase/{subject_id}", actor=actor,
-                                    details={"reason": reason, "key_destroyed":
+                                    details={**(via or {}), "reason": reason,
+                                             "key_destroyed":
                                              "yes" if entry is not None else "no entry"})
         log.info("subject %s erased", subject_id)
         return erased_at

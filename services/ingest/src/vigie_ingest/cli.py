@@ -11,23 +11,41 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from pydantic import ValidationError
 from vigie.camera.v1.camera_pb2 import Camera, Purpose
 from vigie.ingest.v1 import ingest_service_pb2 as pb
 from vigie.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
+from vigie_core.auth.rpc import call_metadata, sync_channel
+from vigie_core.settings import CoreSettings
 
 DEADLINE_S = 10.0
 
 
+def _core() -> CoreSettings:
+    try:
+        return CoreSettings()
+    except ValidationError as exc:
+        sys.exit(f"vigie cameras: invalid settings: {exc}")
+
+
 def _stub(args: argparse.Namespace) -> pb_grpc.IngestServiceStub:
+    """TLS as configured (VIGIE_TLS_CA_FILE, VIGIE_TLS_CLIENT_CERT_FILE) for a remote
+    endpoint; the credential is VIGIE_AUTH_TOKEN_FILE, or the embedded runtime's local token."""
     return pb_grpc.IngestServiceStub(  # type: ignore[no-untyped-call]
-        grpc.insecure_channel(args.endpoint))
+        sync_channel(args.endpoint, _core()))
 
 
 def _call(fn: Callable[..., Any], request: Message) -> Any:
     try:
-        return fn(request, timeout=DEADLINE_S)
+        return fn(request, timeout=DEADLINE_S, metadata=call_metadata(_core()))
     except grpc.RpcError as exc:
-        sys.exit(f"vigie cameras: {exc.code().name}: {exc.details()}")
+        hint = ""
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            hint = (" (set VIGIE_AUTH_TOKEN_FILE to a file holding a token from `vigie tokens "
+                    "create`, or run on the machine of `vigie run`)")
+        sys.exit(f"vigie cameras: {exc.code().name}: {exc.details()}{hint}")
+    except OSError as exc:
+        sys.exit(f"vigie cameras: cannot read the token file: {exc}")
 
 
 def cmd_add(args: argparse.Namespace) -> int:

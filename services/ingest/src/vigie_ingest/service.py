@@ -20,6 +20,8 @@ from vigie.camera.v1.camera_pb2 import Camera
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.ingest.v1.ingest_service_pb2 import UploadMetadata
 from vigie.ingest.v1.report_pb2 import ReportReceived
+from vigie_core.auth.model import public
+from vigie_core.auth.web import declare
 from vigie_core.bus.base import murmur2_partition
 from vigie_core.codec import Event
 from vigie_core.processing import Subscription
@@ -85,10 +87,14 @@ class IngestService(Service):
     def grpc_bindings(self) -> list[GrpcBinding]:
         servicer = grpc_api.IngestServicer(self.cameras, self.camera_limits, self.publish_camera,
                                            self.citizen)
-        return [GrpcBinding(grpc_api.add_to_server, servicer, grpc_api.SERVICE_NAME)]
+        return [GrpcBinding(grpc_api.add_to_server, servicer, grpc_api.SERVICE_NAME,
+                            grpc_api.ROLES, grpc_api.MAX_MESSAGE_BYTES)]
 
     def http_routes(self) -> list[web.RouteDef]:
-        return [web.post("/uploads", self.http_upload), *self.whip.routes(), *citizen_routes()]
+        upload = public("citizen reports: anyone may send a geolocated video or photo",
+                        max_body_bytes=self.config.max_upload_bytes)
+        return [declare(web.post("/uploads", self.http_upload), upload), *self.whip.routes(),
+                *citizen_routes()]
 
     async def on_start(self) -> None:
         self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="ingest:cameras"))

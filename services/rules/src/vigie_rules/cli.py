@@ -77,9 +77,18 @@ def _bootstrap(args: argparse.Namespace) -> str:
         sys.exit(f"vigie rules: invalid settings: {exc}")
 
 
+def _kafka_security() -> dict[str, str]:
+    """VIGIE_KAFKA_SECURITY_PROTOCOL and friends (TLS, SASL), as every Vigie client."""
+    try:
+        return CoreSettings().kafka_client_config()
+    except ValidationError as exc:
+        sys.exit(f"vigie rules: invalid settings: {exc}")
+
+
 def _bus(args: argparse.Namespace) -> KafkaBus:
     return KafkaBus(_bootstrap(args), source="vigie-rules-cli",
-                    consumer_config={"enable.auto.commit": False})
+                    consumer_config={"enable.auto.commit": False},
+                    client_config=_kafka_security())
 
 
 async def _publish(args: argparse.Namespace, items: list[tuple[str, Rule | None]]) -> None:
@@ -130,7 +139,8 @@ async def read_rules(bootstrap: str, idle_s: float = IDLE_S,
     """The current rules on vigie.rules.v1 (latest value per key, tombstones applied), read
     from the beginning in a unique consumer group that stores and commits no offset."""
     bus = KafkaBus(bootstrap, source="vigie-rules-cli",
-                   consumer_config={"enable.auto.commit": False})
+                   consumer_config={"enable.auto.commit": False},
+                   client_config=_kafka_security())
     consumer = bus.consumer(f"vigie-rules-cli-list-{uuid.uuid4()}", [RULES.name])
     rules: dict[str, Rule] = {}
     try:

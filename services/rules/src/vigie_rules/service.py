@@ -127,7 +127,8 @@ class RulesService(Service):
 
     def grpc_bindings(self) -> list[GrpcBinding]:
         servicer = grpc_api.RulesServicer(self.rules, self.publish_rule, self.audit)
-        return [GrpcBinding(grpc_api.add_to_server, servicer, grpc_api.SERVICE_NAME)]
+        return [GrpcBinding(grpc_api.add_to_server, servicer, grpc_api.SERVICE_NAME,
+                            grpc_api.ROLES, grpc_api.MAX_MESSAGE_BYTES)]
 
     def status(self) -> dict[str, Any]:
         return {"runtime": self.runtime, "rules": len(self.rules),

@@ -91,6 +91,16 @@ VIGIE_GRPC_HOST: {{ $v.listenHost | quote }}
 VIGIE_GRPC_PORT: {{ $v.ports.grpc | quote }}
 VIGIE_TLS_CERT_FILE: /etc/vigie/tls/tls.crt
 VIGIE_TLS_KEY_FILE: /etc/vigie/tls/tls.key
+{{- if $v.tls.clientAuth }}
+VIGIE_TLS_CLIENT_CA_FILE: /etc/vigie/tls/ca.crt
+VIGIE_TLS_CA_FILE: /etc/vigie/tls/ca.crt
+VIGIE_TLS_CLIENT_CERT_FILE: /etc/vigie/tls/tls.crt
+VIGIE_TLS_CLIENT_KEY_FILE: /etc/vigie/tls/tls.key
+{{- end }}
+{{- if $v.auth.tokensSecret.name }}
+VIGIE_AUTH_TOKENS_FILE: /etc/vigie/auth/{{ $v.auth.tokensSecret.key }}
+{{- end }}
+VIGIE_AUTH_PUBLIC_METRICS: {{ $v.auth.publicMetrics | quote }}
 VIGIE_NO_BIOMETRICS: {{ $v.noBiometrics | quote }}
 VIGIE_LOG_LEVEL: {{ $v.logLevel | quote }}
 VIGIE_LOG_JSON: "true"
@@ -115,6 +125,10 @@ exec:
     - -addr=127.0.0.1:{{ .root.Values.ports.grpc }}
     - -tls
     - -tls-no-verify
+    {{- if .root.Values.tls.clientAuth }}
+    - -tls-client-cert=/etc/vigie/tls/tls.crt
+    - -tls-client-key=/etc/vigie/tls/tls.key
+    {{- end }}
     - -connect-timeout=2s
     - -rpc-timeout={{ sub (.timing.timeoutSeconds | int) 1 }}s
 {{- else -}}

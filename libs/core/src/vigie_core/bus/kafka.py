@@ -50,11 +50,16 @@ class KafkaBus(Bus):
         replication_factor: int = 1,
         producer_config: dict[str, Any] | None = None,
         consumer_config: dict[str, Any] | None = None,
+        client_config: dict[str, Any] | None = None,
     ) -> None:
+        """`client_config`: settings of every client (producer, consumers, admin), e.g. the
+        security ones of `CoreSettings.kafka_client_config()` (TLS, SASL)."""
         super().__init__(source)
         self.bootstrap = bootstrap
         self.replication_factor = replication_factor
+        self._client_config = dict(client_config or {})
         self._producer_config = {
+            **self._client_config,
             "bootstrap.servers": bootstrap,
             "client.id": source,
             "enable.idempotence": True,  # implies acks=all and safe retries
@@ -65,6 +70,7 @@ class KafkaBus(Bus):
             **(producer_config or {}),
         }
         self._consumer_config = {
+            **self._client_config,
             "bootstrap.servers": bootstrap,
             "client.id": source,
             "enable.auto.commit": True,
@@ -145,7 +151,8 @@ class KafkaBus(Bus):
         return consumer
 
     def _admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap}, logger=log)
+        return AdminClient({**self._client_config, "bootstrap.servers": self.bootstrap},
+                           logger=log)
 
     async def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
         admin = self._admin()

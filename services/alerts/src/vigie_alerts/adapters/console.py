@@ -1,12 +1,17 @@
 """The operator console over HTTP, under /alerts/: the page, a JSON API and a live WebSocket.
 
-Security, on every route:
+Security, on every route (each declares its roles: vigie_core.auth.web enforces them, with the
+process's other routes, and refuses any undeclared one):
 - Authentication by a session cookie (`__Host-vigie-session`: Secure, HttpOnly, SameSite=Strict,
   Path=/), created by POST /alerts/api/session with login and password; sessions end after an
   idle time and a maximum age, and when the account is disabled or its password or role changes.
-- Authorisation by role (domain/roles.py) on every API route and on the WebSocket.
-- CSRF: state-changing requests need the session's token in X-CSRF-Token, a JSON body and, when
-  the browser sends one, an Origin equal to this server's; the WebSocket checks Origin too.
+  The console registers its sessions (and its accounts' personal API tokens) with the process's
+  authenticator, so the core middleware resolves them; bearer tokens work on the API too.
+- Authorisation by role (domain/roles.py: the roles of each permission) on every API route and
+  on the WebSocket; decisions are taken by persons (accounts) only.
+- CSRF (core middleware): state-changing requests of a cookie session need the session's token
+  in X-CSRF-Token and, when the browser sends one, an Origin equal to this server's; the
+  WebSocket needs our Origin. Bodies are JSON only (an HTML form cannot send it).
 - Request bodies are capped (max_request_bytes); images and API answers are never cached.
 - The page's CSP allows only this server's own scripts, styles, images and connections.
 - Logs carry ids, never logins, reasons, phone numbers or images.
@@ -16,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import secrets
@@ -53,8 +57,17 @@ from vigie_alerts.domain.cap import CapIdentity
 from vigie_alerts.domain.drawing import Drawing, DrawingError, rule_from_drawing
 from vigie_alerts.domain.messages import iso, kind_name, severity_name
 from vigie_alerts.domain.policy import KIND_BY_NAME, SEVERITY_BY_NAME
-from vigie_alerts.domain.roles import Permission, allowed, parse_role, permissions
+from vigie_alerts.domain.roles import (
+    Permission,
+    allowed,
+    parse_role,
+    permissions,
+    roles_with,
+)
 from vigie_core.audit import AuditLog, read_audit
+from vigie_core.auth.authenticator import bearer
+from vigie_core.auth.model import AUTHENTICATED, Access, Identity, allow, public
+from vigie_core.auth.web import declare, identity
 from vigie_core.bus.base import Bus
 from vigie_core.view import CompactedView
 
@@ -95,6 +108,24 @@ def _ok(body: Any, status: int = 200) -> web.Response:
                              dumps=lambda o: json.dumps(o, default=str))
 
 
+async def _nobody(_: str) -> Identity | None:
+    return None
+
+
+_ROLE_ORDER = ["operator", "supervisor", "auditor", "admin"]
+
+
+def _acting_role(caller: Identity, permission: Permission | None) -> str:
+    """The role a caller acts with: an account's own; for a machine with several roles, the
+    first (in _ROLE_ORDER) that holds `permission`."""
+    ordered = sorted(caller.roles, key=lambda r: (_ROLE_ORDER.index(r)
+                                                  if r in _ROLE_ORDER else 99, r))
+    for role in ordered:
+        if permission is None or allowed(role, permission):
+            return role
+    return ordered[0] if ordered else ""
+
+
 def _ts(message: Any, name: str) -> str | None:
     return iso(getattr(message, name).ToDatetime(UTC)) if message.HasField(name) else None
 
@@ -115,8 +146,11 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
 class Console:
     def __init__(self, settings: Settings, db: Database, desk: AlertDesk, hub: LiveHub,
                  cameras: CompactedView[Camera], rules: RulesClient, bus: Bus,
-                 audit: AuditLog, evidence: EvidenceStore) -> None:
+                 audit: AuditLog, evidence: EvidenceStore,
+                 authenticator: Callable[[str], Awaitable[Identity | None]] | None = None
+                 ) -> None:
         self.settings, self.db, self.desk, self.hub = settings, db, desk, hub
+        self.authenticator = authenticator or _nobody
         self.cameras, self.rules, self.bus, self.audit = cameras, rules, bus, audit
         self.evidence = evidence
         self.cookie = "__Host-vigie-session" if settings.cookie_secure else "vigie-session"
@@ -127,36 +161,41 @@ class Console:
     # -- plumbing -----------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
         api = self._api
+        page = public("the console's page, script and style: they show nothing before sign-in",
+                      max_body_bytes=1024)
+        sign_in = public("console sign-in: argon2id, lock-out after failures, the same answer "
+                         "whatever failed", max_body_bytes=self.settings.max_request_bytes)
         return [
-            web.get("/", self.index), *self._static(),
-            web.post("/api/session", self.login), web.delete("/api/session", api(None)(
-                self.logout)),
-            web.get("/api/me", api(None)(self.me)),
-            web.get("/api/alerts", api(Permission.VIEW_HISTORY)(self.list_alerts)),
-            web.get("/api/alerts/{alert_id}", api(Permission.VIEW_HISTORY)(self.alert_detail)),
-            web.post("/api/alerts/{alert_id}/decisions", api(Permission.DECIDE)(self.decide)),
-            web.get("/api/alerts/{alert_id}/snapshot.jpg",
-                    api(Permission.VIEW_SNAPSHOT)(self.snapshot)),
-            web.get("/api/alerts/{alert_id}/cap.xml", api(Permission.VIEW_HISTORY)(self.cap)),
-            web.post("/api/alerts/{alert_id}/evidence-lock",
-                     api(Permission.LOCK_EVIDENCE)(self.evidence_lock)),
-            web.get("/api/cameras", api(Permission.VIEW_FEED)(self.list_cameras)),
-            web.get("/api/cameras/{camera_id}/frame.jpg",
-                    api(Permission.VIEW_SNAPSHOT)(self.camera_frame)),
-            web.get("/api/rules", api(Permission.EDIT_RULES)(self.list_rules)),
-            web.post("/api/rules", api(Permission.EDIT_RULES)(self.create_rule)),
-            web.delete("/api/rules/{rule_id}", api(Permission.EDIT_RULES)(self.delete_rule)),
-            web.get("/api/audit", api(Permission.VIEW_AUDIT)(self.list_audit)),
-            web.post("/api/audit/verify", api(Permission.VIEW_AUDIT)(self.verify_audit)),
-            web.get("/api/dispatch", api(Permission.VIEW_FEED)(self.dispatch_state)),
-            web.post("/api/dispatch", api(Permission.SUSPEND_DISPATCH)(self.set_dispatch)),
-            web.get("/api/users", api(Permission.MANAGE_USERS)(self.list_users)),
-            web.post("/api/users", api(Permission.MANAGE_USERS)(self.create_user)),
-            web.post("/api/users/{login}", api(Permission.MANAGE_USERS)(self.update_user)),
-            web.get("/api/live", self.live),
+            declare(web.get("/", self.index), page), *self._static(page),
+            declare(web.post("/api/session", self.login), sign_in),
+            api(None, "DELETE", "/api/session", self.logout),
+            api(None, "GET", "/api/me", self.me),
+            api(Permission.VIEW_HISTORY, "GET", "/api/alerts", self.list_alerts),
+            api(Permission.VIEW_HISTORY, "GET", "/api/alerts/{alert_id}", self.alert_detail),
+            api(Permission.DECIDE, "POST", "/api/alerts/{alert_id}/decisions", self.decide),
+            api(Permission.VIEW_SNAPSHOT, "GET", "/api/alerts/{alert_id}/snapshot.jpg",
+                self.snapshot),
+            api(Permission.VIEW_HISTORY, "GET", "/api/alerts/{alert_id}/cap.xml", self.cap),
+            api(Permission.LOCK_EVIDENCE, "POST", "/api/alerts/{alert_id}/evidence-lock",
+                self.evidence_lock),
+            api(Permission.VIEW_FEED, "GET", "/api/cameras", self.list_cameras),
+            api(Permission.VIEW_SNAPSHOT, "GET", "/api/cameras/{camera_id}/frame.jpg",
+                self.camera_frame),
+            api(Permission.EDIT_RULES, "GET", "/api/rules", self.list_rules),
+            api(Permission.EDIT_RULES, "POST", "/api/rules", self.create_rule),
+            api(Permission.EDIT_RULES, "DELETE", "/api/rules/{rule_id}", self.delete_rule),
+            api(Permission.VIEW_AUDIT, "GET", "/api/audit", self.list_audit),
+            api(Permission.VIEW_AUDIT, "POST", "/api/audit/verify", self.verify_audit),
+            api(Permission.VIEW_FEED, "GET", "/api/dispatch", self.dispatch_state),
+            api(Permission.SUSPEND_DISPATCH, "POST", "/api/dispatch", self.set_dispatch),
+            api(Permission.MANAGE_USERS, "GET", "/api/users", self.list_users),
+            api(Permission.MANAGE_USERS, "POST", "/api/users", self.create_user),
+            api(Permission.MANAGE_USERS, "POST", "/api/users/{login}", self.update_user),
+            declare(web.get("/api/live", self.live),
+                    allow(*roles_with(Permission.VIEW_FEED), max_body_bytes=1024)),
         ]
 
-    def _static(self) -> list[web.RouteDef]:
+    def _static(self, access: Access) -> list[web.RouteDef]:
         routes = []
         for path, (filename, content_type) in WEB_FILES.items():
             body = (resources.files("vigie_alerts") / "web" / filename).read_bytes()
@@ -166,7 +205,7 @@ class Console:
                 return web.Response(body=body, content_type=ctype, charset="utf-8",
                                     headers=PAGE_HEADERS)
 
-            routes.append(web.get(f"/{path}", serve))
+            routes.append(declare(web.get(f"/{path}", serve), access))
         return routes
 
     async def index(self, _: web.Request) -> web.Response:
@@ -188,30 +227,34 @@ class Console:
             return None
         return await self.db(self.db.store.session, token, self.idle, self.max_age)
 
-    def _api(self, permission: Permission | None, csrf: bool = True
-             ) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
-        def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-            async def guarded(request: web.Request) -> web.StreamResponse:
-                try:
-                    if (request.content_length or 0) > self.settings.max_request_bytes:
-                        raise ApiError(413, "request body too large", "too_large")
-                    session = await self._session(request)
-                    if session is None:
-                        raise ApiError(401, "not signed in", "unauthenticated")
-                    if permission is not None and not allowed(session.role, permission):
-                        raise ApiError(403, f"the {session.role} role may not do this",
-                                       "forbidden")
-                    if request.method not in ("GET", "HEAD") and csrf:
-                        given = request.headers.get(CSRF_HEADER, "")
-                        if not (given and hmac.compare_digest(given, session.csrf)
-                                and self._origin_ok(request)):
-                            raise ApiError(403, "missing or wrong CSRF token", "csrf")
-                    return await handler(request, session)
-                except ApiError as exc:
-                    metrics.REFUSED.labels(exc.reason).inc()
-                    return _error(exc.status, exc.message)
-            return guarded
-        return wrap
+    async def resolve_session(self, token: str) -> Identity | None:
+        """The process authenticator's view of a console session cookie."""
+        session = await self.db(self.db.store.session, token, self.idle, self.max_age)
+        if session is None:
+            return None
+        return Identity(session.login, frozenset({session.role}), "account", csrf=session.csrf,
+                        via_session=True)
+
+    def _api(self, permission: Permission | None, method: str, path: str,
+             handler: Handler) -> web.RouteDef:
+        """A route declared for the roles holding `permission` (None: any caller), its handler
+        given the caller as a SessionInfo (login, the role it acts with, CSRF token)."""
+        allowed_roles = roles_with(permission) if permission is not None else {AUTHENTICATED}
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                caller = identity(request)
+                if caller is None:  # the middleware let nobody through: never here
+                    raise ApiError(401, "not signed in", "unauthenticated")
+                now = now_utc()
+                session = SessionInfo(caller.name, _acting_role(caller, permission),
+                                      caller.csrf, now, now)
+                return await handler(request, session)
+            except ApiError as exc:
+                metrics.REFUSED.labels(exc.reason).inc()
+                return _error(exc.status, exc.message)
+        return declare(web.route(method, path, guarded),
+                       allow(*allowed_roles, max_body_bytes=self.settings.max_request_bytes))
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         if request.content_type != "application/json":
@@ -347,6 +390,10 @@ class Console:
         return _ok(body)
 
     async def decide(self, request: web.Request, session: SessionInfo) -> web.Response:
+        caller = identity(request)
+        if caller is None or not caller.person:
+            raise ApiError(403, "decisions are taken by persons: sign in with a console "
+                                "account", "forbidden")
         body = await self._body(request)
         decision = lifecycle.DECISIONS_BY_NAME.get(str(body.get("decision", "")))
         reason = body.get("reason", "")
@@ -605,17 +652,22 @@ class Console:
             body["decision"] = decision_json(event.decision)
         return body
 
+    async def _still_valid(self, request: web.Request) -> bool:
+        caller = identity(request)
+        if caller is None:
+            return False
+        if caller.via_session:
+            return await self._session(request) is not None
+        token = bearer(request.headers.get("Authorization"))
+        return bool(token) and await self.authenticator(token or "") is not None
+
     async def live(self, request: web.Request) -> web.StreamResponse:
-        if not self._origin_ok(request) or request.headers.get("Origin") is None:
-            metrics.REFUSED.labels("csrf").inc()
-            return _error(403, "cross-site WebSocket refused")
-        session = await self._session(request)
-        if session is None:
-            metrics.REFUSED.labels("unauthenticated").inc()
+        # The middleware checked the caller, its role and, for a cookie session, our Origin.
+        caller = identity(request)
+        if caller is None:
             return _error(401, "not signed in")
-        if not allowed(session.role, Permission.VIEW_FEED):
-            metrics.REFUSED.labels("forbidden").inc()
-            return _error(403, f"the {session.role} role may not watch the live feed")
+        session = SessionInfo(caller.name, _acting_role(caller, Permission.VIEW_FEED),
+                              caller.csrf, now_utc(), now_utc())
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
         await ws.prepare(request)
         self.sockets.add(ws)
@@ -644,7 +696,7 @@ class Console:
                 now = asyncio.get_running_loop().time()
                 if now - last_check > 60:  # the session may have ended meanwhile
                     last_check = now
-                    if await self._session(request) is None:
+                    if not await self._still_valid(request):
                         await ws.close(code=4001, message=b"session ended")
                         break
         finally:

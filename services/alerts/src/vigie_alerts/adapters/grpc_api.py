@@ -1,9 +1,12 @@
 """gRPC: vigie.alerts.v1.AlertsService and vigie.audit.v1.AuditService.
 
-Every call needs an API token (`vigie alerts token create --login L`) in the metadata,
-`authorization: Bearer vgt_...`; the token's account and role decide what the call may do
-(roles.py), exactly as in the console. DecideAlert's `operator` (and `role`), when given, must be
-the token's own: nobody decides in someone else's name.
+Every call is authenticated by vigie_core's interceptor: an account's personal API token
+(`vigie alerts token create --login L`, `authorization: Bearer vgt_...`, resolved by this
+service), a client token of the deployment's token store (`vigie tokens create`) or a client
+certificate. Each method declares the roles holding its permission (`ROLES`, from roles.py),
+exactly as the console does. DecideAlert is for persons only (an account's token), and its
+`operator` (and `role`), when given, must be the caller's own: nobody decides in someone
+else's name.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from vigie.audit.v1.audit_pb2 import AuditRecorded
 from vigie_alerts.adapters.desk import AlertDesk, DecisionRefused
 from vigie_alerts.adapters.live import LiveEvent, LiveHub
 from vigie_alerts.adapters.store import AlertQuery, Database, StoredAlert
-from vigie_alerts.domain.roles import Permission, allowed
+from vigie_alerts.domain.roles import Permission, allowed, roles_with
 from vigie_core.audit import read_audit, verify_chain
+from vigie_core.auth.model import Identity
+from vigie_core.auth.rpc import current_identity
 from vigie_core.bus.base import Bus
 
 log = logging.getLogger(__name__)
@@ -41,29 +46,46 @@ _REFUSAL_CODES = {"not_found": grpc.StatusCode.NOT_FOUND,
                   "precondition": grpc.StatusCode.FAILED_PRECONDITION}
 
 
+ROLES = {"StreamAlerts": roles_with(Permission.VIEW_FEED),
+         "ListAlerts": roles_with(Permission.VIEW_HISTORY),
+         "DecideAlert": roles_with(Permission.DECIDE)}
+AUDIT_ROLES = {"ListAuditRecords": roles_with(Permission.VIEW_AUDIT),
+               "VerifyChain": roles_with(Permission.VIEW_AUDIT)}
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
 class Authenticator:
+    """The caller of an RPC (authenticated by the interceptor) and the role it acts with."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def resolve_token(self, token: str) -> Identity | None:
+        """A personal API token (vgt_...) of an active account, for the process authenticator."""
+        user = await self.db(self.db.store.token_user, token)
+        if user is None:
+            return None
+        return Identity(user.login, frozenset({user.role}), "account")
+
     async def identity(self, context: grpc.aio.ServicerContext,
-                       permission: Permission) -> tuple[str, str]:
-        token = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and isinstance(value, str) \
-                    and value.lower().startswith("bearer "):
-                token = value[7:].strip()
-        if not token:
+                       permission: Permission, person: bool = False) -> tuple[str, str]:
+        caller = current_identity()
+        if caller is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing 'authorization: Bearer <token>' metadata "
                                 "(vigie alerts token create)")
-        user = await self.db(self.db.store.token_user, token)
-        if user is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked token")
-        assert user is not None
-        if not allowed(user.role, permission):
+        assert caller is not None
+        role = next((r for r in sorted(caller.roles) if allowed(r, permission)), None)
+        if role is None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"the {user.role} role may not {permission.value}")
-        return user.login, user.role
+                                f"the {', '.join(sorted(caller.roles))} role may not "
+                                f"{permission.value}")
+        if person and not caller.person:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "decisions are taken by persons: use a console account's "
+                                "personal token (vigie alerts token create)")
+        assert role is not None
+        return caller.name, role
 
 
 def query_of(f: pb.AlertFilter) -> AlertQuery:
@@ -164,7 +186,7 @@ class AlertsServicer(pb_grpc.AlertsServiceServicer):
 
     async def DecideAlert(self, request: pb.DecideAlertRequest,
                           context: grpc.aio.ServicerContext) -> pb.DecideAlertResponse:
-        login, role = await self.auth.identity(context, Permission.DECIDE)
+        login, role = await self.auth.identity(context, Permission.DECIDE, person=True)
         if request.operator and request.operator != login:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED,
                                 "operator must be the authenticated caller")

@@ -5,6 +5,8 @@ RULE_CHANGE audit record."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from vigie.rules.v1 import rules_service_pb2 as pb
 from vigie.rules.v1 import rules_service_pb2_grpc as pb_grpc
@@ -24,15 +26,20 @@ class RuleRejected(ValueError):
 
 
 class RulesClient:
-    def __init__(self, target: str, timeout_s: float) -> None:
+    """`channel_factory` makes the channel to `target` (TLS, client certificate, bearer token:
+    the service sets it from its settings); without one, plaintext and no credential."""
+
+    def __init__(self, target: str, timeout_s: float,
+                 channel_factory: Callable[[str], grpc.aio.Channel] | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self.channel_factory = channel_factory or grpc.aio.insecure_channel
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.RulesServiceStub | None = None
 
     def _rules(self) -> pb_grpc.RulesServiceStub:
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.target)
+            self._channel = self.channel_factory(self.target)
             self._stub = pb_grpc.RulesServiceStub(self._channel)  # type: ignore[no-untyped-call]
         return self._stub
 

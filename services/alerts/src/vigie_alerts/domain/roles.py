@@ -59,3 +59,8 @@ def allowed(role: str | Role | None, permission: Permission) -> bool:
 def permissions(role: str | Role | None) -> list[str]:
     parsed = role if isinstance(role, Role) else parse_role(role or "")
     return sorted(PERMISSIONS[parsed]) if parsed is not None else []
+
+
+def roles_with(permission: Permission) -> frozenset[str]:
+    """The roles holding `permission` (what a route or RPC needing it declares)."""
+    return frozenset(r.value for r, granted in PERMISSIONS.items() if permission in granted)

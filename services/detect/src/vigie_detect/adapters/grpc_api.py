@@ -1,4 +1,7 @@
-"""DetectService over gRPC: one image in, detections out (no tracking), for integrators."""
+"""DetectService over gRPC: one image in, detections out (no tracking), for integrators.
+
+Callers need the integrator or service role (`ROLES`, enforced by vigie_core's interceptor);
+request messages are capped at MAX_MESSAGE_BYTES (the image plus its fields)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,15 @@ from typing import TYPE_CHECKING
 import grpc
 from vigie.detect.v1 import detect_service_pb2 as pb
 from vigie.detect.v1 import detect_service_pb2_grpc as pb_grpc
+from vigie_core.auth.model import Role, roles
 from vigie_core.processing import PoisonError
 
 if TYPE_CHECKING:
     from vigie_detect.service import DetectService
 
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = MAX_IMAGE_BYTES + 64 * 1024
+ROLES = {"Detect": roles(Role.INTEGRATOR, Role.SERVICE)}
 
 
 class DetectServicer(pb_grpc.DetectServiceServicer):

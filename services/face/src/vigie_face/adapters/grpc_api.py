@@ -1,9 +1,11 @@
 """FaceService over gRPC: Enroll, Erase, ListSubjects, Verify, SearchArchive.
 
-Every call names its operator in the `vigie-operator` metadata (who enrolled, who searched: the
-audit trail and the consent record carry it). Until gRPC authentication lands (see "Security
-defaults" in docs/architecture.md) that identity is declared, not proven: the server listens on
-127.0.0.1 only unless TLS is configured.
+Callers need the watchlist role (`ROLES`, enforced by vigie_core's interceptor). The operator
+(who enrolled, who searched: the audit trail and the consent record carry it) is the caller
+when a person calls; a machine caller (a client token or certificate with the watchlist role,
+e.g. a case-management system) must name the person it acts for in the `vigie-operator`
+metadata, and the audit record keeps the machine as `via`. Request messages are capped at
+MAX_MESSAGE_BYTES (enrolment photos included).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from vigie.audit.v1.audit_pb2 import AUDIT_ACTION_SEARCH
 from vigie.common.v1.common_pb2 import BoundingBox
 from vigie.face.v1 import face_service_pb2 as pb
 from vigie.face.v1 import face_service_pb2_grpc as pb_grpc
+from vigie_core.auth.model import Role, actor_of, roles
+from vigie_core.auth.rpc import current_identity, declared_operator
 from vigie_core.topics import FRAMES
 from vigie_face import metrics
 from vigie_face.adapters import archive
@@ -32,6 +36,9 @@ if TYPE_CHECKING:
     from vigie_face.service import FaceService
 
 OPERATOR = re.compile(r"^[A-Za-z0-9._@:-]{1,64}$")
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+ROLES = {name: roles(Role.WATCHLIST)
+         for name in ("Enroll", "Erase", "ListSubjects", "Verify", "SearchArchive")}
 SUBJECT_ID = re.compile(r"^subj-[0-9a-f]{24}$")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -52,15 +59,27 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         raise AssertionError("unreachable")
 
     async def _operator(self, context: grpc.aio.ServicerContext, method: str) -> str:
-        found = [v for k, v in context.invocation_metadata() or () if k == "vigie-operator"]
-        value = found[-1] if found else ""
-        if isinstance(value, bytes):
-            value = value.decode(errors="replace")
-        if not OPERATOR.match(str(value)):
+        """The person the call is for (see the module docstring)."""
+        identity = current_identity()
+        declared = declared_operator(context)
+        actor = actor_of(identity, declared)
+        if identity is not None and identity.person and actor is None:
+            await self._fail(context, method, grpc.StatusCode.PERMISSION_DENIED,
+                             "vigie-operator must be the caller's own login")
+        if actor is None or not OPERATOR.match(actor.name) or (
+                identity is not None and not identity.person and not declared):
             await self._fail(context, method, grpc.StatusCode.UNAUTHENTICATED,
                              "say who you are: metadata 'vigie-operator' (letters, digits, "
-                             "._@:-, at most 64) is required on every FaceService call")
-        return str(value)
+                             "._@:-, at most 64) is required on every FaceService call made "
+                             "by a machine credential")
+        assert actor is not None
+        return actor.name
+
+    @staticmethod
+    def _via() -> dict[str, str]:
+        """Audit details naming the machine that relayed a person's call."""
+        identity = current_identity()
+        return {"via": identity.name} if identity is not None and not identity.person else {}
 
     async def _biometrics(self, context: grpc.aio.ServicerContext, method: str) -> None:
         if self.service.no_biometrics:
@@ -114,7 +133,8 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         for v in vectors:
             v.fill(0.0)
         entry = await service.enrol(request.display_name, request.category, request.consent,
-                                    list(request.camera_ids), template, len(vectors), operator)
+                                    list(request.camera_ids), template, len(vectors), operator,
+                                    via=self._via())
         template.fill(0.0)
         metrics.RPCS.labels(method, "OK").inc()
         return pb.EnrollResponse(subject_id=entry.subject_id, photos_used=len(vectors))
@@ -134,7 +154,7 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
                              f"unknown subject {request.subject_id} (never enrolled, or "
                              "already erased)")
         erased = await self.service.erase(request.subject_id, request.reason,
-                                          f"operator:{operator}")
+                                          f"operator:{operator}", via=self._via())
         response = pb.EraseResponse()
         response.erased_at.FromDatetime(erased)
         metrics.RPCS.labels(method, "OK").inc()
@@ -182,7 +202,8 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         assert service.engine is not None
         await service.audit.record(AUDIT_ACTION_SEARCH, "verification",
                                    actor=f"operator:{operator}",
-                                   details={"kind": "verify 1:1", "same": str(same).lower(),
+                                   details={**self._via(), "kind": "verify 1:1",
+                                            "same": str(same).lower(),
                                             "score": f"{score:.4f}",
                                             "model_id": service.engine.model_id})
         metrics.RPCS.labels(method, "OK").inc()
@@ -233,6 +254,7 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         search_id = f"search-{time.time_ns():x}"
         await service.audit.record(AUDIT_ACTION_SEARCH, f"search:{search_id}",
                                    event_id=search_id, actor=f"operator:{operator}", details={
+                                       **self._via(),
                                        "authorisation_reference": request.authorisation_reference,
                                        "cameras": ",".join(request.camera_ids),
                                        "videos": ",".join(v.evidence.sha256 or v.evidence.uri
@@ -279,7 +301,8 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
             await service.audit.record(AUDIT_ACTION_SEARCH, f"search:{search_id}",
                                        event_id=f"{search_id}/done",
                                        actor=f"operator:{operator}",
-                                       details={"items_scanned": str(scanned),
+                                       details={**self._via(),
+                                                "items_scanned": str(scanned),
                                                 "hits": str(hits)})
         yield pb.SearchArchiveResponse(progress=pb.SearchProgress(
             items_scanned=scanned, items_total=max(total, scanned)))

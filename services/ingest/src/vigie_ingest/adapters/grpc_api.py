@@ -1,16 +1,23 @@
-"""IngestService over gRPC: the camera registry for integrators and `vigie cameras`."""
+"""IngestService over gRPC: the camera registry for integrators and `vigie cameras`.
+
+Who may call what (`ROLES`, enforced by vigie_core's interceptor): administrators manage
+cameras; operators, supervisors, auditors, integrators and services list them; partner
+applications with the reporter role relay citizen media (UploadMedia, chunks of at most
+MAX_MESSAGE_BYTES, the whole upload capped by VIGIE_INGEST_MAX_UPLOAD_BYTES).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 from google.protobuf import field_mask_pb2
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.ingest.v1 import ingest_service_pb2 as pb
 from vigie.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
+from vigie_core.auth.model import MIB, Role, roles
+from vigie_core.auth.rpc import caller, current_identity
 from vigie_core.view import CompactedView
 
 from vigie_ingest import metrics
@@ -18,6 +25,12 @@ from vigie_ingest.adapters.citizen import CitizenMedia, UploadRejected
 from vigie_ingest.domain.cameras import CameraLimits, camera_errors
 
 PAGE_SIZE = 100
+MAX_MESSAGE_BYTES = 4 * MIB
+_READERS = roles(Role.ADMIN, Role.OPERATOR, Role.SUPERVISOR, Role.AUDITOR, Role.INTEGRATOR,
+                 Role.SERVICE)
+ROLES = {"RegisterCamera": roles(Role.ADMIN), "UpdateCamera": roles(Role.ADMIN),
+         "RemoveCamera": roles(Role.ADMIN), "ListCameras": _READERS,
+         "UploadMedia": roles(Role.REPORTER, Role.ADMIN)}
 PublishCamera = Callable[[str, Camera | None], Awaitable[None]]
 
 
@@ -116,8 +129,12 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:
-    metadata: Any = dict(context.invocation_metadata() or ())
-    return str(metadata.get("x-vigie-operator", "grpc"))[:100]
+    """Who changed the camera: the person, and the machine that relayed the change."""
+    actor = caller(context)
+    if actor is None:  # a person naming someone else: recorded as themselves
+        identity = current_identity()
+        return identity.name if identity else "grpc"
+    return (f"{actor.name} via {actor.via}" if actor.via else actor.name)[:100]
 
 
 def add_to_server(servicer: IngestServicer, server: grpc.aio.Server) -> None:

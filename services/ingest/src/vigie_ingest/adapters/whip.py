@@ -44,6 +44,8 @@ from vigie.common.v1.common_pb2 import GeoPoint
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.ingest.v1.ingest_service_pb2 import UploadMetadata
 from vigie.ingest.v1.report_pb2 import ReportChannel, ReportReceived
+from vigie_core.auth.model import public
+from vigie_core.auth.web import declare
 
 from vigie_ingest import metrics
 from vigie_ingest.adapters.citizen import UploadRejected, check_metadata, citizen_camera_id
@@ -169,9 +171,16 @@ class WhipIngest:
 
     # -- HTTP -------------------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
-        """Mount under /ingest/: POST /whip, DELETE /whip/{session_id}."""
-        return [web.post("/whip", self.http_offer),
-                web.delete("/whip/{session_id}", self.http_delete)]
+        """Mount under /ingest/: POST /whip, DELETE /whip/{session_id}. Public: citizens have
+        no account; bounded by the SDP size, the session cap, the duration cap and the
+        per-address rate limit of public routes. The session URL (a random 128-bit id) is
+        the capability that ends a session."""
+        return [declare(web.post("/whip", self.http_offer),
+                        public("citizen live video (WHIP offer)",
+                               max_body_bytes=self.max_sdp_bytes)),
+                declare(web.delete("/whip/{session_id}", self.http_delete),
+                        public("ends the caller's own WHIP session: its unguessable URL is "
+                               "the capability", max_body_bytes=1024))]
 
     async def http_offer(self, request: web.Request) -> web.Response:
         try:
@@ -407,5 +416,6 @@ def citizen_routes(names: Iterable[str] = WEB_FILES) -> list[web.RouteDef]:
             return web.Response(body=body, content_type=ctype, charset="utf-8",
                                 headers=PAGE_HEADERS)
 
-        routes.append(web.get(f"/{path}", serve))
+        routes.append(declare(web.get(f"/{path}", serve),
+                              public("the citizen reporting page", max_body_bytes=1024)))
     return routes

@@ -58,6 +58,20 @@ for noisy in ("faust", "mode", "aiokafka", "kafka"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def broker_credentials(core: CoreSettings) -> faust.auth.Credentials | None:
+    """The Kafka security settings of every Vigie client (VIGIE_KAFKA_SECURITY_PROTOCOL, ...),
+    for Faust's aiokafka clients."""
+    protocol = core.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = core.kafka_ssl_context()
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=core.kafka_sasl_username,
+                                     password=core.kafka_sasl_password(),
+                                     ssl_context=context, mechanism=core.kafka_sasl_mechanism)
+    return faust.SSLCredentials(context)
+
+
 class FaustWorker:
     """A Faust app whose agents drive RulesService's steps; `start`/`stop` follow the service."""
 
@@ -81,6 +95,7 @@ class FaustWorker:
             topic_replication_factor=core.kafka_replication_factor,
             table_standby_replicas=settings.faust_standby_replicas,
             producer_acks=-1,
+            broker_credentials=broker_credentials(core),
         )
         self.camera_states = self.app.Table("camera-state", partitions=DETECTIONS.partitions,
                                             key_type=bytes, value_type=bytes)

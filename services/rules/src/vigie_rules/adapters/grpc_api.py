@@ -4,6 +4,12 @@ Rules live on the compacted topic vigie.rules.v1 (key rule_id). PutRule and Dele
 publish (a tombstone to delete), wait until Kafka has the record, record a RULE_CHANGE audit event
 and fold the change into this instance's view at once, so a ListRules right after a PutRule on
 the same instance sees it (other instances see it when their view consumes the record).
+
+Who may call what (`ROLES`, enforced by vigie_core's interceptor): operators, supervisors,
+administrators and Vigie services (the console's zone editor) change rules; auditors and
+integrators may also list and validate them. The change is recorded for the person calling, or
+for the person a machine names in `x-vigie-operator` (the audit record keeps the machine as
+`via`).
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 from google.protobuf import json_format
@@ -22,6 +27,8 @@ from vigie.rules.v1 import rules_service_pb2 as pb
 from vigie.rules.v1 import rules_service_pb2_grpc as pb_grpc
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind, Severity
 from vigie_core.audit import AuditLog
+from vigie_core.auth.model import Role, roles
+from vigie_core.auth.rpc import caller, current_identity
 from vigie_core.view import CompactedView
 
 from vigie_rules.domain.spec import rule_problems
@@ -31,6 +38,11 @@ MAX_PAGE_SIZE = 1000
 MAX_RULE_BYTES = 64 * 1024
 
 PublishRule = Callable[[str, Rule | None], Awaitable[None]]
+MAX_MESSAGE_BYTES = MAX_RULE_BYTES + 16 * 1024
+_WRITERS = roles(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.SERVICE)
+_READERS = _WRITERS | roles(Role.AUDITOR, Role.INTEGRATOR)
+ROLES = {"PutRule": _WRITERS, "DeleteRule": _WRITERS, "ListRules": _READERS,
+         "ValidateRule": _READERS}
 
 REFUSED = Counter("vigie_rules_api_refused_total",
                   "RulesService requests refused, by reason.", ["reason"])
@@ -64,8 +76,19 @@ def _with_defaults(requested: Rule) -> Rule:
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:
-    metadata: Any = dict(context.invocation_metadata() or ())
-    return str(metadata.get("x-vigie-operator", ""))[:100]
+    """The person the change is for (a person naming someone else is recorded as
+    themselves)."""
+    actor = caller(context)
+    if actor is None:
+        identity = current_identity()
+        return identity.name if identity else ""
+    return actor.name[:100]
+
+
+def _via() -> dict[str, str]:
+    identity = current_identity()
+    return {"via": identity.name} if identity is not None and not identity.person \
+        and identity.kind != "internal" else {}
 
 
 def _kind_slug(rule: Rule) -> str:
@@ -105,7 +128,7 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
             AuditAction.AUDIT_ACTION_RULE_CHANGE, f"rule:{rule.rule_id}",
             actor=f"operator:{_caller(context) or rule.created_by}",
             event_id=f"{rule.rule_id}@{rule.updated_at.ToJsonString()}",
-            details={"change": "replaced" if replaced else "created",
+            details={**_via(), "change": "replaced" if replaced else "created",
                      "camera_id": rule.camera_id, "kind": _kind_slug(rule),
                      "enabled": str(rule.enabled).lower(),
                      "valid_until": (rule.schedule.valid_until.ToJsonString()
@@ -125,7 +148,7 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         await self.audit.record(
             AuditAction.AUDIT_ACTION_RULE_CHANGE, f"rule:{request.rule_id}",
             actor=f"operator:{_caller(context) or 'grpc'}",
-            details={"change": "deleted", "camera_id": current.camera_id,
+            details={**_via(), "change": "deleted", "camera_id": current.camera_id,
                      "kind": _kind_slug(current),
                      "rule": json_format.MessageToJson(current, indent=None)[:2000]})
         self.rules.apply(request.rule_id, None)
