@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 import pytest
 from harness import unique
 from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
-from vigie_core.audit import GENESIS_HASH, AuditLog, read_audit, seal, verify_chain, verify_records
+from vigie_core.audit import (
+    GENESIS_HASH,
+    AuditLog,
+    read_audit,
+    record_hash,
+    seal,
+    verify_chain,
+    verify_records,
+)
 from vigie_core.topics import AUDIT, REGISTRY
 
 MATCH = AuditAction.AUDIT_ACTION_MATCH
@@ -129,3 +137,88 @@ async def test_concurrent_appends_in_one_process_never_fork_the_chain():
     assert len(records) == 20
     assert verify_chain(records, "face/0").valid
     assert AUDIT.partitions == 1  # one partition keeps every chain in append order
+
+
+# -- signatures: what a writer to the topic without the chain's key cannot do -------------------
+
+def signed_chain(n: int, key, name: str = "face/0") -> list[AuditRecorded]:
+    records: list[AuditRecorded] = []
+    for i in range(n):
+        draft = AuditRecorded(chain=name, actor="service:face", action=MATCH,
+                              subject_ref=f"subject:s{i}", event_id=f"m{i}")
+        draft.occurred_at.FromDatetime(datetime(2026, 12, 1, 12, 0, i, tzinfo=UTC))
+        records.append(seal(draft, records[-1] if records else None, key))
+    return records
+
+
+def forged_next(records: list[AuditRecorded], key) -> AuditRecorded:
+    """What an attacker with write access to the topic appends: a record that links to the head
+    and hashes right, signed with a key of theirs (or none)."""
+    draft = AuditRecorded(chain=records[-1].chain, actor="operator:ann",
+                          action=DECISION, subject_ref="alert:forged")
+    draft.occurred_at.FromDatetime(datetime(2026, 12, 2, tzinfo=UTC))
+    return seal(draft, records[-1], key)
+
+
+def test_a_signed_chain_verifies_and_names_its_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from vigie_core.audit import key_id, public_key_bytes
+
+    key = Ed25519PrivateKey.generate()
+    result = verify_chain(signed_chain(4, key), "face/0")
+    assert result.valid and result.signed
+    assert result.public_keys == (public_key_bytes(key),) and len(key_id(public_key_bytes(key)))
+
+
+@pytest.mark.parametrize(("forge", "words"), [
+    ("own key", "signed by another key"),
+    ("no key", "unsigned in a signed chain"),
+    ("copied public key", "bad signature"),
+])
+def test_a_record_appended_without_the_chains_key_is_caught(forge, words):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    writer, attacker = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    records = signed_chain(4, writer)
+    if forge == "own key":
+        records.append(forged_next(records, attacker))
+    elif forge == "no key":
+        records.append(forged_next(records, None))
+    else:  # claims the writer's key (which the hash covers), signs with the attacker's
+        forged = forged_next(records, attacker)
+        forged.public_key = records[0].public_key
+        forged.hash = record_hash(forged)
+        forged.signature = attacker.sign(forged.hash)
+        records.append(forged)
+    result = verify_chain(records, "face/0")
+    assert not result.valid and result.first_invalid_sequence == 5
+    assert words in result.error
+
+
+def test_trusted_keys_accept_a_rotation_and_refuse_anything_else():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from vigie_core.audit import public_key_bytes
+
+    old, new, other = (Ed25519PrivateKey.generate() for _ in range(3))
+    records = signed_chain(3, old)
+    records.append(forged_next(records, new))  # the writer restarted with a new key
+    assert "another key" in verify_chain(records, "face/0").error
+    trusted = {public_key_bytes(old), public_key_bytes(new)}
+    assert verify_chain(records, "face/0", trusted=trusted).valid
+    assert "not trusted" in verify_chain(records, "face/0",
+                                         trusted={public_key_bytes(other)}).error
+    assert not verify_chain(chain_of(3), "face/0", trusted=trusted).valid  # unsigned
+
+
+def test_an_unsigned_legacy_chain_still_verifies_but_says_so():
+    result = verify_chain(chain_of(3), "face/0")
+    assert result.valid and not result.signed
+
+
+def test_the_writer_signs_and_keeps_its_key(tmp_path):
+    from vigie_core.audit import load_signing_key, public_key_bytes
+
+    path = tmp_path / "audit" / "face_0.key"
+    key = load_signing_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert public_key_bytes(load_signing_key(path)) == public_key_bytes(key)  # the same again

@@ -207,3 +207,27 @@ async def test_concurrent_handlers_finish_out_of_order_but_offsets_are_stored_in
     await asyncio.wait_for(task, 30)
     assert finished[-1] == 0 and sorted(finished) == list(range(12))
     assert await harness.committed(group, name) == [12]
+
+
+async def test_read_tail_walks_a_partition_backwards_to_the_latest_record_of_a_key(harness):
+    topic = counts_topic(await harness.topic(partitions=2), 2)
+    producer = harness.bus()
+    for seq in range(30):
+        for camera in ("cam-a", "cam-b", "cam-c"):
+            await producer.publish(topic, camera, counts(camera, seq))
+    await producer.flush()
+    reader = harness.bus()
+    partition = murmur2_partition(b"cam-a", 2)
+    tail = await reader.read_tail(topic.name, partition, 7)
+    assert len(tail) == 7 and [r.offset for r in tail] == sorted(r.offset for r in tail)
+    end = tail[-1].offset + 1
+    # chunk by chunk, back to the start: every record of the partition once, in order
+    seen, before = [], None
+    while chunk := await reader.read_tail(topic.name, partition, 7, before=before):
+        seen = chunk + seen
+        before = chunk[0].offset
+    assert [r.offset for r in seen] == list(range(end))
+    latest_a = next(r for r in reversed(seen) if r.key == b"cam-a")
+    assert CountsAggregated.FromString(latest_a.value).counts[0].value == 29
+    assert await reader.read_tail(topic.name, partition, 5, before=0) == []
+    assert await reader.read_tail(topic.name, partition, 0) == []

@@ -1,15 +1,26 @@
-"""The audit trail: hash-chained `AuditRecorded` events on vigie.audit.v1 (DESIGN invariant 4).
+"""The audit trail: hash-chained, signed `AuditRecorded` events on vigie.audit.v1 (DESIGN
+invariant 4).
 
 Every writer (one service replica) appends to a chain of its own, keyed by the chain name, so a
 chain always has a single writer and needs no coordination. Record n carries the hash of record
 n-1 (`prev_hash`, 32 zero bytes for the first) and its own hash: SHA-256 over the deterministic
-serialisation of the record with `hash` cleared. Editing, deleting or reordering any record
-breaks the hash or the link of that record or of the next one, which `verify_chain` reports.
-Truncating a chain's tail is only visible against a head hash kept elsewhere (`VerifyChain`
-returns the head hash for exactly that).
+serialisation of the record with `hash` and `signature` cleared. Editing, deleting or reordering
+any record breaks the hash or the link of that record or of the next one, which `verify_chain`
+reports.
+
+A hash chain alone does not stop someone who can write to the topic from appending a record
+that links correctly (SHA-256 needs no secret). So each writer also signs every record's hash
+with an Ed25519 key of its own (`public_key` in the record, `signature` over `hash`): a record
+appended by anyone without that key fails verification, as does a change of key within a chain
+unless the verifier trusts the new key too (`trusted`: rotation, or a writer that lost its key
+and started a new one). A chain whose first record is unsigned was written before signing
+existed; verification then reports it as unsigned (its tail could be extended unnoticed).
+Truncating a chain's tail is only visible against a head hash kept elsewhere (`VerifyChain` and
+`vigie audit verify` print the head hash for exactly that).
 
 The pure part (`seal`, `verify_chain`, `verify_records`) knows nothing of Kafka; `AuditLog` is the
-writer a service holds, resuming its chain from the topic when it starts.
+writer a service holds, resuming its chain from the topic when it starts, with its key from
+`load_signing_key` (a file kept with the service's data, created at first start).
 """
 
 from __future__ import annotations
@@ -17,10 +28,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
 from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
 
 from vigie_core.bus.base import Bus, Record
@@ -34,16 +56,29 @@ GENESIS_HASH = bytes(32)
 
 
 def record_hash(record: AuditRecorded) -> bytes:
-    """SHA-256 of the record's deterministic serialisation with `hash` cleared."""
+    """SHA-256 of the record's deterministic serialisation with `hash` and `signature`
+    cleared (records written before signing existed hash as they always did)."""
     content = AuditRecorded()
     content.CopyFrom(record)
     content.ClearField("hash")
+    content.ClearField("signature")
     return hashlib.sha256(content.SerializeToString(deterministic=True)).digest()
 
 
-def seal(record: AuditRecorded, previous: AuditRecorded | None) -> AuditRecorded:
-    """Link `record` after `previous` (None: the chain's first record) and set its hash.
-    Returns a new record; sequence, chain and prev_hash come from `previous`."""
+def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_id(public_key: bytes) -> str:
+    """A short, printable name of a public key: its SHA-256, first 16 hex digits."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def seal(record: AuditRecorded, previous: AuditRecorded | None,
+         key: Ed25519PrivateKey | None = None) -> AuditRecorded:
+    """Link `record` after `previous` (None: the chain's first record), set its hash and, with
+    `key`, its public key and signature. Returns a new record; sequence, chain and prev_hash
+    come from `previous`."""
     sealed = AuditRecorded()
     sealed.CopyFrom(record)
     if previous is None:
@@ -51,8 +86,35 @@ def seal(record: AuditRecorded, previous: AuditRecorded | None) -> AuditRecorded
     else:
         sealed.sequence, sealed.prev_hash = previous.sequence + 1, previous.hash
         sealed.chain = previous.chain
+    sealed.ClearField("signature")
+    if key is not None:
+        sealed.public_key = public_key_bytes(key)
+    else:
+        sealed.ClearField("public_key")
     sealed.hash = record_hash(sealed)
+    if key is not None:
+        sealed.signature = key.sign(sealed.hash)
     return sealed
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 key in `path` (PEM PKCS#8, unencrypted), created there (mode 0600, its folder
+    0700) when the file does not exist yet."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        key = Ed25519PrivateKey.generate()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        log.info("new audit signing key %s in %s", key_id(public_key_bytes(key)), path)
+        return key
+    loaded = load_pem_private_key(data, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -65,6 +127,12 @@ class Verification:
     first_invalid_sequence: int = 0
     error: str = ""
     head_hash: bytes = b""
+    # The chain's signing keys, in order of first use (empty: an unsigned chain).
+    public_keys: tuple[bytes, ...] = ()
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.public_keys)
 
 
 def _record_problem(record: AuditRecorded, chain: str, expected_seq: int,
@@ -84,33 +152,83 @@ def _record_problem(record: AuditRecorded, chain: str, expected_seq: int,
     return ""
 
 
+def _signature_problem(record: AuditRecorded, keys: list[bytes],
+                       trusted: Collection[bytes] | None) -> str:
+    """Why `record`'s signature is not acceptable in a chain signed so far with `keys` (empty:
+    nothing signed yet, or the first record); empty when it is. Appends a new key to `keys`."""
+    if not record.public_key and not record.signature:
+        if keys:
+            return (f"record {record.sequence} is unsigned in a signed chain: appended by "
+                    "someone without the chain's key")
+        if trusted is not None:
+            return f"record {record.sequence} is unsigned and trusted keys were given"
+        return ""
+    if len(record.public_key) != 32 or len(record.signature) != 64:
+        return f"record {record.sequence} has a malformed public key or signature"
+    try:
+        Ed25519PublicKey.from_public_bytes(record.public_key).verify(record.signature,
+                                                                    record.hash)
+    except InvalidSignature:
+        return f"record {record.sequence} has a bad signature: not written by its key's holder"
+    if trusted is not None and record.public_key not in trusted:
+        return (f"record {record.sequence} is signed by key {key_id(record.public_key)}, "
+                "which is not trusted")
+    if keys and record.public_key != keys[-1]:
+        if trusted is None:
+            return (f"record {record.sequence} is signed by another key "
+                    f"({key_id(record.public_key)}, the chain's is {key_id(keys[-1])}): "
+                    "appended by someone else, or the writer's key was replaced (give the "
+                    "trusted keys to accept a rotation)")
+    if not keys or record.public_key != keys[-1]:
+        keys.append(record.public_key)
+    return ""
+
+
 def verify_chain(records: Iterable[AuditRecorded], chain: str = "", *,
-                 from_sequence: int = 1) -> Verification:
+                 from_sequence: int = 1,
+                 trusted: Collection[bytes] | None = None) -> Verification:
     """Check one chain's records in the order they were stored: sequences consecutive from
     `from_sequence`, each hash right, each prev_hash equal to the previous record's hash (the
-    first record's link is only checked when verification starts at sequence 1)."""
+    first record's link is only checked when verification starts at sequence 1), each
+    signature right and by the chain's key (by one of `trusted`, when given: every record must
+    then be signed, and the key may change from one trusted key to another)."""
     expected_seq = max(from_sequence, 1)
     previous_hash: bytes | None = GENESIS_HASH if expected_seq == 1 else None
     checked = 0
     head = b""
+    keys: list[bytes] = []
     for record in records:
         if checked == 0 and record.sequence < expected_seq:
             continue  # before the requested range
         checked += 1
-        if problem := _record_problem(record, chain, expected_seq, previous_hash):
+        problem = _record_problem(record, chain, expected_seq, previous_hash) or \
+            _signature_problem(record, keys, trusted)
+        if problem:
             return Verification(chain, False, checked, record.sequence or expected_seq, problem,
-                                head)
+                                head, tuple(keys))
         previous_hash = head = record.hash
         expected_seq += 1
-    return Verification(chain, True, checked, 0, "", head)
+    return Verification(chain, True, checked, 0, "", head, tuple(keys))
 
 
-def verify_records(records: Iterable[AuditRecorded]) -> dict[str, Verification]:
-    """Verify every chain found in `records` (in stored order), by chain name."""
+def verify_records(records: Iterable[AuditRecorded],
+                   trusted: Mapping[str, Collection[bytes]] | Collection[bytes] | None = None,
+                   ) -> dict[str, Verification]:
+    """Verify every chain found in `records` (in stored order), by chain name. `trusted`:
+    public keys accepted for every chain, or per chain name (a chain missing from the mapping
+    then has no trusted key and fails)."""
     chains: dict[str, list[AuditRecorded]] = {}
     for record in records:
         chains.setdefault(record.chain, []).append(record)
-    return {name: verify_chain(chain, name) for name, chain in sorted(chains.items())}
+    out = {}
+    for name, chain in sorted(chains.items()):
+        keys: Collection[bytes] | None
+        if isinstance(trusted, Mapping):
+            keys = trusted.get(name, ())
+        else:
+            keys = trusted
+        out[name] = verify_chain(chain, name, trusted=keys)
+    return out
 
 
 def decode_records(records: Iterable[Record]) -> list[AuditRecorded]:
@@ -136,10 +254,12 @@ class AuditLog:
     processes must never share a chain name (CoreSettings.audit_replica tells replicas apart).
     """
 
-    def __init__(self, bus: Bus, chain: str, actor: str) -> None:
+    def __init__(self, bus: Bus, chain: str, actor: str,
+                 key: Ed25519PrivateKey | None = None) -> None:
         self.bus = bus
         self.chain = chain
         self.actor = actor  # default actor, e.g. "service:face"
+        self.key = key  # signs every record (None: unsigned, only tests do that)
         self._head: AuditRecorded | None = None
         self._lock = asyncio.Lock()
         self._started = False
@@ -159,6 +279,12 @@ class AuditLog:
         self._started = True
         log.info("audit chain %s resumes after sequence %d", self.chain,
                  head.sequence if head else 0)
+        if head is not None and self.key is not None and head.public_key and \
+                head.public_key != public_key_bytes(self.key):
+            log.error("audit chain %s was signed with key %s, this process has key %s (a lost "
+                      "or replaced key file): verification will flag the change unless the "
+                      "auditors trust the new key", self.chain, key_id(head.public_key),
+                      key_id(public_key_bytes(self.key)))
 
     async def record(self, action: int, subject_ref: str, *,
                      event_id: str = "", actor: str | None = None,
@@ -172,7 +298,7 @@ class AuditLog:
                                   action=AuditAction.ValueType(action), subject_ref=subject_ref,
                                   details=dict(details or {}), chain=self.chain)
             draft.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
-            sealed = seal(draft, self._head)
+            sealed = seal(draft, self._head, self.key)
             delivery = await self.bus.publish(AUDIT, self.chain, sealed,
                                               event_id=f"{self.chain}/{sealed.sequence}")
             self._head = sealed

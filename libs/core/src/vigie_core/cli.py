@@ -3,8 +3,9 @@
   vigie run [SERVICE ...] [--video FILE]   every installed service in one process, in memory
   vigie serve <service>       one service against Kafka (what a pod runs); `vigie <service>`
                               too, for services whose name is not also a command (rules is)
-  vigie topics create|list    Kafka topics from the registry
-  vigie audit verify          check every audit hash chain on Kafka
+  vigie topics create|check|list   Kafka topics from the registry (create also corrects drift)
+  vigie audit verify [--topic T] [--keys FILE]   check every signed hash chain of the audit trail
+  vigie retention report      what retention deleted, from the audit trail
   vigie doctor [--distributed]
   vigie services              installed services
   vigie tokens create|list|revoke   client tokens with roles (vigie_core.auth.commands)
@@ -122,36 +123,102 @@ def cmd_topics(args: argparse.Namespace) -> int:
                    replication_factor=core.kafka_replication_factor,
                    client_config=core.kafka_client_config())
 
-    async def create() -> list[str]:
+    async def create() -> int:
+        from vigie_core.bus.base import topic_specs
+
         await bus.ping()
-        return await bus.ensure_topics(REGISTRY)
+        try:
+            if args.action == "create":
+                created = await bus.ensure_topics(REGISTRY)
+                print(f"created {len(created)} topics" + (": " + ", ".join(created) if created
+                                                          else " (all existed)"))
+            drifts = await bus.topic_drift(topic_specs(REGISTRY))
+            return await _drift(bus, drifts, fix=args.action == "create")
+        finally:
+            await bus.close()
     try:
-        created = asyncio.run(create())
+        return asyncio.run(create())
     except ConnectionError as exc:
         sys.exit(f"vigie: {exc}")
-    print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else
-                                              " (all existed)"))
-    return 0
+
+
+async def _drift(bus: Any, drifts: list[Any], *, fix: bool) -> int:
+    """Print how existing topics differ from the registry; with `fix`, set their configs to the
+    registry's (retention included). Partition counts are never changed (more partitions would
+    move keys): reported only. Exit code 1 if something differs (check) or still differs."""
+    left = 0
+    for drift in drifts:
+        for name, (actual, wanted) in sorted(drift.configs.items()):
+            print(f"{drift.name}: {name} is {actual if actual is not None else 'unset'}, the "
+                  f"registry says {wanted}" + (": set" if fix else ""))
+        for problem in drift.problems:
+            print(f"{drift.name}: {problem}" + (": corrected" if fix else ""))
+        if fix and drift.configs:
+            await bus.alter_topic_configs(
+                drift.name, {k: wanted for k, (_, wanted) in drift.configs.items()})
+        elif drift.configs or drift.problems:
+            left += 1
+        if drift.partitions:
+            left += 1
+            print(f"{drift.name}: {drift.partitions[0]} partitions, the registry says "
+                  f"{drift.partitions[1]} (not changed: more partitions move keys; a new topic "
+                  "version is the way)")
+    if not drifts:
+        print("every existing topic matches the registry")
+    return 1 if left else 0
+
+
+def _trusted_keys(path: Path) -> tuple[set[bytes], dict[str, set[bytes]]]:
+    """`--keys FILE`: one public key (64 hex digits) per line, optionally after a chain name
+    ("alerts/0 <hex>"); '#' starts a comment. Keys without a chain are trusted for every chain."""
+    anywhere: set[bytes] = set()
+    by_chain: dict[str, set[bytes]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        try:
+            key = bytes.fromhex(words[-1])
+        except ValueError:
+            sys.exit(f"vigie: {path}:{number}: not a hex public key")
+        if len(key) != 32 or len(words) > 2:
+            sys.exit(f"vigie: {path}:{number}: expected [chain] <64 hex digits>")
+        (by_chain.setdefault(words[0], set()) if len(words) == 2 else anywhere).add(key)
+    return anywhere, by_chain
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """`vigie audit verify`: recompute every chain of the audit topic on Kafka."""
-    from vigie_core.audit import read_audit, verify_records
+    """`vigie audit verify`: recompute every chain of the audit topic (or of a copy of it)."""
+    from vigie_core.audit import decode_records, key_id, verify_records
     from vigie_core.bus.kafka import KafkaBus
+    from vigie_core.topics import AUDIT
 
     core = _core_settings()
     bus = KafkaBus(core.kafka_bootstrap, "vigie-audit-verify",
                    client_config=core.kafka_client_config())
+    trusted = _trusted_keys(args.keys) if args.keys else None
 
     async def verify() -> int:
         await bus.ping()
-        results = verify_records(await read_audit(bus))
+        try:
+            records = decode_records(await bus.read_all(args.topic or AUDIT.name))
+        finally:
+            await bus.close()
+        keys = None
+        if trusted is not None:
+            anywhere, by_chain = trusted
+            keys = {chain: by_chain.get(chain, set()) | anywhere
+                    for chain in {r.chain for r in records}}
+        results = verify_records(records, keys)
         if not results:
             print("no audit records")
         bad = 0
         for chain, result in results.items():
+            signer = (", signed by " + ", ".join(key_id(k) for k in result.public_keys)
+                      if result.signed else ", UNSIGNED (a record appended at its end would "
+                                            "go unnoticed)")
             if result.valid:
-                print(f"{chain}: ok, {result.records_checked} records, head "
+                print(f"{chain}: ok, {result.records_checked} records{signer}, head "
                       f"{result.head_hash.hex()}")
             else:
                 bad += 1
@@ -160,6 +227,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 1 if bad else 0
     try:
         return asyncio.run(verify())
+    except ConnectionError as exc:
+        sys.exit(f"vigie: {exc}")
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """`vigie retention report`: every retention deletion in the audit trail, with whether the
+    chain that records it verifies."""
+    from datetime import UTC, datetime
+
+    from vigie_core.audit import read_audit, verify_records
+    from vigie_core.bus.kafka import KafkaBus
+    from vigie_core.retention import render, report
+
+    core = _core_settings()
+    bus = KafkaBus(core.kafka_bootstrap, "vigie-retention-report",
+                   client_config=core.kafka_client_config())
+
+    def when(text: str | None) -> datetime | None:
+        if not text:
+            return None
+        at = datetime.fromisoformat(text)
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+    async def run() -> int:
+        await bus.ping()
+        try:
+            records = await read_audit(bus)
+        finally:
+            await bus.close()
+        verification = verify_records(records)
+        rows = report(records, verification, since=when(args.since), until=when(args.until))
+        print(render(rows, args.format))
+        return 0 if all(r.chain_verified for r in rows) else 1
+    try:
+        return asyncio.run(run())
     except ConnectionError as exc:
         sys.exit(f"vigie: {exc}")
 
@@ -197,11 +299,24 @@ def parser() -> argparse.ArgumentParser:
             one = sub.add_parser(name, help=f"run the {name} service against Kafka")
             one.set_defaults(func=cmd_service, service=name)
     topics = sub.add_parser("topics", help="Kafka topics from the registry")
-    topics.add_argument("action", choices=["create", "list"])
+    topics.add_argument("action", choices=["create", "check", "list"],
+                        help="create: missing topics, and set the registry's configs (retention "
+                             "...) on topics that drifted; check: report drift, exit 1 if any")
     topics.set_defaults(func=cmd_topics)
     audit = sub.add_parser("audit", help="the hash-chained audit trail")
     audit.add_argument("action", choices=["verify"])
+    audit.add_argument("--topic", help="verify this topic (an exported or restored copy of the "
+                                       "audit trail) instead of vigie.audit.v1")
+    audit.add_argument("--keys", type=Path, help="trusted public keys, one per line, "
+                                                  "'[chain] <hex>': every record must be signed "
+                                                  "by one (accepts a key rotation)")
     audit.set_defaults(func=cmd_audit)
+    retention = sub.add_parser("retention", help="what retention deleted, with its proof")
+    retention.add_argument("action", choices=["report"])
+    retention.add_argument("--since", help="ISO 8601 date or time (UTC unless given)")
+    retention.add_argument("--until", help="ISO 8601 date or time (UTC unless given)")
+    retention.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    retention.set_defaults(func=cmd_retention)
     doctor = sub.add_parser("doctor", help="check the installation and say what to fix")
     doctor.add_argument("--distributed", action="store_true",
                         help="Kafka is required (it is only advised otherwise)")

@@ -17,7 +17,7 @@ import grpc
 from aiohttp import web
 from pydantic_settings import BaseSettings
 
-from vigie_core.audit import AuditLog
+from vigie_core.audit import AuditLog, load_signing_key
 from vigie_core.auth.authenticator import Authenticator
 from vigie_core.bus.base import Bus
 from vigie_core.processing import StreamProcessor, Subscription
@@ -122,10 +122,12 @@ class Service:
     @property
     def audit(self) -> AuditLog:
         """This replica's audit chain, `<name>/<audit_replica>` (resumed from the topic on first
-        use; call `await self.audit.start()` in on_start to resume before serving)."""
+        use; call `await self.audit.start()` in on_start to resume before serving), signed with
+        the replica's key (CoreSettings.audit_key_path, created at first use)."""
         if self._audit is None:
-            self._audit = AuditLog(self.bus, f"{self.name}/{self.ctx.core.audit_replica}",
-                                   f"service:{self.name}")
+            chain = f"{self.name}/{self.ctx.core.audit_replica}"
+            self._audit = AuditLog(self.bus, chain, f"service:{self.name}",
+                                   load_signing_key(self.ctx.core.audit_key_path(chain)))
         return self._audit
 
     @property

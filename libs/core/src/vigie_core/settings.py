@@ -102,6 +102,12 @@ class CoreSettings(BaseSettings):
         description="Tells replicas of one service apart in the audit trail: each writes the "
                     "chain <service>/<audit_replica> (a StatefulSet ordinal); never shared by "
                     "two running processes.")
+    audit_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM) that signs this replica's audit chain; keep "
+                          "it from one start to the next (a Secret or the data volume): a new "
+                          "key shows as a break in the chain unless auditors trust it. Unset: "
+                          "<data_dir>/audit/<service>_<audit_replica>.key, created at first "
+                          "start.")
     shutdown_grace_s: float = Field(10.0, gt=0, le=120,
                                     description="Time allowed to drain and flush on stop.")
 
@@ -177,6 +183,11 @@ class CoreSettings(BaseSettings):
             return []
         return [server.strip() for server in self.kafka_bootstrap.split(",")
                 if not is_loopback(server.strip().rpartition(":")[0].strip("[]"))]
+
+    def audit_key_path(self, chain: str) -> Path:
+        """Where the signing key of `chain` (this replica's) is kept."""
+        return self.audit_key_file or self.data_dir / "audit" / (chain.replace("/", "_")
+                                                                 + ".key")
 
     def insecure_listeners(self) -> list[str]:
         """Servers that would be reachable from outside without TLS (refused at start)."""

@@ -19,6 +19,7 @@ from vigie.audit.v1.audit_pb2 import AuditRecorded
 from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
+from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie.face.v1.face_match_pb2 import FaceMatched
 from vigie.face.v1.watchlist_pb2 import WatchlistEntry
 from vigie.ingest.v1.frame_pb2 import FrameSampled
@@ -48,6 +49,9 @@ class Topic:
     partitions: int = 6
     cleanup: Cleanup = Cleanup.DELETE
     retention: timedelta | None = timedelta(days=7)
+    # Further topic-level Kafka configs, e.g. (("segment.ms", "600000"),) so that a compacted
+    # topic written often is compacted soon.
+    extra_config: tuple[tuple[str, str], ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -69,10 +73,15 @@ class Topic:
         if self.cleanup is Cleanup.COMPACT:
             # Tombstones (erasures) disappear a day after compaction has applied them.
             config["delete.retention.ms"] = str(int(timedelta(days=1).total_seconds() * 1000))
+        config.update(self.extra_config)
         return config
 
 
 DLQ_RETENTION = timedelta(days=14)
+AUDIT_RETENTION_FLOOR = timedelta(days=183)
+"""The audit trail is kept at least six months (DESIGN invariant 4, issue 9): the registry refuses
+a shorter retention for the audit topic, and `vigie topics check|create` a topic configured
+shorter on the broker."""
 
 CAMERAS = Topic(
     "vigie.cameras.v1", Camera, "camera_id",
@@ -104,6 +113,14 @@ SIGNALS = Topic(
     "Traffic-signal states for red-light rules: the colour of a rule's signal region on a frame, "
     "or an external controller feed. Partitioned like detections (co-partitioned joins).",
     partitions=12, retention=timedelta(days=7),
+)
+TRACKER_STATE = Topic(
+    "vigie.tracker-state.v1", TrackerCheckpointed, "camera_id",
+    "Detect's per-camera ByteTrack state after the last tracked frame (internal): a restarted "
+    "or re-assigned replica goes on with the same track ids. Co-partitioned with frames.",
+    partitions=12, cleanup=Cleanup.COMPACT, retention=None,
+    # Written after every analysed frame: roll segments often so compaction keeps it small.
+    extra_config=(("segment.ms", str(10 * 60 * 1000)), ("min.cleanable.dirty.ratio", "0.1")),
 )
 FACES = Topic(
     "vigie.faces.v1", FaceMatched, "camera_id",
@@ -149,6 +166,9 @@ class TopicRegistry:
         self._by_name = {t.name: t for t in topics}
         if len(self._by_name) != len(topics):
             raise ValueError("duplicate topic name in registry")
+        for topic in topics:
+            if topic.type_name == AuditRecorded.DESCRIPTOR.full_name:
+                check_audit_retention(topic.retention)
 
     def __iter__(self) -> Iterator[Topic]:
         return iter(self._by_name.values())
@@ -169,7 +189,27 @@ class TopicRegistry:
         return [t for t in self if t.type_name == type_name]
 
 
+def check_audit_retention(retention: timedelta | None) -> None:
+    """Raise ValueError if `retention` (None: forever) is shorter than the audit floor."""
+    if retention is not None and retention < AUDIT_RETENTION_FLOOR:
+        raise ValueError(f"the audit topic must be kept at least {AUDIT_RETENTION_FLOOR.days} "
+                         f"days, not {retention}")
+
+
+def retention_ms_problem(topic: Topic, retention_ms: int) -> str:
+    """Why a broker-side retention.ms is not acceptable for `topic` (empty when it is): only the
+    audit floor is a hard rule; other differences are drift, which `vigie topics create` fixes."""
+    if topic.type_name != AuditRecorded.DESCRIPTOR.full_name:
+        return ""
+    if retention_ms < 0:
+        return ""
+    if retention_ms < AUDIT_RETENTION_FLOOR.total_seconds() * 1000:
+        return (f"{topic.name} keeps records {retention_ms / 86_400_000:g} days, below the "
+                f"{AUDIT_RETENTION_FLOOR.days}-day audit floor")
+    return ""
+
+
 REGISTRY = TopicRegistry([
-    CAMERAS, RULES, WATCHLIST, FRAMES, DETECTIONS, SIGNALS, FACES, REPORTS,
+    CAMERAS, RULES, WATCHLIST, FRAMES, DETECTIONS, SIGNALS, TRACKER_STATE, FACES, REPORTS,
     ALERTS, ALERT_DECISIONS, STATS, CAMERA_HEALTH, AUDIT,
 ])

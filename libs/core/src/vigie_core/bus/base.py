@@ -59,6 +59,29 @@ def topic_specs(registry: TopicRegistry | Iterable[Topic]) -> list[TopicSpec]:
     return specs
 
 
+@dataclass(frozen=True)
+class TopicDrift:
+    """How an existing topic differs from its spec: configs to set (name -> (actual, wanted)),
+    a partition count that differs (actual, wanted), and rules broken (the audit floor)."""
+
+    name: str
+    configs: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    partitions: tuple[int, int] | None = None
+    problems: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.configs or self.partitions or self.problems)
+
+
+def topic_drift(spec: TopicSpec, partitions: int, config: dict[str, str],
+                problem: str = "") -> TopicDrift:
+    """Compare a topic as the broker has it with its spec (only the configs the spec sets)."""
+    changes = {k: (config.get(k), v) for k, v in spec.config.items() if config.get(k) != v}
+    return TopicDrift(spec.name, changes,
+                      (partitions, spec.partitions) if partitions != spec.partitions else None,
+                      (problem,) if problem else ())
+
+
 # Deliveries started while a handler runs, so the consume loop can store the input's offset only
 # once every output it caused is durable (at-least-once across a chain of services).
 Deliveries = list[asyncio.Future[Record]]
@@ -75,6 +98,15 @@ def track_deliveries() -> tuple[Deliveries, contextvars.Token[Deliveries | None]
 
 def untrack_deliveries(token: contextvars.Token[Deliveries | None]) -> None:
     _deliveries.reset(token)
+
+
+def hold_offset(until: asyncio.Future[Record]) -> None:
+    """From inside a handler: the input's offset is not stored before `until` resolves, as if
+    it were one more output (e.g. detect's tracker checkpoint that covers this frame). Outside
+    a handler, does nothing."""
+    pending = _deliveries.get()
+    if pending is not None:
+        pending.append(until)
 
 
 class Consumer(ABC):
@@ -99,6 +131,13 @@ class Consumer(ABC):
     @abstractmethod
     def assignment(self) -> list[tuple[str, int]]:
         """The (topic, partition) pairs this member currently owns."""
+
+    @property
+    def generation(self) -> int:
+        """Goes up every time partitions are (re)assigned to this member: state derived from
+        what the member consumed before is stale once it changes (another member may have
+        processed those partitions meanwhile)."""
+        return 0
 
 
 class Bus(ABC):
@@ -143,8 +182,23 @@ class Bus(ABC):
         """Every record `topic` holds now, partition by partition in offset order, outside any
         consumer group (small topics only: the audit chains, verification, tools)."""
 
+    @abstractmethod
+    async def read_tail(self, topic: str, partition: int, count: int, *,
+                        before: int | None = None) -> list[Record]:
+        """Up to `count` records of one partition ending just before offset `before` (default:
+        the partition's end), in offset order; empty when none. Reading backwards chunk by
+        chunk (`before` = the first offset returned) finds the latest record of a key."""
+
     async def ensure_topics(self, registry: TopicRegistry | Iterable[Topic]) -> list[str]:
         return await self.create_topics(topic_specs(registry))
+
+    async def topic_drift(self, specs: Sequence[TopicSpec]) -> list[TopicDrift]:
+        """Existing topics of `specs` that differ from them (missing topics are not drift)."""
+        return []
+
+    async def alter_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        """Set these configs of an existing topic (the others keep their values)."""
+        raise NotImplementedError(f"{type(self).__name__} has no topic configs to alter")
 
     async def publish(
         self,

@@ -18,9 +18,15 @@ from typing import Any
 
 from confluent_kafka import Consumer as _KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
-from vigie_core.bus.base import Bus, Consumer, Record, TopicSpec
+from vigie_core.bus.base import Bus, Consumer, Record, TopicDrift, TopicSpec, topic_drift
 from vigie_core.codec import Headers
 
 log = logging.getLogger(__name__)
@@ -174,6 +180,37 @@ class KafkaBus(Bus):
                     raise
         return created
 
+    async def topic_drift(self, specs: Sequence[TopicSpec]) -> list[TopicDrift]:
+        from vigie_core.topics import REGISTRY, retention_ms_problem
+
+        admin = self._admin()
+        metadata = (await asyncio.to_thread(admin.list_topics, timeout=10)).topics
+        existing = [s for s in specs if s.name in metadata]
+        if not existing:
+            return []
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in existing]
+        described = admin.describe_configs(resources, request_timeout=30)
+        out = []
+        for spec, resource in zip(existing, resources, strict=True):
+            entries = await asyncio.wrap_future(described[resource])
+            config = {k: str(e.value) for k, e in entries.items() if e.value is not None}
+            problem = ""
+            if spec.name in REGISTRY and "retention.ms" in config:
+                problem = retention_ms_problem(REGISTRY.get(spec.name),
+                                               int(config["retention.ms"]))
+            drift = topic_drift(spec, len(metadata[spec.name].partitions), config, problem)
+            if drift:
+                out.append(drift)
+        return out
+
+    async def alter_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+            for k, v in sorted(configs.items())])
+        admin = self._admin()  # kept until the answer: a collected client cancels its requests
+        futures = admin.incremental_alter_configs([resource], request_timeout=30)
+        await asyncio.wrap_future(futures[resource])
+
     async def ping(self, timeout: float = 5.0) -> None:
         try:
             await asyncio.to_thread(self._admin().list_topics, timeout=timeout)
@@ -220,6 +257,46 @@ class KafkaBus(Bus):
         finally:
             reader.close()
 
+    async def read_tail(self, topic: str, partition: int, count: int, *,
+                        before: int | None = None) -> list[Record]:
+        return await asyncio.to_thread(self._read_tail, topic, partition, count, before)
+
+    def _read_tail(self, topic: str, partition: int, count: int, before: int | None,
+                   timeout: float = 30.0) -> list[Record]:
+        reader = _KafkaConsumer({**self._consumer_config, "group.id": f"vigie-reader-{id(self)}",
+                                 "enable.auto.commit": False}, logger=log)
+        try:
+            tp = TopicPartition(topic, partition)
+            try:
+                low, high = _watermarks(reader, tp)
+            except KafkaException as exc:
+                if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    return []
+                raise
+            end = high if before is None else min(before, high)
+            start = max(low, end - max(count, 0))
+            if end <= start:
+                return []
+            reader.assign([TopicPartition(topic, partition, start)])
+            out: list[Record] = []
+            deadline = time.monotonic() + timeout
+            while True:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading {topic}[{partition}] took more than {timeout}s")
+                for msg in reader.consume(BATCH, 0.5):
+                    if msg.error() is not None:
+                        continue
+                    offset = msg.offset() or 0
+                    if start <= offset < end:
+                        out.append(Record(topic, partition, offset, msg.key(), msg.value(),
+                                          tuple(msg.headers() or ()),  # type: ignore[arg-type]
+                                          (msg.timestamp() or (0, 0))[1]))
+                [position] = reader.position([TopicPartition(topic, partition)])
+                if position.offset >= end:  # compaction leaves gaps: positions, not offsets
+                    return out
+        finally:
+            reader.close()
+
     async def close(self) -> None:
         for consumer in self._consumers:
             await consumer.close()
@@ -234,7 +311,7 @@ class KafkaBus(Bus):
                 self._producer = None
 
 
-def _watermarks(reader: _KafkaConsumer, tp: TopicPartition, timeout: float = 15.0,
+def _watermarks(reader: _KafkaConsumer, tp: TopicPartition, timeout: float = 30.0,
                 ) -> tuple[int, int]:
     """Low and high watermarks, waiting out a leader election (a topic just created)."""
     deadline = time.monotonic() + timeout
@@ -243,9 +320,13 @@ def _watermarks(reader: _KafkaConsumer, tp: TopicPartition, timeout: float = 15.
             low, high = reader.get_watermark_offsets(tp, timeout=5)
             return int(low), int(high)
         except KafkaException as exc:
-            retriable = exc.args[0].code() in (KafkaError.NOT_LEADER_FOR_PARTITION,
-                                               KafkaError.LEADER_NOT_AVAILABLE,
-                                               KafkaError.UNKNOWN_TOPIC_OR_PART)
+            # A leader election (a topic just created, a broker that died) or a connection
+            # torn down with its broker: ask again, the client finds the new leader.
+            error = exc.args[0]
+            retriable = error.retriable() or error.code() in (
+                KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._DESTROY_BROKER,
+                KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN)
             if not retriable or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -260,12 +341,23 @@ class KafkaConsumer(Consumer):
                                  on_lost=self._revoked)
         self._closed = False
         self._buffer: deque[Message] = deque()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     def _assigned(self, _: Any, partitions: list[TopicPartition]) -> None:
         self._assignment = frozenset((tp.topic, tp.partition) for tp in partitions)
+        self._generation += 1
 
     def _revoked(self, _: Any, partitions: list[TopicPartition]) -> None:
-        self._assignment -= {(tp.topic, tp.partition) for tp in partitions}
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._assignment -= gone
+        # Records fetched before the revocation are not ours to process any more: whoever gets
+        # the partitions starts again from the committed offset (and so do we if we get them
+        # back), so handing them out would process them out of order.
+        self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) not in gone)
 
     async def poll(self, timeout: float) -> Record | None:
         if self._closed:

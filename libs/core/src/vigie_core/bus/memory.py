@@ -113,6 +113,14 @@ class MemoryBus(Bus):
     async def read_all(self, topic: str) -> list[Record]:
         return [r for p in self._topic(topic).partitions for r in p.records]
 
+    async def read_tail(self, topic: str, partition: int, count: int, *,
+                        before: int | None = None) -> list[Record]:
+        part = self._topic(topic).partitions[partition]
+        end = part.end if before is None else min(before, part.end)
+        first = bisect.bisect_left(part.offsets, max(0, end - max(count, 0)))
+        last = bisect.bisect_left(part.offsets, end)
+        return part.records[first:last]
+
     # -- producing ------------------------------------------------------------------------------
     async def produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()
@@ -175,6 +183,8 @@ class MemoryBus(Bus):
                 if members:
                     wanted[members[p % len(members)]].add((name, p))
         for member, owned in wanted.items():
+            if not owned <= set(member.positions):
+                member.generations += 1  # it gains partitions others may have processed
             member.positions = {
                 tp: member.positions.get(tp, self._start(group, tp)) for tp in sorted(owned)
             }
@@ -209,8 +219,13 @@ class MemoryConsumer(Consumer):
     def __init__(self, bus: MemoryBus, group: str, topics: list[str], member_id: int) -> None:
         self.bus, self.group, self.topics, self.member_id = bus, group, topics, member_id
         self.positions: dict[tuple[str, int], int] = {}
+        self.generations = 0
         self._next = 0
         self._closed = False
+
+    @property
+    def generation(self) -> int:
+        return self.generations
 
     def _take(self) -> Record | None:
         owned = list(self.positions)

@@ -2,7 +2,8 @@
 
 - Evidence retention (invariant 6): snapshots past their camera's retention are deleted unless an
   evidence lock holds them; each deletion is an AUDIT_ACTION_RETENTION_DELETION record carrying
-  the SHA-256 of what was deleted, the camera and when it was captured.
+  the SHA-256 of what was deleted, the camera and when it was captured (`vigie_core.retention`,
+  shared with the other services that delete evidence; `vigie retention report` lists them).
 - History retention: alerts raised before `history_retention` (with their decisions and
   deliveries) leave the read model, audited the same way. Locked alerts stay.
 - Audit records queued in the database by `vigie alerts` commands (accounts, tokens, suspension)
@@ -17,11 +18,11 @@ import contextlib
 import logging
 from datetime import UTC, timedelta
 
-from vigie.audit.v1.audit_pb2 import AuditAction
 from vigie_alerts import metrics
 from vigie_alerts.adapters.snapshots import EvidenceStore
 from vigie_alerts.adapters.store import Database, StoredAlert, now_utc
 from vigie_core.audit import AuditLog
+from vigie_core.retention import Deletion
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,11 @@ class Housekeeping:
             if stored.snapshot_path:
                 await self._delete_evidence(stored, "history retention")
             alert = stored.alert
-            await self.audit.record(
-                AuditAction.AUDIT_ACTION_RETENTION_DELETION, f"alert:{alert.alert_id}",
-                event_id=f"retention:alert:{alert.alert_id}",
-                details={"what": "alert history", "camera_id": alert.camera_id,
-                         "raised_at": alert.raised_at.ToDatetime(UTC).isoformat(),
-                         "retention_days": f"{self.history_retention.total_seconds() / 86400:g}"})
+            raised = alert.raised_at.ToDatetime(UTC)
+            await Deletion("alert", alert.alert_id, f"alert:{alert.alert_id}", "alert history",
+                           "history retention", camera_id=alert.camera_id, captured_at=raised,
+                           expired_at=raised + self.history_retention,
+                           retention=self.history_retention).record(self.audit)
         if old:
             alerts = await self.db.bg(self.db.store.delete_alerts, [s.alert.alert_id for s in old])
             metrics.RETENTION_DELETED.labels("alert").inc(alerts)
@@ -92,15 +92,10 @@ class Housekeeping:
         alert = stored.alert
         existed = await asyncio.to_thread(self.evidence.delete, stored.snapshot_path)
         await self.db.bg(self.db.store.mark_evidence_deleted, alert.alert_id, now_utc())
-        captured = stored.snapshot_captured_at
-        expires = stored.evidence_expires_at
-        await self.audit.record(
-            AuditAction.AUDIT_ACTION_RETENTION_DELETION, f"alert:{alert.alert_id}",
-            event_id=f"retention:snapshot:{alert.alert_id}",
-            details={"what": "snapshot", "reason": why, "sha256": stored.snapshot_sha256,
-                     "size_bytes": str(stored.snapshot_bytes), "camera_id": alert.camera_id,
-                     "captured_at": captured.isoformat() if captured else "",
-                     "expired_at": expires.isoformat() if expires else "",
-                     "file_found": str(existed).lower()})
+        await Deletion("snapshot", alert.alert_id, f"alert:{alert.alert_id}", "snapshot", why,
+                       camera_id=alert.camera_id, sha256=stored.snapshot_sha256,
+                       size_bytes=stored.snapshot_bytes, captured_at=stored.snapshot_captured_at,
+                       expired_at=stored.evidence_expires_at,
+                       file_found=existed).record(self.audit)
         metrics.RETENTION_DELETED.labels("snapshot").inc()
         return 1

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avigie/audit/v1/audit.proto\x12\x0evigie.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x02\n\rAuditRecorded\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12+\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x1b.vigie.audit.v1.AuditAction\x12\x13\n\x0bsubject_ref\x18\x06 \x01(\t\x12;\n\x07\x64\x65tails\x18\x07 \x03(\x0b\x32*.vigie.audit.v1.AuditRecorded.DetailsEntry\x12\x11\n\tprev_hash\x18\x08 \x01(\x0c\x12\x0c\n\x04hash\x18\t \x01(\x0c\x12\r\n\x05\x63hain\x18\n \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xc4\x03\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41UDIT_ACTION_ENROLMENT\x10\x01\x12\x18\n\x14\x41UDIT_ACTION_ERASURE\x10\x02\x12\x16\n\x12\x41UDIT_ACTION_MATCH\x10\x03\x12\x17\n\x13\x41UDIT_ACTION_SEARCH\x10\x04\x12\x1c\n\x18\x41UDIT_ACTION_RULE_CHANGE\x10\x05\x12\x19\n\x15\x41UDIT_ACTION_DECISION\x10\x06\x12\x1e\n\x1a\x41UDIT_ACTION_CAMERA_CHANGE\x10\x07\x12\x17\n\x13\x41UDIT_ACTION_EXPORT\x10\x08\x12#\n\x1f\x41UDIT_ACTION_RETENTION_DELETION\x10\t\x12\x19\n\x15\x41UDIT_ACTION_DISPATCH\x10\n\x12\x17\n\x13\x41UDIT_ACTION_EXPIRY\x10\x0b\x12\x1e\n\x1a\x41UDIT_ACTION_EVIDENCE_LOCK\x10\x0c\x12$\n AUDIT_ACTION_DISPATCH_SUSPENSION\x10\r\x12\x1f\n\x1b\x41UDIT_ACTION_ACCOUNT_CHANGE\x10\x0e\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avigie/audit/v1/audit.proto\x12\x0evigie.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x02\n\rAuditRecorded\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12+\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x1b.vigie.audit.v1.AuditAction\x12\x13\n\x0bsubject_ref\x18\x06 \x01(\t\x12;\n\x07\x64\x65tails\x18\x07 \x03(\x0b\x32*.vigie.audit.v1.AuditRecorded.DetailsEntry\x12\x11\n\tprev_hash\x18\x08 \x01(\x0c\x12\x0c\n\x04hash\x18\t \x01(\x0c\x12\r\n\x05\x63hain\x18\n \x01(\t\x12\x12\n\npublic_key\x18\x0b \x01(\x0c\x12\x11\n\tsignature\x18\x0c \x01(\x0c\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xc4\x03\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41UDIT_ACTION_ENROLMENT\x10\x01\x12\x18\n\x14\x41UDIT_ACTION_ERASURE\x10\x02\x12\x16\n\x12\x41UDIT_ACTION_MATCH\x10\x03\x12\x17\n\x13\x41UDIT_ACTION_SEARCH\x10\x04\x12\x1c\n\x18\x41UDIT_ACTION_RULE_CHANGE\x10\x05\x12\x19\n\x15\x41UDIT_ACTION_DECISION\x10\x06\x12\x1e\n\x1a\x41UDIT_ACTION_CAMERA_CHANGE\x10\x07\x12\x17\n\x13\x41UDIT_ACTION_EXPORT\x10\x08\x12#\n\x1f\x41UDIT_ACTION_RETENTION_DELETION\x10\t\x12\x19\n\x15\x41UDIT_ACTION_DISPATCH\x10\n\x12\x17\n\x13\x41UDIT_ACTION_EXPIRY\x10\x0b\x12\x1e\n\x1a\x41UDIT_ACTION_EVIDENCE_LOCK\x10\x0c\x12$\n AUDIT_ACTION_DISPATCH_SUSPENSION\x10\r\x12\x1f\n\x1b\x41UDIT_ACTION_ACCOUNT_CHANGE\x10\x0e\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUDITRECORDED_DETAILSENTRY']._loaded_options = None
   _globals['_AUDITRECORDED_DETAILSENTRY']._serialized_options = b'8\001'
-  _globals['_AUDITACTION']._serialized_start=421
-  _globals['_AUDITACTION']._serialized_end=873
+  _globals['_AUDITACTION']._serialized_start=460
+  _globals['_AUDITACTION']._serialized_end=912
   _globals['_AUDITRECORDED']._serialized_start=80
-  _globals['_AUDITRECORDED']._serialized_end=418
-  _globals['_AUDITRECORDED_DETAILSENTRY']._serialized_start=372
-  _globals['_AUDITRECORDED_DETAILSENTRY']._serialized_end=418
+  _globals['_AUDITRECORDED']._serialized_end=457
+  _globals['_AUDITRECORDED_DETAILSENTRY']._serialized_start=411
+  _globals['_AUDITRECORDED_DETAILSENTRY']._serialized_end=457
 # @@protoc_insertion_point(module_scope)

@@ -44,7 +44,7 @@ AUDIT_ACTION_DISPATCH_SUSPENSION: AuditAction
 AUDIT_ACTION_ACCOUNT_CHANGE: AuditAction
 
 class AuditRecorded(_message.Message):
-    __slots__ = ("sequence", "event_id", "occurred_at", "actor", "action", "subject_ref", "details", "prev_hash", "hash", "chain")
+    __slots__ = ("sequence", "event_id", "occurred_at", "actor", "action", "subject_ref", "details", "prev_hash", "hash", "chain", "public_key", "signature")
     class DetailsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,8 @@ class AuditRecorded(_message.Message):
     PREV_HASH_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
@@ -72,4 +74,6 @@ class AuditRecorded(_message.Message):
     prev_hash: bytes
     hash: bytes
     chain: str
-    def __init__(self, sequence: _Optional[int] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[_Union[AuditAction, str]] = ..., subject_ref: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., prev_hash: _Optional[bytes] = ..., hash: _Optional[bytes] = ..., chain: _Optional[str] = ...) -> None: ...
+    public_key: bytes
+    signature: bytes
+    def __init__(self, sequence: _Optional[int] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[_Union[AuditAction, str]] = ..., subject_ref: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., prev_hash: _Optional[bytes] = ..., hash: _Optional[bytes] = ..., chain: _Optional[str] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
