@@ -37,6 +37,9 @@ class Settings(BaseSettings):
                                                             "refused.")
     loop_files: bool = Field(False, description="Replay file sources forever (demos, soak "
                                                 "tests) instead of stopping at their end.")
+    file_speed: float = Field(0.0, ge=0, le=100, description="Play file sources at this "
+                              "multiple of stream speed, as a live camera sends them (1: real "
+                              "time); 0: as fast as they decode.")
     max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0, description="Largest citizen upload.")
     max_upload_duration_s: float = Field(300.0, gt=0, description="Longest citizen video.")
     whip_max_sessions: int = Field(8, ge=0, le=1000, description="Live citizen streams (WHIP) "
@@ -49,3 +52,9 @@ class Settings(BaseSettings):
         "WebRTC on loopback (tests, one-machine demos) and then ignores non-loopback peers.")
     citizen_sample_fps: float = Field(2.0, gt=0, le=30, description="Sampling rate of citizen "
                                                                     "media.")
+    citizen_evidence_retention_days: float = Field(
+        30.0, gt=0, le=3650, description="Citizen uploads kept as evidence (under "
+        "<data_dir>/evidence/citizen) are deleted this long after they were received, each "
+        "deletion recorded in the audit trail with the media's SHA-256.")
+    retention_interval_s: float = Field(3600.0, gt=0, le=86400, description="How often "
+                                        "expired citizen evidence is looked for.")

@@ -13,3 +13,5 @@ REJECTED = Counter("vigie_ingest_rejections_total",
                    "Requests or sources refused, by what was refused.", ["what"])
 RUNNING = Gauge("vigie_ingest_running_cameras", "Camera runners owned by this replica.")
 REPORTS = Counter("vigie_ingest_citizen_reports_total", "Citizen reports accepted.", ["channel"])
+RETENTION_DELETED = Counter("vigie_ingest_retention_deleted_total",
+                            "Citizen uploads deleted at the end of their retention (audited).")

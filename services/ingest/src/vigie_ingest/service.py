@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +24,7 @@ from vigie.ingest.v1.report_pb2 import ReportReceived
 from vigie_core.auth.model import public
 from vigie_core.auth.web import declare
 from vigie_core.bus.base import murmur2_partition
-from vigie_core.codec import Event
+from vigie_core.codec import DecodeError, Event, decode
 from vigie_core.processing import Subscription
 from vigie_core.service import Check, GrpcBinding, Service, Stream
 from vigie_core.topics import CAMERA_HEALTH, CAMERAS, FRAMES, REPORTS, Topic
@@ -41,6 +42,8 @@ from vigie_ingest.domain.cameras import CameraLimits
 log = logging.getLogger(__name__)
 
 UPLOAD_CHUNK = 256 * 1024
+RESUME_CHUNK = 100  # records read at a time looking for a file camera's last frame
+RESUME_SCAN = 5000
 
 
 class IngestService(Service):
@@ -60,7 +63,7 @@ class IngestService(Service):
             settings.sample_fps, settings.min_motion, settings.keepalive_s,
             settings.stall_timeout_s, settings.backoff_base_s, settings.backoff_cap_s,
             settings.jpeg_quality, settings.analysis_max_width, settings.analysis_max_height,
-            settings.loop_files)
+            settings.loop_files, settings.file_speed)
         citizen_settings = RunnerSettings(**{**self.runner_settings.__dict__,
                                              "sample_fps": settings.citizen_sample_fps})
         self.citizen = CitizenMedia(self.ctx.core.data_dir / "evidence" / "citizen",
@@ -98,6 +101,8 @@ class IngestService(Service):
 
     async def on_start(self) -> None:
         self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="ingest:cameras"))
+        self._tasks.append(asyncio.create_task(self._retention_forever(),
+                                               name="ingest:retention"))
 
     async def on_stop(self) -> None:
         await self.whip.close_all()
@@ -126,6 +131,31 @@ class IngestService(Service):
     async def publish_frame(self, frame: FrameSampled) -> None:
         await self.bus.publish(FRAMES, frame.camera_id, frame, event_id=frame.frame_id)
 
+    async def last_frame(self, camera_id: str) -> FrameSampled | None:
+        """The camera's newest frame still on vigie.frames.v1, read backwards from the end of
+        its partition (at most RESUME_SCAN records: further back, the camera starts afresh)."""
+        key = camera_id.encode()
+        partition = murmur2_partition(key, FRAMES.partitions)
+        before: int | None = None
+        scanned = 0
+        while scanned < RESUME_SCAN:
+            records = await self.bus.read_tail(FRAMES.name, partition, RESUME_CHUNK,
+                                               before=before)
+            for record in reversed(records):
+                if record.key == key and record.value is not None:
+                    try:
+                        message = decode(FRAMES, record.key, record.value, record.headers)
+                    except DecodeError:
+                        continue
+                    if isinstance(message.message, FrameSampled):
+                        return message.message
+            if not records or records[0].offset == 0:
+                return None
+            before, scanned = records[0].offset, scanned + len(records)
+        log.info("no frame of the camera in the last %d records of its partition", scanned,
+                 extra={"camera_id": camera_id})
+        return None
+
     async def publish_health(self, change: CameraHealthChanged) -> None:
         await self.bus.publish(CAMERA_HEALTH, change.camera_id, change)
 
@@ -153,7 +183,8 @@ class IngestService(Service):
         for camera_id, camera in wanted.items():
             if camera_id not in self.runners:
                 runner = CameraRunner(camera, self.source_limits, self.runner_settings,
-                                      self.publish_frame, self.publish_health)
+                                      self.publish_frame, self.publish_health,
+                                      last_frame=self.last_frame)
                 stop = asyncio.Event()
                 task = asyncio.create_task(runner.run(stop), name=f"camera:{camera_id}")
                 self.runners[camera_id] = (camera, runner, stop, task)
@@ -164,6 +195,29 @@ class IngestService(Service):
             await self.reconcile()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 1.0)
+
+    # -- retention of citizen evidence (DESIGN invariant 6) --------------------------------------
+    async def retention(self) -> int:
+        """Delete the citizen uploads past their retention, each with its audit record."""
+        keep = timedelta(days=self.config.citizen_evidence_retention_days)
+        deleted = 0
+        for upload in await asyncio.to_thread(self.citizen.expired, keep, datetime.now(UTC)):
+            deletion = await asyncio.to_thread(self.citizen.delete, upload, keep)
+            await deletion.record(self.audit)
+            metrics.RETENTION_DELETED.inc()
+            deleted += 1
+        if deleted:
+            log.info("retention deleted %d citizen uploads", deleted)
+        return deleted
+
+    async def _retention_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.retention()
+            except Exception:
+                log.exception("citizen evidence retention failed; retried next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.config.retention_interval_s)
 
     async def _stop_runner(self, camera_id: str) -> None:
         _, _, stop, task = self.runners.pop(camera_id)

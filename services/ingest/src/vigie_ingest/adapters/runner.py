@@ -1,6 +1,14 @@
 """A camera runner: one source, decoded in its own thread, sampled, motion-gated, JPEG-encoded and
 published, reconnecting with back-off and watched for stalls. One slow or broken camera never
-holds up another: each has its own thread, queue and back-off."""
+holds up another: each has its own thread, queue and back-off.
+
+File cameras resume: when a runner starts, the camera's last frame still on vigie.frames.v1 (if
+any) gives the session's start time (`captured_at - pts_s`) and where to go on from. The file is
+decoded from its beginning through the same sampling grid and motion gate, so that their state
+is exactly what it was, but frames up to that one are not published again: a restarted ingest
+publishes the frames a clean run would have, with the same ids, each once (a frame whose
+delivery was in flight when ingest died may come twice; consumers skip a frame_id they have).
+Files can also be played at stream speed (`file_speed`), as a live camera would send them."""
 
 from __future__ import annotations
 
@@ -44,6 +52,7 @@ class RunnerSettings:
     max_width: int = 960
     max_height: int = 540
     loop_files: bool = False
+    file_speed: float = 0.0  # file sources: 1 = stream speed, 2 = twice as fast; 0 = unpaced
 
 
 @dataclass(frozen=True)
@@ -57,13 +66,24 @@ class Sampled:
 
 PublishFrame = Callable[[FrameSampled], Awaitable[Any]]
 PublishHealth = Callable[[CameraHealthChanged], Awaitable[Any]]
+LastFrame = Callable[[str], Awaitable[FrameSampled | None]]
 
 
 class FramePipeline:
-    """Sampling grid, motion gate and JPEG encoding for one source's decoded frames."""
+    """Sampling grid, motion gate and JPEG encoding for one source's decoded frames. Frames up to
+    `published_until_s` (stream time) go through the grid and the gate but are not encoded: they
+    were published before a restart. With `speed` > 0, sampled frames are released at that
+    multiple of stream speed (counted from the first one released)."""
 
-    def __init__(self, gate: FrameGate, settings: RunnerSettings) -> None:
+    def __init__(self, gate: FrameGate, settings: RunnerSettings, *,
+                 published_until_s: float | None = None, speed: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.gate, self.settings = gate, settings
+        self.published_until_s = published_until_s
+        self.speed = speed
+        self._clock, self._sleep = clock, sleep
+        self._paced_from: tuple[float, float] | None = None  # (pts, clock) of the first released
 
     def sample(self, pts_s: float, frame: Any) -> Sampled | None:
         if not self.gate.due(pts_s):
@@ -72,9 +92,22 @@ class FramePipeline:
         if not publish:
             metrics.GATED.inc()
             return None
+        if self.published_until_s is not None and pts_s <= self.published_until_s + 1e-6:
+            return None  # published before the restart
+        self._pace(pts_s)
         jpeg, width, height = analysis_jpeg(frame, self.settings.max_width,
                                             self.settings.max_height, self.settings.jpeg_quality)
         return Sampled(pts_s, jpeg, width, height, motion)
+
+    def _pace(self, pts_s: float) -> None:
+        if self.speed <= 0:
+            return
+        if self._paced_from is None:
+            self._paced_from = (pts_s, self._clock())
+            return
+        due = self._paced_from[1] + (pts_s - self._paced_from[0]) / self.speed
+        while (wait := due - self._clock()) > 0:
+            self._sleep(min(wait, 0.5))
 
 
 def frame_event(camera_id: str, sequence: int, started: datetime, sampled: Sampled,
@@ -159,12 +192,15 @@ def start_decoder(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[tuple[An
 class CameraRunner:
     def __init__(self, camera: Camera, limits: SourceLimits, settings: RunnerSettings,
                  publish_frame: PublishFrame, publish_health: PublishHealth,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, last_frame: LastFrame | None = None) -> None:
         self.camera, self.limits, self.settings = camera, limits, settings
         self.publish_frame, self.publish_health = publish_frame, publish_health
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.health = SourceHealth()
         self.frames_total = 0
+        # File cameras: the camera's last frame on the frames topic, looked up once at start.
+        self.last_frame = last_frame
+        self._resume: FrameSampled | None = None
 
     @property
     def camera_id(self) -> str:
@@ -172,6 +208,16 @@ class CameraRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         is_file = self.camera.source_url.startswith("file:")
+        if is_file and self.last_frame is not None:
+            try:
+                self._resume = await self.last_frame(self.camera_id)
+            except Exception as exc:  # the camera still runs, from the file's start
+                log.warning("cannot look up the last frame published: %r", exc,
+                            extra={"camera_id": self.camera_id})
+            if self._resume is not None:
+                self.frames_total = self._resume.sequence + 1
+                log.info("camera resumes after frame %s", self._resume.frame_id,
+                         extra={"camera_id": self.camera_id})
         while not stop.is_set():
             try:
                 if await self._session(stop) == "stopped":
@@ -212,8 +258,12 @@ class CameraRunner:
                                          "max_width": self.camera.analysis_max_width,
                                          "max_height": self.camera.analysis_max_height})
         source = VideoSource(self.camera.source_url, self.limits)
-        thread_stop = start_decoder(loop, queue, decode_into, source,
-                                    FramePipeline(gate, settings), activity, None)
+        resume, self._resume = self._resume, None  # the first session only (not the next loops)
+        is_file = self.camera.source_url.startswith("file:")
+        pipeline = FramePipeline(gate, settings,
+                                 published_until_s=resume.pts_s if resume else None,
+                                 speed=self.settings.file_speed if is_file else 0.0)
+        thread_stop = start_decoder(loop, queue, decode_into, source, pipeline, activity, None)
         started: datetime | None = None
         try:
             while True:
@@ -231,7 +281,8 @@ class CameraRunner:
                                           permanent=False) from None
                     continue
                 if item[0] == "opened":
-                    started = datetime.now(UTC)
+                    started = datetime.now(UTC) if resume is None else (
+                        resume.captured_at.ToDatetime(UTC) - timedelta(seconds=resume.pts_s))
                 elif item[0] == "frame":
                     assert started is not None
                     await self._publish(item[1], started)
