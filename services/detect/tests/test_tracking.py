@@ -203,3 +203,61 @@ def test_tud_stadtmitte_ground_truth_identities_keep_one_track_id() -> None:
     # No track id shared by two identities for most of their boxes (no merges).
     owners = Counter(carried[i].most_common(1)[0][0] for i in boxes_of if carried[i])
     assert max(owners.values()) == 1
+
+
+def noisy_sequence(gt: dict[int, list[tuple[int, Box]]], seed: int = 7) -> list[Detections]:
+    """Ground-truth boxes made detector-like: jittered, confidences spread over ByteTrack's low and
+    high bands, some boxes missed for a few frames, some spurious ones (every code path of the
+    tracker: new, confirmed, lost, re-found, removed)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in range(1, max(gt) + 1):
+        rows = [b for _, b in gt.get(f, []) if rng.random() > 0.15]
+        boxes = [np.asarray(b, np.float32) + rng.normal(0, 2, 4).astype(np.float32) for b in rows]
+        if rng.random() < 0.3:
+            x, y = rng.uniform(0, 500), rng.uniform(0, 300)
+            boxes.append(np.array([x, y, x + 40, y + 90], np.float32))
+        confidence = rng.choice([0.15, 0.22, 0.4, 0.7, 0.95], len(boxes)).astype(np.float32)
+        out.append(Detections(np.array(boxes, np.float32).reshape(-1, 4), confidence,
+                              np.zeros(len(boxes), np.int64)))
+    return out
+
+
+@pytest.mark.skipif(not (TUD / "gt/gt.txt").is_file(),
+                    reason=f"MOT15 TUD-Stadtmitte not found in {TUD} (set VIGIE_TEST_DATA)")
+def test_a_restored_checkpoint_continues_exactly_like_the_uninterrupted_tracker() -> None:
+    from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
+
+    frames = noisy_sequence(load_mot_gt(TUD / "gt/gt.txt"))
+    reference = CameraTracker()
+    outputs, checkpoints = [], []
+    for detections in frames:
+        outputs.append(reference.update(detections, frame_rate=12.5).tracker_id.copy())
+        # through the wire format, as the checkpoint topic carries it
+        checkpoints.append(TrackerCheckpointed.FromString(
+            reference.checkpoint(TrackerCheckpointed(camera_id="tud")).SerializeToString()))
+    assert max(int(o.max(initial=0)) for o in outputs) > 10  # plenty of tracks came and went
+    lost_seen = any(s.pool == 2 for c in checkpoints for s in c.tracks)
+    assert lost_seen and any(c.removed for c in checkpoints)
+    for k in range(0, len(frames) - 1, 3):  # restart after frame k, feed the rest
+        restored = CameraTracker()
+        restored.restore(checkpoints[k])
+        for j in range(k + 1, len(frames)):
+            got = restored.update(frames[j], frame_rate=12.5).tracker_id
+            assert np.array_equal(got, outputs[j]), (k, j, got, outputs[j])
+        assert restored.checkpoint(TrackerCheckpointed(camera_id="tud")) == checkpoints[-1]
+
+
+def test_a_checkpoint_does_not_restore_into_other_parameters() -> None:
+    from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
+
+    tracker = CameraTracker()
+    tracker.update(frame(scene(0)), 30.0)
+    checkpoint = tracker.checkpoint(TrackerCheckpointed())
+    with pytest.raises(ValueError, match="parameters"):
+        CameraTracker(TrackerParams(track_buffer=60)).restore(checkpoint)
+    pool = TrackerPool()
+    pool.restore("cam", checkpoint)
+    assert "cam" in pool and pool.checkpoint("cam", TrackerCheckpointed()) == checkpoint
+    pool.restore("cam", None)
+    assert "cam" not in pool

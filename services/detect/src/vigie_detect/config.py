@@ -56,3 +56,7 @@ class Settings(BaseSettings):
                                 "(1 - IoU, score-fused) a match may have.")
     fuse_score: bool = Field(False, description="Weight IoU by detection confidence in the first "
                              "association (Ultralytics' default; measured worse here).")
+    checkpoint_interval_s: float = Field(
+        1.0, ge=0, le=3600, description="Stream time between two tracker checkpoints of a "
+        "camera on vigie.tracker-state.v1 (a restart goes on with the same track ids; offsets "
+        "are stored behind the latest checkpoint); 0: no checkpoints, track ids restart.")

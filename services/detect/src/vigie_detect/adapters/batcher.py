@@ -1,7 +1,9 @@
 """Batching across cameras: frames of any camera that arrive within `max_wait_s` of each other are
 decoded and inferred together (up to `max_batch`), then tracked per camera, all in one worker and
 in submission order, so each camera's tracker sees its frames in the order they were consumed.
-Callers must submit before awaiting anything else, which keeps that order."""
+Callers must submit before awaiting anything else, which keeps that order. Tracker restores and
+checkpoints are jobs in the same queue, so they happen exactly between the frames they were
+submitted between."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie_core.processing import PoisonError
 
 from vigie_detect import metrics
@@ -26,15 +30,22 @@ class Result:
     seconds: float  # the batch's model time per image
     width: int
     height: int
+    # The tracker state after this frame, when the job asked for one.
+    checkpoint: TrackerCheckpointed | None = None
 
 
 @dataclass
 class _Job:
     camera_id: str
-    image: bytes
+    image: bytes | None  # None: a tracker job (restore or checkpoint), no image
     size: tuple[int, int] | None  # the size the frame claims, checked after decoding
     frame_rate: float
-    future: asyncio.Future[Result] = field(repr=False)
+    future: asyncio.Future[Any] = field(repr=False)
+    # Frames: fill this with the tracker state after the frame. Checkpoint jobs: fill it now.
+    checkpoint: TrackerCheckpointed | None = None
+    # Restore jobs: the state to restore (None: drop the camera's tracker).
+    restore: TrackerCheckpointed | None = None
+    kind: str = "frame"
 
 
 class Batcher:
@@ -57,9 +68,31 @@ class Batcher:
                      frame_rate: float) -> Result:
         """Detections of an encoded image (tracked when a tracker pool is set). Raises what
         `decode` raises, or PoisonError when the image is not of the claimed size."""
+        return await self.submit(camera_id, image, size, frame_rate)
+
+    def submit(self, camera_id: str, image: bytes, size: tuple[int, int] | None,
+               frame_rate: float, checkpoint: TrackerCheckpointed | None = None,
+               ) -> asyncio.Future[Result]:
+        """Queue a frame now (in order); the future gets what `detect` returns, with the
+        tracker state after the frame written into `checkpoint` when given."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(camera_id, image, size, frame_rate, future))
-        return await future
+        self._queue.put_nowait(_Job(camera_id, image, size, frame_rate, future, checkpoint))
+        return future
+
+    def submit_restore(self, camera_id: str, checkpoint: TrackerCheckpointed | None) -> None:
+        """Before the camera's next frame, replace its tracker by `checkpoint` (None: drop it)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_consume)
+        self._queue.put_nowait(_Job(camera_id, None, None, 0.0, future, restore=checkpoint,
+                                    kind="restore"))
+
+    def submit_checkpoint(self, camera_id: str, into: TrackerCheckpointed,
+                          ) -> asyncio.Future[TrackerCheckpointed]:
+        """The camera's tracker state after every frame submitted so far, written into `into`."""
+        future: asyncio.Future[TrackerCheckpointed] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(camera_id, None, None, 0.0, future, into,
+                                    kind="checkpoint"))
+        return future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -87,11 +120,13 @@ class Batcher:
                 else:
                     job.future.set_result(result)
 
-    def _infer(self, batch: list[_Job]) -> list[Result | Exception]:
+    def _infer(self, batch: list[_Job]) -> list[Any]:
         images: list[Image] = []
         usable: list[_Job] = []
-        results: dict[int, Result | Exception] = {}
+        results: dict[int, Any] = {}
         for job in batch:
+            if job.image is None:
+                continue
             try:
                 image = self.decode(job.image)
                 height, width = image.shape[:2]
@@ -103,15 +138,40 @@ class Batcher:
                 continue
             images.append(image)
             usable.append(job)
+        inferred: dict[int, tuple[Image, Detections]] = {}
+        seconds = 0.0
         if usable:
             started = time.perf_counter()
             detections = self.detector.detect(images)
             seconds = time.perf_counter() - started
             metrics.BATCH_SIZE.observe(len(usable))
             metrics.INFERENCE_SECONDS.observe(seconds)
-            for job, image, found in zip(usable, images, detections, strict=True):
+            inferred = {id(job): (image, found)
+                        for job, image, found in zip(usable, images, detections, strict=True)}
+        for job in batch:  # tracking and tracker jobs, strictly in submission order
+            if job.kind == "restore":
+                if self.trackers is not None:
+                    self.trackers.restore(job.camera_id, job.restore)
+                results[id(job)] = None
+            elif job.kind == "checkpoint":
+                assert job.checkpoint is not None
+                if self.trackers is not None:
+                    self.trackers.checkpoint(job.camera_id, job.checkpoint)
+                results[id(job)] = job.checkpoint
+            elif id(job) in inferred:
+                image, found = inferred[id(job)]
+                checkpoint = None
                 if self.trackers is not None:
                     found = self.trackers.update(job.camera_id, found, job.frame_rate)
+                    if job.checkpoint is not None:
+                        checkpoint = self.trackers.checkpoint(job.camera_id, job.checkpoint)
                 results[id(job)] = Result(found, seconds / len(usable), image.shape[1],
-                                          image.shape[0])
+                                          image.shape[0], checkpoint)
         return [results[id(job)] for job in batch]
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    """Nobody awaits restore jobs: retrieve their outcome so that a failure is not reported as
+    never retrieved (the frames after it fail too, and say why)."""
+    if not future.cancelled():
+        future.exception()

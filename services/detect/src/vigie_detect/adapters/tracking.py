@@ -19,10 +19,19 @@ second whatever the sampling rate. (8.4's BYTETracker itself ignores the frame r
 
 Ultralytics is imported on first use, through `import_ultralytics` (offline environment set first);
 its matcher needs the `lap` package installed up front (an offline auto-install would fail).
+
+Checkpoints: `CameraTracker.checkpoint` writes the whole tracker state into a
+`TrackerCheckpointed` (every track of the tracked and lost pools with its Kalman mean and
+covariance at full precision, the frame counter, the next id, the removed-track buffer as far as
+it still matters) and `restore` rebuilds a tracker that gives, frame after frame, exactly the
+output the original would have given (tests/test_tracking.py checks it at every frame of a real
+sequence). Written against BYTETracker of ultralytics 8.4 (the pinned version).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,6 +40,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from vigie.detect.v1.tracker_pb2 import (
+    RemovedTrack,
+    TrackerCheckpointed,
+    TrackPool,
+    TrackSnapshot,
+    TrackState,
+)
 
 from vigie_detect.domain.detections import Detections, Float, Int
 
@@ -51,6 +67,10 @@ class TrackerParams:
             raise ValueError("need 0 <= track_low_thresh <= track_high_thresh")
         if self.track_buffer < 1 or not 0 < self.match_thresh <= 1:
             raise ValueError("need track_buffer >= 1 and 0 < match_thresh <= 1")
+
+    def fingerprint(self) -> str:
+        """The parameters as canonical JSON: a checkpoint only restores into the same ones."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
 
 class _Boxes:
@@ -115,6 +135,97 @@ class CameraTracker:
     def reset(self) -> None:
         self._tracker.reset()
 
+    def checkpoint(self, into: TrackerCheckpointed) -> TrackerCheckpointed:
+        """Write this tracker's state into `into` (its tracker fields) and return it."""
+        tracker = self._tracker
+        into.tracker_params = self.params.fingerprint()
+        into.tracker_frames = int(tracker.frame_id)
+        # The id iterator's position (range iterators expose it through the pickle protocol).
+        _, (ids,), taken = tracker._ids.__reduce__()
+        into.next_track_id = int(ids.start + taken * ids.step)
+        del into.tracks[:]
+        alive: set[int] = set()
+        for pool, tracks in ((TrackPool.TRACK_POOL_TRACKED, tracker.tracked_stracks),
+                             (TrackPool.TRACK_POOL_LOST, tracker.lost_stracks)):
+            for track in tracks:
+                alive.add(int(track.track_id))
+                into.tracks.append(_snapshot(track, pool))
+        removed = tracker.removed_stracks
+        into.removed_count = len(removed)
+        del into.removed[:]
+        into.removed.extend(RemovedTrack(position=i, track_id=int(t.track_id))
+                            for i, t in enumerate(removed) if int(t.track_id) in alive)
+        return into
+
+    def restore(self, checkpoint: TrackerCheckpointed) -> None:
+        """Become the tracker `checkpoint` describes (taken with the same parameters)."""
+        if checkpoint.tracker_params != self.params.fingerprint():
+            raise ValueError("checkpoint taken with other tracker parameters")
+        tracker = self._tracker
+        tracker.reset()
+        tracker.frame_id = int(checkpoint.tracker_frames)
+        tracker._ids = iter(range(int(checkpoint.next_track_id), sys.maxsize))
+        track_class = tracker.track_class
+        for snap in checkpoint.tracks:
+            track = _track(track_class, snap, tracker)
+            pool = (tracker.tracked_stracks if snap.pool == TrackPool.TRACK_POOL_TRACKED
+                    else tracker.lost_stracks)
+            pool.append(track)
+        removed: list[Any] = [_Gone() for _ in range(checkpoint.removed_count)]
+        for entry in checkpoint.removed:
+            removed[entry.position] = _Gone(int(entry.track_id))
+        tracker.removed_stracks = removed
+
+
+class _Gone:
+    """A removed track as the removed buffer needs it: only its id is ever read (-1: an id no
+    track in the pools has, which therefore filters nothing)."""
+
+    def __init__(self, track_id: int = -1) -> None:
+        self.track_id = track_id
+
+
+_STATES = {0: TrackState.TRACK_STATE_NEW, 1: TrackState.TRACK_STATE_TRACKED,
+           2: TrackState.TRACK_STATE_LOST, 3: TrackState.TRACK_STATE_REMOVED}
+_FROM_STATES = {v: k for k, v in _STATES.items()}
+
+
+def _snapshot(track: Any, pool: int) -> TrackSnapshot:
+    mean = np.asarray(track.mean)
+    covariance = np.asarray(track.covariance)
+    if mean.dtype != np.float64 or covariance.dtype != np.float64 or mean.shape != (8,):
+        raise TypeError("unexpected Kalman state layout (is ultralytics the pinned version?)")
+    if getattr(track, "angle", None) is not None:
+        raise TypeError("oriented boxes are not checkpointed")
+    return TrackSnapshot(
+        track_id=int(track.track_id), state=_STATES[int(track.state)], pool=pool,  # type: ignore[arg-type]
+        activated=bool(track.is_activated), score=float(track.score),
+        class_id=float(track.cls), detection_index=int(track.idx),
+        start_frame=int(track.start_frame), frame=int(track.frame_id),
+        tracklet_len=int(track.tracklet_len),
+        tlwh=np.asarray(track._tlwh, np.float32).tolist(), mean=mean.tolist(),
+        covariance=covariance.reshape(-1).tolist())
+
+
+def _track(track_class: Any, snap: TrackSnapshot, tracker: Any) -> Any:
+    tlwh = np.asarray(snap.tlwh, np.float32)
+    xywh = np.array([tlwh[0] + tlwh[2] / 2, tlwh[1] + tlwh[3] / 2, tlwh[2], tlwh[3],
+                     snap.detection_index], np.float64)
+    track = track_class(xywh, np.float32(snap.score), np.float32(snap.class_id))
+    track._tlwh = tlwh  # exactly as stored, not recomputed through the centre
+    track.kalman_filter = tracker.kalman_filter
+    track.mean = np.asarray(snap.mean, np.float64)
+    track.covariance = np.asarray(snap.covariance, np.float64).reshape(8, 8)
+    track.track_id = int(snap.track_id)
+    track.state = _FROM_STATES[snap.state]
+    track.is_activated = bool(snap.activated)
+    track.start_frame = int(snap.start_frame)
+    track.frame_id = int(snap.frame)
+    track.tracklet_len = int(snap.tracklet_len)
+    track.idx = np.int64(snap.detection_index)
+    track.next_id = tracker._ids.__next__
+    return track
+
 
 class TrackerPool:
     """One CameraTracker per camera id, created on first use. Bounded: a camera not updated for
@@ -153,6 +264,24 @@ class TrackerPool:
 
     def drop(self, camera_id: str) -> None:
         self._trackers.pop(camera_id, None)
+
+    def checkpoint(self, camera_id: str, into: TrackerCheckpointed) -> TrackerCheckpointed:
+        """The state of `camera_id`'s tracker (a fresh tracker's if it has none)."""
+        entry = self._trackers.get(camera_id)
+        tracker = entry[0] if entry else CameraTracker(self.params)
+        return tracker.checkpoint(into)
+
+    def restore(self, camera_id: str, checkpoint: TrackerCheckpointed | None) -> None:
+        """Replace `camera_id`'s tracker by the one `checkpoint` describes (None: drop it, so
+        that its next frame starts a fresh tracker)."""
+        self._trackers.pop(camera_id, None)
+        if checkpoint is None:
+            return
+        tracker = CameraTracker(self.params)
+        tracker.restore(checkpoint)
+        self._trackers[camera_id] = (tracker, self._clock())
+        while len(self._trackers) > self.max_cameras:
+            self._trackers.popitem(last=False)
 
     def __contains__(self, camera_id: object) -> bool:
         return camera_id in self._trackers

@@ -19,3 +19,16 @@ class FrameRate:
             previous = self._rate.get(camera_id, instant)
             self._rate[camera_id] = previous + self.smoothing * (instant - previous)
         return self._rate.get(camera_id, self.default)
+
+    def state(self, camera_id: str) -> tuple[float | None, float]:
+        """(capture time of the camera's last frame, its rate; 0 while not measured)."""
+        return self._last.get(camera_id), self._rate.get(camera_id, 0.0)
+
+    def restore(self, camera_id: str, last_s: float | None, rate: float) -> None:
+        """Back to a state `state` returned (rate 0: not measured yet)."""
+        self._last.pop(camera_id, None)
+        self._rate.pop(camera_id, None)
+        if last_s is not None:
+            self._last[camera_id] = last_s
+        if rate > 0:
+            self._rate[camera_id] = rate

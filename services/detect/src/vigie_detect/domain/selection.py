@@ -15,3 +15,10 @@ class MotionSkip:
             self._last[camera_id] = captured_s
             return True
         return False
+
+    def restore(self, camera_id: str, last_analysed_s: float | None) -> None:
+        """Back to the state after the camera's frame analysed at `last_analysed_s`."""
+        if last_analysed_s is None:
+            self._last.pop(camera_id, None)
+        else:
+            self._last[camera_id] = last_analysed_s
