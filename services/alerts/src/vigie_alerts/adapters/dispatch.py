@@ -140,6 +140,9 @@ class Dispatcher:
         self.sent = 0
 
     async def start(self) -> None:
+        if released := await self.db.bg(self.db.store.release_leases, self.owner):
+            log.warning("%d deliveries leased by a previous process named %s (it died "
+                        "mid-delivery) are due again", released, self.owner)
         for name, channel in self.policy.channels.items():
             if isinstance(channel, SmsChannel):
                 self.secrets[name] = read_secret(channel.auth_token_env, channel.auth_token_file)

@@ -678,6 +678,17 @@ class Store:
             return [(_delivery_value(r), _alert_value(alerts[r.alert_id])
                      if r.alert_id in alerts else None) for r in rows]
 
+    def release_leases(self, owner: str) -> int:
+        """Free the leases `owner` holds. A process starts under an owner name (its
+        VIGIE_INSTANCE) that no running process has, so leases held under it belong to a
+        predecessor that died mid-delivery (a restarted pod keeps its name): without this they
+        would wait out the lease. Returns how many were freed."""
+        with self.sessions() as s, s.begin():
+            done = s.execute(update(DeliveryRow).where(
+                DeliveryRow.lease_owner == owner, DeliveryRow.status == "pending")
+                .values(lease_owner="", lease_until=None))
+            return int(done.rowcount)  # type: ignore[attr-defined]
+
     def finish_attempt(self, delivery: str, owner: str, *, status: str, attempts: int,
                        next_attempt_at: datetime | None, error: str = "",
                        reason: str | None = None, feed: bool = False
