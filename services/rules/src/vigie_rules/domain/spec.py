@@ -6,7 +6,8 @@ messages that name the field path ("zone: self-intersecting edges 0-1 and 2-3",
 `rule_problems` applies the same checks to a Rule that arrives over gRPC or the topic.
 
 A YAML document holds one rule (a mapping) or several under a `rules:` key. Only
-`yaml.safe_load` reads it, after a size cap and a refusal of aliases (no "billion laughs").
+`yaml.safe_load` reads it, after a size cap, a nesting cap and a refusal of aliases (no "billion
+laughs", no stack overflow).
 
 Units: seconds for durations (`*_s`), normalised image units (0..1 of the width/height, y
 downwards) for geometry and speeds, degrees for angles. In the proto, a zero threshold means
@@ -57,6 +58,10 @@ from vigie_rules.domain.geometry import polygon_problems
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 """Largest YAML rule document accepted."""
+
+MAX_NESTING = 32
+"""Deepest nesting of YAML collections accepted (a rule needs four or five; found by fuzzing:
+deeper documents made the YAML loader overflow the stack)."""
 
 MAX_ZONE_POINTS = 256
 """Most vertices in a zone (validation is quadratic in it; operators draw a handful)."""
@@ -559,11 +564,21 @@ def _documents(text: str) -> tuple[list[Any], list[str], bool]:
         return [], [f"document: {size} bytes is more than the {MAX_DOCUMENT_BYTES // 1024} KiB "
                     "allowed for a rule file; split it"], False
     try:
+        depth = 0
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 mark = event.start_mark
                 where = f"line {mark.line + 1}" if mark is not None else "somewhere"
                 return [], [f"document: YAML aliases (*name) are not allowed ({where})"], False
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:  # the loader recurses: refuse before it overflows
+                    mark = event.start_mark
+                    where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+                    return [], [f"document: nested more than {MAX_NESTING} levels deep "
+                                f"({where})"], False
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
