@@ -109,7 +109,7 @@ async def test_ingest_and_detect_processes_over_kafka(kafka, clips, tmp_path):
         reader = KafkaBus(kafka.bootstrap, "video-reader")
         consumer = reader.consumer(f"reader-{camera_id}", [DETECTIONS.name])
         found: list[ObjectsDetected] = []
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240  # two model loads and a camera start, on 2 cores
         while len(found) < 10 and time.monotonic() < deadline:
             record = await consumer.poll(0.5)
             if record is not None and record.key == camera_id.encode():

@@ -45,9 +45,12 @@ class SignalLamps:
 def decode_rgb(jpeg: bytes) -> np.ndarray:
     """An RGB uint8 array of a JPEG, or PoisonError saying why not."""
     try:
-        with Image.open(io.BytesIO(jpeg)) as image:
+        # JPEG only: no other decoder (nor a plugin another package registered) sees the bytes.
+        with Image.open(io.BytesIO(jpeg), formats=["JPEG"]) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise PoisonError(f"frame of {image.width}x{image.height} is too large")
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except PoisonError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise PoisonError(f"undecodable frame image: {exc}") from None
