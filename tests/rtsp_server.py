@@ -189,6 +189,9 @@ class Publisher:
     codec: str
     gop: int
     udp_port: int
+    # An ffmpeg bitstream filter applied to the encoded video, e.g. "noise=amount=500" to damage
+    # packets (corrupt camera streams); None sends the stream intact.
+    bsf: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -224,6 +227,8 @@ class Publisher:
                 "-pix_fmt",
                 "yuv420p",
             ]
+        if self.bsf:
+            c += ["-bsf:v", self.bsf]
         c += [
             "-f",
             "rtp",
@@ -350,6 +355,7 @@ class RtspServer:
         gop: int = 10,
         wait: bool = True,
         timeout: float = 20,
+        bsf: str | None = None,
     ) -> Publisher:
         """Publish ``clip`` (any file ffmpeg reads) on ``path``.
 
@@ -357,7 +363,8 @@ class RtspServer:
         ``gop`` frames, so a reader joining mid-stream gets a picture fast.
         codec="copy" sends the clip's H.264 as is (clip must be H.264; the shared
         clips have keyframes only every 3-10 s, which is how long a new reader waits).
-        wait=True returns once a reader can decode a frame from the path."""
+        wait=True returns once a reader can decode a frame from the path. ``bsf``: a bitstream
+        filter on the encoded video (``noise=...`` corrupts or drops packets)."""
         path = path.strip("/")
         clip = Path(clip)
         if not clip.is_file():
@@ -367,7 +374,7 @@ class RtspServer:
             old.kill()
         udp = self._free_udp_pair()
         self._command(f"relay {path} {udp}")
-        pub = Publisher(self, path, clip, loop, codec, gop, udp).start()
+        pub = Publisher(self, path, clip, loop, codec, gop, udp, bsf).start()
         self.publishers[path] = pub
         if wait:
             self.wait_readable(path, timeout)

@@ -5,6 +5,7 @@ sends is caught within the watchdog bound, and one bad camera does not slow a go
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -166,3 +167,67 @@ async def test_a_bad_camera_does_not_slow_a_good_one(ingest, rtsp):
     # 5 frames/s sampled from a 12.5 fps live stream: the mute cameras cost it nothing
     assert rate >= 4.0, rate
     assert watch.states("good") == [UP]
+
+
+CORRUPT_BOUND_S = OPEN_S + STALL_S + 1.5 + 1.0  # open + stall + longest back-off, plus slack
+LIGHT = "noise=amount=300:drop=not(mod(n\\,9))"  # a byte in 300 damaged, a packet in 9 lost
+HEAVY = "noise=amount=20:drop=not(mod(n\\,5))"  # unreadable: nothing decodes
+
+
+async def test_a_camera_sending_corrupt_packets_keeps_delivering_and_others_are_unaffected(
+        ingest, rtsp, clips):
+    """Damaged and dropped H.264 packets (ffmpeg's noise bitstream filter on the publisher):
+    the decoder conceals them and the camera never goes longer than CORRUPT_BOUND_S without a
+    frame; a clean camera beside it keeps its rate."""
+    running, watch = ingest
+    rtsp.publish("noisy-cam", clips / "carpark_topdown.mp4", bsf=LIGHT)
+    try:
+        await register(running, "good", rtsp.url("carpark"))
+        await register(running, "noisy", rtsp.url("noisy-cam"))
+        await watch.until(lambda: len(watch.frames_of("noisy")) >= 3, 30)
+        await watch.until(lambda: len(watch.frames_of("good")) >= 3, 30)
+        good_start, started = len(watch.frames_of("good")), time.monotonic()
+        await asyncio.sleep(15)
+        took = time.monotonic() - started
+        rate = (len(watch.frames_of("good")) - good_start) / took
+        noisy = [f for f in watch.frames_of("noisy")
+                 if f.ingested_at.ToNanoseconds() / 1e9 >= time.time() - took]
+    finally:
+        rtsp.unpublish("noisy-cam")
+    assert rate >= 4.0, rate  # the clean camera: its 5 frames/s
+    assert watch.states("good") == [UP]
+    times = sorted(f.ingested_at.ToNanoseconds() / 1e9 for f in noisy)
+    assert len(times) >= 10, len(times)  # the damaged camera delivers
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps, default=0.0) <= CORRUPT_BOUND_S, (max(gaps), watch.states("noisy"))
+    assert all(f.jpeg[:2] == b"\xff\xd8" for f in noisy)  # whole JPEGs, whatever came in
+
+
+async def test_a_burst_of_undecodable_packets_is_recovered_from_within_the_bound(
+        ingest, rtsp, clips):
+    """6 s of a stream nothing can decode, then a clean one again: the camera is back (frames
+    flowing) within CORRUPT_BOUND_S of the stream being readable, and a clean camera beside it
+    never noticed."""
+    running, watch = ingest
+    clip = clips / "carpark_topdown.mp4"
+    rtsp.publish("burst-cam", clip)
+    try:
+        await register(running, "good", rtsp.url("carpark"))
+        await register(running, "burst", rtsp.url("burst-cam"))
+        await watch.until(lambda: len(watch.frames_of("burst")) >= 3, 30)
+        await watch.until(lambda: len(watch.frames_of("good")) >= 3, 30)
+        good_start, started = len(watch.frames_of("good")), time.monotonic()
+        # (in a thread: the test's own blocking calls must not stall the service's loop)
+        await asyncio.to_thread(rtsp.publish, "burst-cam", clip, bsf=HEAVY, wait=False)
+        await asyncio.sleep(6)
+        await asyncio.to_thread(rtsp.publish, "burst-cam", clip)  # readable once it returns
+        readable = time.monotonic()
+        before = len(watch.frames_of("burst"))
+        waited = await watch.until(lambda: len(watch.frames_of("burst")) > before + 2, 30)
+        rate = (len(watch.frames_of("good")) - good_start) / (time.monotonic() - started)
+    finally:
+        rtsp.unpublish("burst-cam")
+    assert time.monotonic() - readable >= waited
+    assert waited <= CORRUPT_BOUND_S, (waited, watch.states("burst"))
+    assert watch.states("burst")[-1] == UP
+    assert rate >= 4.0 and watch.states("good") == [UP]
