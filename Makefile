@@ -10,7 +10,7 @@ SERVICES := ingest detect face rules alerts
 PACKAGES := -e libs/proto -e libs/core $(foreach s,$(SERVICES),-e services/$(s))
 PACKAGES += -e deploy/controller -e libs/eval
 
-.PHONY: setup system-deps venv install kafka-jars buf face-testdata proto lint check-proto test test-integration \
+.PHONY: setup system-deps venv install kafka-jars buf face-testdata proto lint check-proto test test-integration fuzz \
         bench run kafka-start kafka-stop
 
 setup: system-deps install kafka-jars buf face-testdata  ## everything the tests need, idempotent
@@ -51,8 +51,11 @@ lint: check-proto
 test:  ## every test; Kafka tests use $$VIGIE_KAFKA_BOOTSTRAP or start their own broker
 	$(PY) -m pytest
 
-test-integration:
-	$(PY) -m pytest tests/integration tests/e2e
+test-integration:  ## real Kafka (the fault suite on 3 brokers included), RTSP, browsers; privacy invariants
+	$(PY) -m pytest tests/integration tests/e2e tests/privacy
+
+fuzz:  ## the fuzz targets of tests/fuzz, coverage-guided (atheris), FUZZ_SECONDS each
+	$(PY) bench/fuzz/run_fuzz.py --seconds $${FUZZ_SECONDS:-60}
 
 bench:
 	$(PY) bench/bus/bench_bus.py
@@ -62,6 +65,7 @@ bench:
 	$(PY) bench/accuracy/bench_accuracy.py
 	$(PY) bench/face/bench_face.py
 	$(PY) bench/alerts/bench_alerts.py
+	$(PY) bench/fuzz/run_fuzz.py --seconds 60
 
 run:  ## every service in one process, in-memory bus, no Kafka
 	$(VENV)/bin/vigie run
