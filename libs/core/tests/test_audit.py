@@ -222,3 +222,25 @@ def test_the_writer_signs_and_keeps_its_key(tmp_path):
     key = load_signing_key(path)
     assert path.stat().st_mode & 0o777 == 0o600
     assert public_key_bytes(load_signing_key(path)) == public_key_bytes(key)  # the same again
+
+
+async def test_a_writer_that_lost_its_key_goes_on_in_a_chain_of_its_own():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from vigie_core.audit import key_id, public_key_bytes
+    from vigie_core.bus.memory import MemoryBus
+
+    bus = MemoryBus("audit-keys")
+    await bus.ensure_topics(REGISTRY)
+    first, second = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    before = AuditLog(bus, "rules/0", "service:rules", first)
+    await before.record(MATCH, "subject:a")
+    await before.record(MATCH, "subject:b")
+    after = AuditLog(bus, "rules/0", "service:rules", second)  # a new pod, a new key file
+    await after.record(MATCH, "subject:c")
+    again = AuditLog(bus, "rules/0", "service:rules", second)  # and its restart, same key
+    await again.record(MATCH, "subject:d")
+    results = verify_records(await read_audit(bus))
+    new_chain = f"rules/0~{key_id(public_key_bytes(second))}"
+    assert set(results) == {"rules/0", new_chain}
+    assert all(r.valid and r.signed for r in results.values())
+    assert results["rules/0"].records_checked == 2 and results[new_chain].records_checked == 2

@@ -12,9 +12,11 @@ A hash chain alone does not stop someone who can write to the topic from appendi
 that links correctly (SHA-256 needs no secret). So each writer also signs every record's hash
 with an Ed25519 key of its own (`public_key` in the record, `signature` over `hash`): a record
 appended by anyone without that key fails verification, as does a change of key within a chain
-unless the verifier trusts the new key too (`trusted`: rotation, or a writer that lost its key
-and started a new one). A chain whose first record is unsigned was written before signing
-existed; verification then reports it as unsigned (its tail could be extended unnoticed).
+unless the verifier trusts the new key too (`trusted`: a deliberate rotation). A writer that
+finds its chain signed by another key (its key file was lost) goes on in a chain of its own,
+`<chain>~<key id>`, rather than break the old one. A chain whose first record is unsigned was
+written before signing existed; verification then reports it as unsigned (its tail could be
+extended unnoticed).
 Truncating a chain's tail is only visible against a head hash kept elsewhere (`VerifyChain` and
 `vigie audit verify` print the head hash for exactly that).
 
@@ -271,20 +273,24 @@ class AuditLog:
     async def start(self) -> None:
         if self._started:
             return
-        head = None
-        for record in decode_records(await self.bus.read_all(AUDIT.name)):
-            if record.chain == self.chain and (head is None or record.sequence > head.sequence):
-                head = record
+        records = decode_records(await self.bus.read_all(AUDIT.name))
+        head = _head_of(records, self.chain)
+        if head is not None and self.key is not None and head.public_key and \
+                head.public_key != public_key_bytes(self.key):
+            # Another key wrote this chain (this replica's key file was lost: a pod without a
+            # persistent volume). Nobody but that key's holder may append to it: go on in a
+            # chain of this key's own, so that both verify (the old one ends where it ended).
+            mine = key_id(public_key_bytes(self.key))
+            log.warning("audit chain %s is signed with key %s, this process has key %s: "
+                        "writing chain %s~%s from now on (keep VIGIE_AUDIT_KEY_FILE across "
+                        "restarts to stay on one chain)", self.chain, key_id(head.public_key),
+                        mine, self.chain, mine)
+            self.chain = f"{self.chain}~{mine}"
+            head = _head_of(records, self.chain)
         self._head = head
         self._started = True
         log.info("audit chain %s resumes after sequence %d", self.chain,
                  head.sequence if head else 0)
-        if head is not None and self.key is not None and head.public_key and \
-                head.public_key != public_key_bytes(self.key):
-            log.error("audit chain %s was signed with key %s, this process has key %s (a lost "
-                      "or replaced key file): verification will flag the change unless the "
-                      "auditors trust the new key", self.chain, key_id(head.public_key),
-                      key_id(public_key_bytes(self.key)))
 
     async def record(self, action: int, subject_ref: str, *,
                      event_id: str = "", actor: str | None = None,
@@ -304,6 +310,14 @@ class AuditLog:
             self._head = sealed
         await delivery
         return sealed
+
+
+def _head_of(records: Iterable[AuditRecorded], chain: str) -> AuditRecorded | None:
+    head = None
+    for record in records:
+        if record.chain == chain and (head is None or record.sequence > head.sequence):
+            head = record
+    return head
 
 
 async def read_audit(bus: Bus) -> list[AuditRecorded]:
