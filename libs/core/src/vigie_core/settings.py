@@ -104,10 +104,10 @@ class CoreSettings(BaseSettings):
                     "two running processes.")
     audit_key_file: Path | None = Field(
         None, description="Ed25519 private key (PEM) that signs this replica's audit chain; keep "
-                          "it from one start to the next (a Secret or the data volume): a new "
-                          "key shows as a break in the chain unless auditors trust it. Unset: "
-                          "<data_dir>/audit/<service>_<audit_replica>.key, created at first "
-                          "start.")
+                          "it from one start to the next (a Secret or the data volume): with a "
+                          "new key the replica goes on in a chain of its own "
+                          "(<chain>~<key id>). Unset: <data_dir>/audit/<service>_<replica>.key, "
+                          "created at first start.")
     shutdown_grace_s: float = Field(10.0, gt=0, le=120,
                                     description="Time allowed to drain and flush on stop.")
 
