@@ -211,10 +211,12 @@ def seeds(name: str) -> list[bytes]:
         for i, payload in enumerate(_golden()):
             out.append(bytes([i, 1, 0, 3, 2, 1, 0, 2, 2, 1, 1, 0, 1, 65, 7]) + payload)
         return out
+    findings = REPO / "tests/fuzz/findings"
     if name == "detect_image":
-        return [_image("JPEG"), _image("PNG")]
+        return [_image("JPEG"), _image("PNG"), (findings / "detect-image-oom.png").read_bytes()]
     if name == "ingest_media":
-        return [_video(), _image("JPEG")]
+        return [_video(), _image("JPEG"),
+                (findings / "ingest-media-no-decoder.mp4").read_bytes()]
     if name == "ingest_upload_metadata":
         from vigie.ingest.v1.ingest_service_pb2 import UploadMetadata
 

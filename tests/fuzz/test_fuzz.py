@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 import targets as fuzz
 
+FINDINGS = Path(__file__).parent / "findings"  # inputs the long runs found, kept as regressions
 EXAMPLES = {"codec_decode": 400, "detect_image": 200, "ingest_media": 60,
             "ingest_upload_metadata": 300, "rules_yaml": 300, "rules_proto": 300}
 
@@ -202,3 +204,31 @@ async def test_services_dead_letter_what_they_cannot_read_and_keep_going(tmp_pat
         assert checked > 100 and decodable > 50  # both paths were exercised
     finally:
         await running.stop()
+
+
+def test_a_malformed_png_is_refused_before_opencv_allocates_for_it():
+    """Found by the atheris runs: this 100-byte PNG made cv2.imdecode take ~3.8 GB."""
+    import resource
+
+    from vigie_core.processing import PoisonError
+    from vigie_detect.service import decode_image
+
+    data = FINDINGS.joinpath("detect-image-oom.png").read_bytes()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(PoisonError):
+        decode_image(data)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+
+
+def test_a_video_stream_without_decoder_is_a_source_error():
+    """Found by the atheris runs: ingest raised AttributeError on such a file."""
+    from vigie_ingest.adapters.source import SourceError, SourceLimits, VideoSource
+
+    data = FINDINGS.joinpath("ingest-media-no-decoder.mp4").read_bytes()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "media.mp4"
+        path.write_bytes(data)
+        with pytest.raises(SourceError):
+            source = VideoSource(path.as_uri(), SourceLimits(Path(folder)))
+            source.open()
+            list(source.frames())

@@ -13,6 +13,7 @@ stream and the process exits: it restarts from its checkpoints, never out of ord
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -20,6 +21,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image as PILImage
 from vigie.common.v1.common_pb2 import BoundingBox
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
 from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
@@ -54,9 +56,24 @@ MAX_SIDE = 4096
 
 
 def decode_image(data: bytes) -> Image:
-    """A BGR image from JPEG/PNG bytes, or PoisonError saying why not."""
+    """A BGR image from JPEG/PNG bytes, or PoisonError saying why not.
+
+    The header is read first (Pillow, no pixels decoded): the format must be JPEG or PNG, the
+    size within MAX_SIDE, and a PNG's chunks must check out, before OpenCV decodes anything
+    (found by fuzzing: a 100-byte malformed PNG made OpenCV allocate gigabytes)."""
     if not data:
         raise PoisonError("no image bytes")
+    try:
+        with PILImage.open(io.BytesIO(data)) as header:
+            kind, (width, height) = header.format, header.size
+            if kind == "PNG":
+                header.verify()
+    except Exception:
+        raise PoisonError("undecodable image (not a JPEG or PNG, or truncated)") from None
+    if kind not in ("JPEG", "PNG"):
+        raise PoisonError(f"undecodable image ({kind}, not a JPEG or PNG)")
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise PoisonError(f"image {width}x{height} exceeds {MAX_SIDE}x{MAX_SIDE}")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise PoisonError("undecodable image (not a JPEG or PNG, or truncated)")

@@ -83,6 +83,9 @@ class VideoSource:
             self.close()
             raise SourceError("no video stream in source", permanent=True)
         stream = self._container.streams.video[0]
+        if stream.codec_context is None:  # found by fuzzing: a stream FFmpeg has no decoder for
+            self.close()
+            raise SourceError("video stream with no decoder", permanent=True)
         width, height = stream.codec_context.width, stream.codec_context.height
         if width > self.limits.max_width or height > self.limits.max_height:
             self.close()
