@@ -216,7 +216,8 @@ def seeds(name: str) -> list[bytes]:
         return [_image("JPEG"), _image("PNG"), (findings / "detect-image-oom.png").read_bytes()]
     if name == "ingest_media":
         return [_video(), _image("JPEG"),
-                (findings / "ingest-media-no-decoder.mp4").read_bytes()]
+                (findings / "ingest-media-no-decoder.mp4").read_bytes(),
+                (findings / "ingest-media-bad-metadata.mp4").read_bytes()]
     if name == "ingest_upload_metadata":
         from vigie.ingest.v1.ingest_service_pb2 import UploadMetadata
 

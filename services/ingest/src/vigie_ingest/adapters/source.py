@@ -72,7 +72,10 @@ class VideoSource:
             target, options = _target(self.url, self.limits)
             timeout = None if self.kind == SOURCE_KIND_FILE else (
                 self.limits.open_timeout_s, self.limits.read_timeout_s)
-            self._container = av.open(target, options=options, timeout=timeout)
+            # metadata_errors: found by fuzzing, metadata that is not UTF-8 raised
+            # UnicodeDecodeError out of av.open; ingest never reads it anyway
+            self._container = av.open(target, options=options, timeout=timeout,
+                                      metadata_errors="replace")
         except SourceRefused as exc:
             raise SourceError(str(exc), permanent=True) from None
         except av.error.FFmpegError as exc:
