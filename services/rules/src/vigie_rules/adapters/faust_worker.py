@@ -17,9 +17,12 @@ At-least-once with idempotent outputs, in this order for every record:
      redelivery after a crash): acknowledged, nothing else;
   3. evaluate (pure); if the engine raises, the record is poison: DLQ, acknowledged;
   4. publish the alerts and counts and wait until Kafka has them all;
-  5. write the new state (and the frame's offset) to the table;
-  6. acknowledge. Faust commits only contiguous acknowledged offsets, after flushing the table
-     changelog, so a committed offset never runs ahead of the state.
+  5. write the new state (and the record's offset) to the table;
+  6. acknowledge once that changelog record is on Kafka (a delivery callback: the next record
+     does not wait). Faust commits only contiguous acknowledged offsets, so a committed offset
+     never runs ahead of a durable state. (Faust's own flush before a commit gives up after
+     100 ms with records still in its buffer: acking on table writes alone loses state under
+     load, which the SIGKILL test caught.)
 If step 4 fails, the record is not acknowledged, the agent stops taking records and the service
 fails (the process exits and is restarted): the record is replayed, never skipped. A crash
 between 4 and 5 replays the record and republishes the same alert ids, which consumers
@@ -29,6 +32,7 @@ de-duplicate; a crash after 5 finds the offset in the state and skips the record
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -50,7 +54,7 @@ from vigie_rules.domain.face_rules import FaceState
 if TYPE_CHECKING:
     from vigie_rules.service import Output, RulesService
 
-Handler = Callable[[Record, Any], Awaitable[None]]
+Handler = Callable[[Record, Any], Awaitable["asyncio.Future[Any] | None"]]
 
 log = logging.getLogger(__name__)
 
@@ -151,26 +155,53 @@ class FaustWorker:
             async for event in stream.noack().events():
                 record = _record(event)
                 try:
-                    await self._handle(by_name[record.topic], record, handler)
+                    written = await self._handle(by_name[record.topic], record, handler)
                 except Exception as exc:
                     # Not acknowledged, and nothing after it is taken: a restart replays it.
                     log.error("rules agent %s stopped on %s[%d]@%d: %r", name, record.topic,
                               record.partition, record.offset, exc)
                     self._fail(exc)
                     await asyncio.Event().wait()
-                event.ack()
+                if written is None:
+                    event.ack()
+                else:  # acknowledged once its state is on the changelog, not before
+                    written.add_done_callback(functools.partial(self._ack_written, event))
 
         self.app.agent(channel, name=f"{self.group}.{name}", concurrency=1)(agent)
 
-    async def _handle(self, topic: Topic, record: Record, handler: Handler) -> None:
+    def _ack_written(self, event: Any, written: asyncio.Future[Any]) -> None:
+        error = written.exception() if not written.cancelled() else asyncio.CancelledError()
+        if error is None:
+            event.ack()
+        else:  # never acknowledged: the commit stops short of it and a restart replays it
+            log.error("table changelog write failed on %s[%d]@%d: %r", event.message.topic,
+                      event.message.partition, event.message.offset, error)
+            self._fail(error)
+
+    async def _handle(self, topic: Topic, record: Record,
+                      handler: Handler) -> asyncio.Future[Any] | None:
+        """Handle one record; the changelog write of the state it changed, if any."""
         try:
             message = decode(topic, record.key, record.value, record.headers).message
         except DecodeError as exc:
             await self._dead_letter(topic, record, "decode", str(exc))
-            return
-        if message is not None:
-            await handler(record, message)
-            telemetry.BUS_CONSUMED.labels(self.group, record.topic).inc()
+            return None
+        if message is None:
+            return None
+        written = await handler(record, message)
+        telemetry.BUS_CONSUMED.labels(self.group, record.topic).inc()
+        return written
+
+    @staticmethod
+    def _write(table: Any, key: bytes, value: bytes, record: Record) -> asyncio.Future[Any]:
+        """Set a table key and send its changelog record to the input's partition (what
+        `table[key] = value` does), returning the changelog delivery. Faust's own commit
+        flush gives up after 100 ms on a slow broker and could commit an offset whose state
+        is still in its buffer: acknowledging on this future instead keeps every committed
+        offset behind a durable state."""
+        written: asyncio.Future[Any] = table.send_changelog(record.partition, key, value)
+        table.data[key] = value
+        return written
 
     async def _step(self, topic: Topic, record: Record, step: Callable[[], Any]) -> Any:
         """Run a pure step; None (after dead-lettering the record) if the engine refused it."""
@@ -193,40 +224,41 @@ class FaustWorker:
                                CameraState.from_dict)
         return offsets, state
 
-    async def _on_camera_event(self, record: Record, message: Any) -> None:
+    async def _on_camera_event(self, record: Record, message: Any) -> asyncio.Future[Any] | None:
         camera_id: str = message.camera_id
         offsets, state = self._camera_state(camera_id)
         if record.offset <= offsets.get(record.topic, -1):
             metrics.FRAMES.labels("faust", "redelivered").inc()
-            return
+            return None
         is_frame = record.topic == DETECTIONS.name
         step = self.service.step_detections if is_frame else self.service.step_signal
         topic = DETECTIONS if is_frame else SIGNALS
         done = await self._step(topic, record, lambda: step(state, message))
         if done is None:
-            return
+            return None
         state, outputs = done
         await self._emit(outputs)
         offsets = {**offsets, record.topic: record.offset}
         stored = _dump(offsets, state.to_dict())
-        self.camera_states[camera_id.encode()] = stored
+        written = self._write(self.camera_states, camera_id.encode(), stored, record)
         self._decoded[camera_id] = (stored, offsets, state)  # the engine never mutates a state
         if is_frame:
             metrics.FRAMES.labels("faust", "evaluated").inc()
+        return written
 
-    async def _on_face_match(self, record: Record, match: Any) -> None:
+    async def _on_face_match(self, record: Record, match: Any) -> asyncio.Future[Any] | None:
         camera_id: str = match.camera_id
         offsets, state = _load(self.face_states.get(camera_id.encode()),
                                lambda: FaceState(camera_id=camera_id), FaceState.from_dict)
         if record.offset <= offsets.get(record.topic, -1):
-            return
+            return None
         done = await self._step(FACES, record, lambda: self.service.step_face_match(state, match))
         if done is None:
-            return
+            return None
         state, outputs = done
         await self._emit(outputs)
-        self.face_states[camera_id.encode()] = _dump({record.topic: record.offset},
-                                                     state.to_dict())
+        return self._write(self.face_states, camera_id.encode(),
+                           _dump({record.topic: record.offset}, state.to_dict()), record)
 
     async def _on_report(self, record: Record, report: Any) -> None:
         outputs = await self._step(REPORTS, record, lambda: self.service.step_report(report))
