@@ -27,6 +27,8 @@ try:  # the vigie-proto distribution when installed, else the generated tree of 
 except ImportError:
     sys.path.insert(0, str(_PROTO_SRC))
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
@@ -370,6 +372,10 @@ def counts_aggregated() -> CountsAggregated:
     )
 
 
+GOLDEN_AUDIT_KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"vigie golden").digest())
+"""A fixed signing key, so the signed golden record is the same on every run."""
+
+
 def audit_recorded() -> AuditRecorded:
     record = AuditRecorded(
         sequence=4211,
@@ -385,9 +391,12 @@ def audit_recorded() -> AuditRecorded:
         },
         prev_hash=hashlib.sha256(b"audit record 4210").digest(),
         chain="face/0",
+        public_key=GOLDEN_AUDIT_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
     )
-    # The documented chain rule: SHA-256 of the deterministic serialisation with `hash` unset.
+    # The documented chain rule: SHA-256 of the deterministic serialisation with `hash` and
+    # `signature` unset; the writer's Ed25519 signature is over that hash (deterministic).
     record.hash = hashlib.sha256(record.SerializeToString(deterministic=True)).digest()
+    record.signature = GOLDEN_AUDIT_KEY.sign(record.hash)
     return record
 
 

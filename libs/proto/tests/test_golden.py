@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, OneofDescriptor
 from google.protobuf.message import Message
@@ -160,7 +161,10 @@ def test_face_match_carries_no_embedding() -> None:
 def test_audit_sample_follows_the_documented_hash_rule() -> None:
     record = type(SAMPLES["vigie.audit.v1.AuditRecorded"])()
     record.CopyFrom(SAMPLES["vigie.audit.v1.AuditRecorded"])
-    stored = record.hash
+    stored, signature = record.hash, record.signature
     record.ClearField("hash")
+    record.ClearField("signature")
     assert stored == hashlib.sha256(record.SerializeToString(deterministic=True)).digest()
     assert len(record.prev_hash) == 32
+    # The signature is the writer's Ed25519 signature over the hash (raises if not).
+    Ed25519PublicKey.from_public_bytes(record.public_key).verify(signature, stored)
