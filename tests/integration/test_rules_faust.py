@@ -51,19 +51,32 @@ from vigie_rules.domain.engine import DEFAULT_TOLERANCE_MS
 async def publish_scenario(bootstrap: str, cams: list[str], frames_per_camera: int,
                            garbage_after: int | None = None) -> dict[str, AlertRaised]:
     """Rules and frames of `cams` on the real topics; returns the clean run's alerts."""
+    rules, frames = scenario(cams, frames_per_camera)
+    await publish(bootstrap, rules, frames, garbage_after)
+    return clean_run(frames, rules)
+
+
+def scenario(cams: list[str], frames_per_camera: int) -> tuple[list[Rule], list]:
+    rules = [r for c in cams for r in rules_for(c)]
+    return rules, [f for c in cams for f in walkers(c, frames_per_camera)]
+
+
+async def publish(bootstrap: str, rules: list[Rule], frames: list, garbage_after: int | None = None,
+                  frames_per_second: float | None = None) -> None:
+    """Publish `rules`, then `frames` (at `frames_per_second` when given, like live cameras)."""
     bus = KafkaBus(bootstrap, "scenario")
     try:
         await bus.ensure_topics(REGISTRY)
-        rules = [r for c in cams for r in rules_for(c)]
         for rule in rules:
             await bus.publish(RULES, rule.rule_id, rule)
-        frames = [f for c in cams for f in walkers(c, frames_per_camera)]
         for i, frame in enumerate(frames):
             await bus.publish(DETECTIONS, frame.camera_id, frame, event_id=frame.frame_id)
             if i == garbage_after:  # not protobuf, no CloudEvents headers, on a camera's key
-                await bus.produce(DETECTIONS.name, cams[0].encode(), b"\xffnot a frame", ())
+                await bus.produce(DETECTIONS.name, frame.camera_id.encode(), b"\xffnot a frame", ())
+            if frames_per_second:
+                await bus.flush()
+                await asyncio.sleep(1 / frames_per_second)
         await bus.flush()
-        return clean_run(frames, rules)
     finally:
         await bus.close()
 
@@ -197,29 +210,37 @@ def spawn_worker(bootstrap: str, app_id: str, tmp_path) -> subprocess.Popen:
 
 async def test_sigkill_mid_stream_then_restart_gives_exactly_the_clean_run(kafka, tmp_path):
     cams = cameras(4)
-    expected = await publish_scenario(kafka.bootstrap, cams, 400)
+    rules, frames = scenario(cams, 400)
+    expected = clean_run(frames, rules)
     assert len(expected) >= 4 * 30
-    app_id = f"rules-kill-{uuid.uuid4().hex[:6]}"
-    kills = 0
-    for fraction in (0.2, 0.45, 0.7):  # three SIGKILLs while alerts are still coming
+    # Frames arrive over about a minute, like live cameras, so each kill lands mid-stream
+    # however fast the worker catches up after a restart.
+    feeder = asyncio.create_task(publish(kafka.bootstrap, rules, frames, frames_per_second=25))
+    try:
+        app_id = f"rules-kill-{uuid.uuid4().hex[:6]}"
+        kills = 0
+        for fraction in (0.2, 0.45, 0.7):  # three SIGKILLs while alerts are still coming
+            worker = spawn_worker(kafka.bootstrap, app_id, tmp_path)
+            try:
+                seen = await wait_for_alerts(kafka.bootstrap, cams, int(len(expected) * fraction))
+                if len(seen) < len(expected):
+                    os.kill(worker.pid, signal.SIGKILL)
+                    kills += 1
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                worker.wait(30)
         worker = spawn_worker(kafka.bootstrap, app_id, tmp_path)
         try:
-            seen = await wait_for_alerts(kafka.bootstrap, cams, int(len(expected) * fraction))
-            if len(seen) < len(expected):
-                os.kill(worker.pid, signal.SIGKILL)
-                kills += 1
+            await asyncio.wait_for(feeder, 300)
+            found = await wait_for_alerts(kafka.bootstrap, cams, len(expected))
+            await asyncio.sleep(5)  # anything extra would show up by now
+            every = await alerts_on_kafka(kafka.bootstrap, cams)
         finally:
-            if worker.poll() is None:
-                worker.kill()
-            worker.wait(30)
-    worker = spawn_worker(kafka.bootstrap, app_id, tmp_path)
-    try:
-        found = await wait_for_alerts(kafka.bootstrap, cams, len(expected))
-        await asyncio.sleep(5)  # anything extra would show up by now
-        every = await alerts_on_kafka(kafka.bootstrap, cams)
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(60)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        code = worker.wait(60)
+        feeder.cancel()
     assert kills >= 2
     assert found == expected.keys()
     assert {a.alert_id for a in every} == expected.keys()  # nothing that a clean run lacks
