@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from PIL import Image
 from rules_scenarios import (
     cameras,
     car_frame,
@@ -268,7 +269,13 @@ async def test_a_citizen_report_near_a_camera_alerts_on_that_camera(rules):
     assert alert.rule_kind == RuleKind.RULE_KIND_CITIZEN_REPORT
 
 
-async def test_an_undecodable_frame_on_a_red_light_camera_is_dead_lettered_not_fatal(rules):
+async def test_an_undecodable_frame_on_a_red_light_camera_is_dead_lettered_not_fatal(
+        rules, monkeypatch):
+    # As in a process that imported Ultralytics: its Image.open patch, on an unidentified
+    # image, imports a HEIF plugin that is not installed. The lamp decoder must not depend on it.
+    def hijacked_open(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pi_heif'")
+    monkeypatch.setattr(Image, "open", hijacked_open)
     bus = rules.bus
     camera = cameras(1, "crossroads")[0]
     rule = red_light_rule(camera)

@@ -13,7 +13,6 @@ stream and the process exits: it restarts from its checkpoints, never out of ord
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -21,13 +20,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image as PILImage
 from vigie.common.v1.common_pb2 import BoundingBox
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
 from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie_core.bus.base import Record, hold_offset
 from vigie_core.codec import Event
+from vigie_core.images import open_image
 from vigie_core.processing import PoisonError, Subscription
 from vigie_core.service import Check, GrpcBinding, Service, Stream
 from vigie_core.topics import DETECTIONS, FRAMES
@@ -64,14 +63,12 @@ def decode_image(data: bytes) -> Image:
     if not data:
         raise PoisonError("no image bytes")
     try:
-        with PILImage.open(io.BytesIO(data)) as header:
+        with open_image(data, ("JPEG", "PNG")) as header:
             kind, (width, height) = header.format, header.size
             if kind == "PNG":
                 header.verify()
     except Exception:
         raise PoisonError("undecodable image (not a JPEG or PNG, or truncated)") from None
-    if kind not in ("JPEG", "PNG"):
-        raise PoisonError(f"undecodable image ({kind}, not a JPEG or PNG)")
     if width > MAX_SIDE or height > MAX_SIDE:
         raise PoisonError(f"image {width}x{height} exceeds {MAX_SIDE}x{MAX_SIDE}")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

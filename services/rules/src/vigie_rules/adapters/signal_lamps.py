@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind
 from vigie.rules.v1.signal_pb2 import SignalObserved
+from vigie_core.images import open_image
 from vigie_core.processing import PoisonError
 
 from vigie_rules.domain.engine import rule_active
@@ -45,8 +45,7 @@ class SignalLamps:
 def decode_rgb(jpeg: bytes) -> np.ndarray:
     """An RGB uint8 array of a JPEG, or PoisonError saying why not."""
     try:
-        # JPEG only: no other decoder (nor a plugin another package registered) sees the bytes.
-        with Image.open(io.BytesIO(jpeg), formats=["JPEG"]) as image:
+        with open_image(jpeg, ("JPEG",)) as image:  # no other decoder sees the bytes
             if image.width * image.height > MAX_PIXELS:
                 raise PoisonError(f"frame of {image.width}x{image.height} is too large")
             return np.asarray(image.convert("RGB"))
