@@ -224,7 +224,7 @@ class DetectService(Service):
                 return
             progress.seen_us, progress.seen_frame = captured_us, frame.frame_id
             captured_s = frame.captured_at.ToNanoseconds() / 1e9
-            rate = self.rates.update(camera_id, captured_s)
+            rate = self.rates.update(camera_id, captured_us)
             if not self.skip.analyse(camera_id, captured_s, frame.motion_score):
                 metrics.FRAMES.labels("skipped_no_motion").inc()
                 return
@@ -343,8 +343,8 @@ class DetectService(Service):
                 checkpoint = None
         fresh = _Progress(generation)
         if checkpoint is not None:
-            seen_s = checkpoint.captured_at.ToNanoseconds() / 1e9
-            self.rates.restore(camera_id, seen_s, checkpoint.frame_rate)
+            self.rates.restore(camera_id, checkpoint.captured_at.ToMicroseconds(),
+                               checkpoint.frame_rate)
             analysed = checkpoint.analysed_at.ToNanoseconds() if checkpoint.HasField(
                 "analysed_at") else None
             self.skip.restore(camera_id, None if analysed is None else analysed / 1e9)
