@@ -31,6 +31,14 @@ ingest and detect code in the embedded runtime on the same clip (`reference_run`
   partitions; DLQ: the undecodable record is in vigie.frames.v1.dlq for each group that
   consumes frames (same partition and offset, possibly more than once) and nothing else of the
   run is dead-lettered.
+
+Status (2026-12-01): it fails about one run in three, so it runs in `make test-integration` and
+not in `make test` (marker `fault`). Fixed: detect's frame rate depended on the session's wall
+clock (track ids then differed from the reference run), and the run ended before a service
+restarted last had committed. Still seen, both after broker kills: the rules' Faust worker
+stops evaluating (its table changelog produce retried on NotLeaderForPartition and never
+resolved; the run times out with one alert missing), and alert ids that differ from the clean
+pass (two lost, two extra: an episode or track that started elsewhere), cause not found yet.
 """
 
 from __future__ import annotations
@@ -393,8 +401,11 @@ async def run_pipeline(cluster: KafkaCluster, name: str, data: Path, webhook_url
             # every frame detected: the clean run's count, or (clean run) every frame published
             done = now["detections"] >= (totals or now)["detections" if totals else "frames"]
             if not pending and outage is None and done and now["frames"] > 0 and \
-                    time.monotonic() - stable_since > 12:
-                break  # nothing moved for 12 s after every frame was detected
+                    time.monotonic() - stable_since > 12 and \
+                    await asyncio.to_thread(consumed_to_end, cluster.bootstrap, camera_id):
+                # nothing moved for 12 s after every frame was detected, and every group has
+                # committed to the end (a service restarted last may still be joining its group)
+                break
             await asyncio.sleep(0.3)
     finally:
         if outage is not None:
@@ -434,6 +445,17 @@ def wait_in_sync(bootstrap: str, timeout: float) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"replicas not back in sync: {lagging[:5]}")
+
+
+GROUPS = (("vigie-detect", FRAMES), (RULES_APP, DETECTIONS), ("vigie-alerts", ALERTS))
+"""Each consumer group of the pipeline and the topic it reads of the camera's."""
+
+
+def consumed_to_end(bootstrap: str, camera_id: str) -> bool:
+    key = camera_id.encode()
+    return all(committed == high for committed, high in (
+        committed_to_end(bootstrap, group, topic.name, murmur2_partition(key, topic.partitions))
+        for group, topic in GROUPS))
 
 
 def committed_to_end(bootstrap: str, group: str, topic: str, partition: int) -> tuple[int, int]:
@@ -491,6 +513,7 @@ async def reference_run(data: Path) -> Reference:
     return Reference(frames, tracks(o), len(expected))
 
 
+@pytest.mark.fault
 @pytest.mark.timeout(900)
 async def test_sigkills_of_every_service_and_broker_change_no_alert(cluster, tmp_path):
     reference = await reference_run(tmp_path / "reference")
@@ -534,8 +557,7 @@ async def test_sigkills_of_every_service_and_broker_change_no_alert(cluster, tmp
 
     # offsets: every group committed to the end of the run's partitions
     key = fault_id.encode()
-    for group, topic in (("vigie-detect", FRAMES), (RULES_APP, DETECTIONS),
-                         ("vigie-alerts", ALERTS)):
+    for group, topic in GROUPS:
         committed, high = await asyncio.to_thread(committed_to_end, cluster.bootstrap, group,
                                                   topic.name,
                                                   murmur2_partition(key, topic.partitions))
