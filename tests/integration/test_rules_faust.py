@@ -208,6 +208,7 @@ def spawn_worker(bootstrap: str, app_id: str, tmp_path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.timeout(900)  # frames over a minute, four worker starts, alert polls on a busy topic
 async def test_sigkill_mid_stream_then_restart_gives_exactly_the_clean_run(kafka, tmp_path):
     cams = cameras(4)
     rules, frames = scenario(cams, 400)
