@@ -13,7 +13,11 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as AioPartition
+from aiokafka.structs import OffsetAndMetadata
+from confluent_kafka import Consumer, Producer, TopicPartition
+from kafka_broker import create_topic
 from process_helpers import vigie_env
 from rules_scenarios import (
     cameras,
@@ -105,11 +109,11 @@ async def wait_for_alerts(bootstrap: str, cams: list[str], count: int,
     return ids
 
 
-async def start_rules(bootstrap: str, app_id: str, tmp_path) -> Running:
+async def start_rules(bootstrap: str, app_id: str, tmp_path, **settings: object) -> Running:
     core = CoreSettings(kafka_bootstrap=bootstrap, http_port=0, grpc_port=0, data_dir=tmp_path,
                         audit_replica=uuid.uuid4().hex[:8])
     return await start(["rules"], core, KafkaBus(bootstrap, f"rules-{app_id}"),
-                       {"rules": {"faust_app_id": app_id}})
+                       {"rules": {"faust_app_id": app_id, **settings}})
 
 
 def committed(bootstrap: str, group: str, topic: str, partition: int) -> int:
@@ -193,6 +197,103 @@ async def test_a_failed_output_is_never_acknowledged_and_is_replayed_on_restart(
     finally:
         await again.stop()
     assert found == expected.keys()
+
+
+async def test_a_changelog_write_never_delivered_fails_the_worker_and_is_replayed(
+        kafka, tmp_path):
+    """After a partition leader moved, aiokafka was seen retrying a changelog write forever
+    and the worker stopped evaluating without a word: a write pending past the timeout must
+    fail the worker (the process exits, to be restarted) with nothing committed past it."""
+    cams = cameras(1)
+    rules, frames = scenario(cams, 150)
+    expected = clean_run(frames, rules)
+    await publish(kafka.bootstrap, rules, [])  # known from the start, as in the clean run
+    app_id = f"rules-test-{uuid.uuid4().hex[:6]}"
+    running = await start_rules(kafka.bootstrap, app_id, tmp_path, faust_write_timeout_s=2)
+    table = running.services[0].faust.camera_states
+    real_send = table.send_changelog
+    writes = 0
+
+    def send_never_answered_from_the_80th(partition, key, value):
+        nonlocal writes
+        writes += key == cams[0].encode()
+        if writes < 80:
+            return real_send(partition, key, value)
+        return asyncio.get_running_loop().create_future()  # the broker never answers
+
+    table.send_changelog = send_never_answered_from_the_80th
+    try:
+        await publish(kafka.bootstrap, [], frames)
+        [task] = [t for t in running.services[0].tasks if t.get_name() == "rules:faust"]
+        with pytest.raises(TimeoutError, match="not delivered after 2 s"):
+            await asyncio.wait_for(task, 120)
+        partition = murmur2_partition(cams[0].encode(), DETECTIONS.partitions)
+        offset = committed(kafka.bootstrap, app_id, DETECTIONS.name, partition)
+    finally:
+        await running.stop()
+    bus = KafkaBus(kafka.bootstrap, "offset-reader")
+    records = [r for r in await bus.read_all(DETECTIONS.name)
+               if r.key == cams[0].encode() and r.partition == partition]
+    await bus.close()
+    # The 80th frame's state never landed: its offset is not committed.
+    assert records[0].offset < offset <= records[79].offset
+
+    again = await start_rules(kafka.bootstrap, app_id, tmp_path)
+    try:
+        found = await wait_for_alerts(kafka.bootstrap, cams, len(expected))
+    finally:
+        await again.stop()
+    assert found == expected.keys()
+
+
+async def test_a_rebalance_restarts_each_partition_at_its_committed_offset(kafka):
+    """The Faust worker leaves positions to aiokafka (faust_worker._ConsumerThread: Faust's
+    own seek after a recovery dropped records). That relies on this: after a rebalance, a
+    consumer that keeps a partition restarts it at its committed offset, or at the beginning
+    if it has none, not where its fetcher was."""
+    topic, other = kafka.unique_topic("rebalance"), kafka.unique_topic("other")
+    create_topic(kafka.bootstrap, topic, partitions=2)
+    create_topic(kafka.bootstrap, other, partitions=1)
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    for partition in range(2):
+        for i in range(10):
+            producer.produce(topic, f"{partition}-{i}".encode(), partition=partition)
+    assert producer.flush(30) == 0
+    never, at_four = AioPartition(topic, 0), AioPartition(topic, 1)
+    group = f"rebalance-{uuid.uuid4().hex[:6]}"
+    assignments = 0
+
+    class Count(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked): ...
+
+        async def on_partitions_assigned(self, assigned):
+            nonlocal assignments
+            assignments += 1
+
+    kept = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group,
+                            auto_offset_reset="earliest", enable_auto_commit=False)
+    kept.subscribe([topic], listener=Count())
+    joining = AIOKafkaConsumer(other, bootstrap_servers=kafka.bootstrap, group_id=group)
+    await kept.start()
+    try:
+        read = 0
+        while read < 20:  # everything fetched: the positions are at the end
+            read += sum(len(r) for r in (await kept.getmany(timeout_ms=1000)).values())
+        await kept.commit({at_four: OffsetAndMetadata(4, "")})
+        assert {tp: await kept.position(tp) for tp in (never, at_four)} == {never: 10,
+                                                                             at_four: 10}
+        await joining.start()  # a new member: the group rebalances, `kept` keeps `topic`
+        first: dict[AioPartition, int] = {}  # first offset fetched again, by partition
+        deadline = time.monotonic() + 60
+        while len(first) < 2 and time.monotonic() < deadline:
+            for tp, records in (await kept.getmany(timeout_ms=500)).items():
+                first.setdefault(tp, records[0].offset)
+            await joining.getmany(timeout_ms=100)
+        assert assignments == 2 and kept.assignment() == {never, at_four}
+        assert first == {never: 0, at_four: 4}
+    finally:
+        await joining.stop()
+        await kept.stop()
 
 
 def _frame_time(record) -> int:

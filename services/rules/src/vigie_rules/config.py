@@ -29,5 +29,9 @@ class Settings(BaseSettings):
     faust_commit_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often the Faust consumer commits acknowledged offsets "
                                       "(after flushing the table changelogs), seconds.")
+    faust_write_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="How long a table changelog write may stay undelivered "
+                                        "before the worker fails (the process exits to be "
+                                        "restarted, and replays from its last commit), seconds.")
     faust_standby_replicas: int = Field(
         0, ge=0, le=3, description="Faust standby replicas per table (warm state for fail-over).")

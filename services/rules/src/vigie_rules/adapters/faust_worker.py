@@ -26,7 +26,14 @@ At-least-once with idempotent outputs, in this order for every record:
 If step 4 fails, the record is not acknowledged, the agent stops taking records and the service
 fails (the process exits and is restarted): the record is replayed, never skipped. A crash
 between 4 and 5 replays the record and republishes the same alert ids, which consumers
-de-duplicate; a crash after 5 finds the offset in the state and skips the record.
+de-duplicate; a crash after 5 finds the offset in the state and skips the record. A changelog
+write still undelivered after `faust_write_timeout_s` fails the service the same way (after a
+partition leader moved, aiokafka was seen retrying one forever).
+
+Positions are aiokafka's own: after every rebalance it starts each partition at its committed
+offset. Faust's second seek after its table recovery is turned off (`_ConsumerThread`): it
+rewound records already being processed and Faust then dropped them as duplicates, with the
+unprocessed ones after them (frames skipped for good, found by the SIGKILL test).
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 from vigie_core import telemetry
 from vigie_core.bus.base import Record, TopicSpec
 from vigie_core.codec import DecodeError, decode
@@ -76,6 +85,28 @@ def broker_credentials(core: CoreSettings) -> faust.auth.Credentials | None:
     return faust.SSLCredentials(context)
 
 
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> dict[TP, int | None]:  # type: ignore[override]
+        """Leaves every position where aiokafka put it. After each rebalance aiokafka starts
+        every assigned partition at its committed offset (or the reset policy), which is
+        right; Faust then seeks there again after its table recovery, but it resumes the
+        partitions before seeking, so records from the committed offset on are already being
+        processed: the seek rewinds them and Faust's read-offset bookkeeping then drops them
+        as duplicates, together with the ones after them not yet processed (the SIGKILL test
+        lost up to 40 frames per partition that way). No offset (None) also makes Faust
+        forget the read offsets it would drop records by."""
+        return {tp: None for tp in self.assignment()}
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
 class FaustWorker:
     """A Faust app whose agents drive RulesService's steps; `start`/`stop` follow the service."""
 
@@ -83,6 +114,7 @@ class FaustWorker:
                  core: CoreSettings) -> None:
         self.service = service
         self.group = settings.faust_app_id
+        self.write_timeout_s = settings.faust_write_timeout_s
         self.app = faust.App(
             settings.faust_app_id,
             broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
@@ -99,8 +131,11 @@ class FaustWorker:
             topic_replication_factor=core.kafka_replication_factor,
             table_standby_replicas=settings.faust_standby_replicas,
             producer_acks=-1,
+            # Batches expire (and their delivery fails) after this, not Faust's 20 min default.
+            producer_request_timeout=settings.faust_write_timeout_s,
             broker_credentials=broker_credentials(core),
         )
+        self.app.transport = _Transport(self.app.conf.broker_consumer, self.app)
         self.camera_states = self.app.Table("camera-state", partitions=DETECTIONS.partitions,
                                             key_type=bytes, value_type=bytes)
         self.face_states = self.app.Table("face-state", partitions=FACES.partitions,
@@ -192,16 +227,25 @@ class FaustWorker:
         telemetry.BUS_CONSUMED.labels(self.group, record.topic).inc()
         return written
 
-    @staticmethod
-    def _write(table: Any, key: bytes, value: bytes, record: Record) -> asyncio.Future[Any]:
+    def _write(self, table: Any, key: bytes, value: bytes, record: Record) -> asyncio.Future[Any]:
         """Set a table key and send its changelog record to the input's partition (what
         `table[key] = value` does), returning the changelog delivery. Faust's own commit
         flush gives up after 100 ms on a slow broker and could commit an offset whose state
         is still in its buffer: acknowledging on this future instead keeps every committed
-        offset behind a durable state."""
+        offset behind a durable state. A delivery still pending after `write_timeout_s` fails
+        the worker: after a partition leader moved, aiokafka was seen retrying one forever."""
         written: asyncio.Future[Any] = table.send_changelog(record.partition, key, value)
         table.data[key] = value
+        timer = asyncio.get_running_loop().call_later(
+            self.write_timeout_s, self._write_stuck, written, record)
+        written.add_done_callback(lambda _: timer.cancel())
         return written
+
+    def _write_stuck(self, written: asyncio.Future[Any], record: Record) -> None:
+        if not written.done():
+            self._fail(TimeoutError(
+                f"table changelog write for {record.topic}[{record.partition}]@{record.offset} "
+                f"not delivered after {self.write_timeout_s:g} s"))
 
     async def _step(self, topic: Topic, record: Record, step: Callable[[], Any]) -> Any:
         """Run a pure step; None (after dead-lettering the record) if the engine refused it."""
