@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,26 @@ def test_vigie_rules_validates_yaml_and_vigie_serve_names_the_service(tmp_path):
     usage = subprocess.run([VIGIE, "serve", "--help"], env=env(), capture_output=True,
                            text=True, timeout=60)
     assert "{alerts,detect,face,ingest,rules}" in usage.stdout
+
+
+FAILING_SERVICE = """
+import sys, threading, time
+import vigie_core.runtime as runtime
+
+async def failing_serve(*args, **kwargs):
+    threading.Thread(target=time.sleep, args=(3600,)).start()  # like Faust's consumer thread
+    raise ConnectionError("broker not ready (injected)")
+
+runtime.serve = failing_serve
+from vigie_core.cli import main
+sys.exit(main(["serve", "rules"]))
+"""
+
+
+def test_a_service_that_fails_exits_1_even_if_a_library_thread_lingers(tmp_path):
+    """A failed start (Faust meeting a broker that is down did this) must end the process with
+    exit code 1 for its supervisor to restart it: a thread left behind must not keep it up."""
+    proc = subprocess.run([sys.executable, "-c", FAILING_SERVICE], capture_output=True,
+                          env=env(VIGIE_DATA_DIR=str(tmp_path)), timeout=60)
+    assert proc.returncode == 1
+    assert b"broker not ready (injected)" in proc.stdout + proc.stderr

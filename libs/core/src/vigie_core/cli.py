@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -106,7 +107,17 @@ def cmd_service(args: argparse.Namespace) -> int:
                    replication_factor=core.kafka_replication_factor,
                    client_config=core.kafka_client_config(),
                    producer_config={"linger.ms": core.kafka_linger_ms})
-    return asyncio.run(serve([args.service], core, bus))
+    try:
+        code = asyncio.run(serve([args.service], core, bus))
+    except Exception:
+        logging.getLogger(__name__).exception("%s failed", args.service)
+        code = 1
+    if code != 0:
+        # A library's thread (Faust's consumer thread after a failed start) must not keep a
+        # failed service alive: exit now, for the supervisor to restart it.
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
