@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,12 +111,13 @@ def cmd_service(args: argparse.Namespace) -> int:
     try:
         code = asyncio.run(serve([args.service], core, bus))
     except Exception:
-        logging.getLogger(__name__).exception("%s failed", args.service)
+        traceback.print_exc()  # on stderr, as for any uncaught error
         code = 1
     if code != 0:
         # A library's thread (Faust's consumer thread after a failed start) must not keep a
         # failed service alive: exit now, for the supervisor to restart it.
         logging.shutdown()
+        sys.stderr.flush()
         os._exit(code)
     return code
 

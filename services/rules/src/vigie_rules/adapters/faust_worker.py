@@ -93,7 +93,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         partitions before seeking, so records from the committed offset on are already being
         processed: the seek rewinds them and Faust's read-offset bookkeeping then drops them
         as duplicates, together with the ones after them not yet processed (the SIGKILL test
-        lost up to 40 frames per partition that way). No offset (None) also makes Faust
+        lost 10 to 265 frames a partition that way). No offset (None) also makes Faust
         forget the read offsets it would drop records by."""
         return {tp: None for tp in self.assignment()}
 
