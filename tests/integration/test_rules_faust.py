@@ -116,6 +116,16 @@ async def start_rules(bootstrap: str, app_id: str, tmp_path, **settings: object)
                        {"rules": {"faust_app_id": app_id, **settings}})
 
 
+async def alerts_after_a_restart(bootstrap: str, app_id: str, tmp_path, cams: list[str],
+                                 count: int) -> set[str]:
+    """The alert ids on Kafka once a new worker of `app_id` has replayed what was left."""
+    again = await start_rules(bootstrap, app_id, tmp_path)
+    try:
+        return await wait_for_alerts(bootstrap, cams, count)
+    finally:
+        await again.stop()
+
+
 def committed(bootstrap: str, group: str, topic: str, partition: int) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
@@ -191,12 +201,8 @@ async def test_a_failed_output_is_never_acknowledged_and_is_replayed_on_restart(
     failed_offset = next(r.offset for r in records if _frame_time(r) >= released_at)
     assert 0 <= offset <= failed_offset
 
-    again = await start_rules(kafka.bootstrap, app_id, tmp_path)
-    try:
-        found = await wait_for_alerts(kafka.bootstrap, cams, len(expected))
-    finally:
-        await again.stop()
-    assert found == expected.keys()
+    assert await alerts_after_a_restart(kafka.bootstrap, app_id, tmp_path, cams,
+                                        len(expected)) == expected.keys()
 
 
 async def test_a_changelog_write_never_delivered_fails_the_worker_and_is_replayed(
@@ -238,12 +244,8 @@ async def test_a_changelog_write_never_delivered_fails_the_worker_and_is_replaye
     # The 80th frame's state never landed: its offset is not committed.
     assert records[0].offset < offset <= records[79].offset
 
-    again = await start_rules(kafka.bootstrap, app_id, tmp_path)
-    try:
-        found = await wait_for_alerts(kafka.bootstrap, cams, len(expected))
-    finally:
-        await again.stop()
-    assert found == expected.keys()
+    assert await alerts_after_a_restart(kafka.bootstrap, app_id, tmp_path, cams,
+                                        len(expected)) == expected.keys()
 
 
 async def test_a_rebalance_restarts_each_partition_at_its_committed_offset(kafka):
