@@ -42,6 +42,8 @@ import asyncio
 import functools
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +117,8 @@ class FaustWorker:
         self.service = service
         self.group = settings.faust_app_id
         self.write_timeout_s = settings.faust_write_timeout_s
+        # Changelog deliveries in the order sent, with their deadline (checked in run_until).
+        self._writes: deque[tuple[float, asyncio.Future[Any], Record]] = deque()
         self.app = faust.App(
             settings.faust_app_id,
             broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
@@ -168,6 +172,7 @@ class FaustWorker:
                 self._failed.result()
             if self.app.crashed:
                 raise RuntimeError(f"the Faust app crashed: {self.app.crash_reason!r}")
+            self._check_writes()
             try:
                 await asyncio.wait_for(asyncio.shield(self._failed), 0.5)
             except TimeoutError:
@@ -236,13 +241,16 @@ class FaustWorker:
         the worker: after a partition leader moved, aiokafka was seen retrying one forever."""
         written: asyncio.Future[Any] = table.send_changelog(record.partition, key, value)
         table.data[key] = value
-        timer = asyncio.get_running_loop().call_later(
-            self.write_timeout_s, self._write_stuck, written, record)
-        written.add_done_callback(lambda _: timer.cancel())
+        self._writes.append((time.monotonic() + self.write_timeout_s, written, record))
         return written
 
-    def _write_stuck(self, written: asyncio.Future[Any], record: Record) -> None:
-        if not written.done():
+    def _check_writes(self) -> None:
+        """Fails the worker if the oldest changelog delivery still pending is past its deadline
+        (deadlines grow in sending order: the oldest pending one is the first due)."""
+        while self._writes and self._writes[0][1].done():
+            self._writes.popleft()
+        if self._writes and self._writes[0][0] < time.monotonic():
+            _, _, record = self._writes[0]
             self._fail(TimeoutError(
                 f"table changelog write for {record.topic}[{record.partition}]@{record.offset} "
                 f"not delivered after {self.write_timeout_s:g} s"))
