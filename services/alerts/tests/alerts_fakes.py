@@ -9,7 +9,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from PIL import Image
@@ -103,37 +105,83 @@ class RecordingServer:
 
 class SmsProvider(RecordingServer):
     """Twilio's Messages resource: POST /2010-04-01/Accounts/{sid}/Messages.json, basic auth,
-    form fields To, From, Body; answers 201 with a message sid."""
+    form fields To, From, Body; answers 201 with a message sid. With `lists` (Twilio has it),
+    GET on the same path lists the messages (filters To and From, PageSize, newest first,
+    next_page_uri); without, GET is 405 like a provider that cannot be asked. With
+    `honours_keys`, a repeated Idempotency-Key gets the first answer again and sends nothing (some
+    providers and gateways do; Twilio does not). `late_answers`: seconds to hold the next answers
+    after the message was taken (the client may time out on a message that went out)."""
 
-    def __init__(self, account_sid: str = "AC0123", token: str = "sms-token") -> None:
+    def __init__(self, account_sid: str = "AC0123", token: str = "sms-token", *,
+                 lists: bool = True, honours_keys: bool = False) -> None:
         super().__init__()
         self.account_sid, self.token = account_sid, token
+        self.lists, self.honours_keys = lists, honours_keys
         self.messages: list[dict[str, str]] = []
+        self.created: list[datetime] = []
+        self.late_answers: list[float] = []
+        self._by_key: dict[str, int] = {}
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.add_routes([web.post("/2010-04-01/Accounts/{sid}/Messages.json", self.handle)])
+        path = "/2010-04-01/Accounts/{sid}/Messages.json"
+        app.add_routes([web.post(path, self.handle)])
+        if self.lists:
+            app.add_routes([web.get(path, self.list_messages)])
         return app
 
-    async def handle(self, request: web.Request) -> web.Response:
+    def _refused(self, request: web.Request) -> web.Response | None:
         import base64
 
-        form = {k: str(v) for k, v in (await request.post()).items()}
-        self.requests.append(Recorded(request.path, dict(request.headers), b"", form))
         expected = "Basic " + base64.b64encode(
             f"{self.account_sid}:{self.token}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
         if request.match_info["sid"] != self.account_sid:
             return web.json_response({"code": 20404, "message": "Not found"}, status=404)
+        return None
+
+    def _resource(self, i: int) -> dict[str, Any]:
+        form = self.messages[i]
+        return {"sid": f"SM{i + 1:032d}", "status": "queued", "to": form.get("To"),
+                "from": form.get("From"), "body": form.get("Body"),
+                "date_created": format_datetime(self.created[i])}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.requests.append(Recorded(request.path, dict(request.headers), b"", form))
+        if (refused := self._refused(request)) is not None:
+            return refused
         if self.delays:
             await asyncio.sleep(self.delays.pop(0))
         status = self._next_status(201)
         if status != 201:
             return web.json_response({"code": 20500, "message": "error"}, status=status)
+        key = request.headers.get(signing.IDEMPOTENCY_HEADER, "")
+        if self.honours_keys and key in self._by_key:
+            return web.json_response(self._resource(self._by_key[key]), status=201)
         self.messages.append(form)
-        return web.json_response({"sid": f"SM{len(self.messages):032d}", "status": "queued",
-                                  "to": form.get("To")}, status=201)
+        self.created.append(datetime.now(UTC))
+        self._by_key[key] = len(self.messages) - 1
+        if self.late_answers:  # taken, but the answer comes too late for the client
+            await asyncio.sleep(self.late_answers.pop(0))
+        return web.json_response(self._resource(len(self.messages) - 1), status=201)
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
+        q = request.query
+        size, page = int(q.get("PageSize", "50")), int(q.get("Page", "0"))
+        found = [self._resource(i) for i in reversed(range(len(self.messages)))
+                 if q.get("To") in (None, self.messages[i].get("To"))
+                 and q.get("From") in (None, self.messages[i].get("From"))]
+        chunk = found[page * size:(page + 1) * size]
+        following = None
+        if len(found) > (page + 1) * size:
+            following = (f"{request.path}?To={quote(q.get('To', ''))}&From="
+                         f"{quote(q.get('From', ''))}&PageSize={size}&Page={page + 1}")
+        return web.json_response({"messages": chunk, "page": page, "page_size": size,
+                                  "next_page_uri": following})
 
 
 class WebhookReceiver(RecordingServer):

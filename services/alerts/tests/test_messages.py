@@ -15,7 +15,7 @@ from vigie_alerts.domain import signing
 from vigie_alerts.domain.cap import CAP_NS, CapAlert, CapIdentity, cap_time, render_cap
 from vigie_alerts.domain.drawing import Drawing, DrawingError, rule_from_drawing, zone_polygon
 from vigie_alerts.domain.frames import BufferedFrame, FrameBuffer
-from vigie_alerts.domain.messages import alert_payload, sms_text
+from vigie_alerts.domain.messages import alert_payload, sms_reference, sms_text
 from vigie_alerts.domain.privacy import Box, faces_to_blur, redact_phone
 from vigie_alerts.domain.retention import due_for_deletion, evidence_retention
 from vigie_alerts.domain.roles import Permission, Role, allowed
@@ -129,6 +129,17 @@ def test_external_messages_never_name_the_subject():
                          camera_name="Gare", sent_at=T0)
     assert "subject-42" not in str(body)
     assert body["alert"]["face_match"] is True and body["status"] == "confirmed"
+
+
+def test_the_sms_reference_survives_any_title_and_a_repeat_says_so():
+    a = face_alert()
+    a.title = "x" * 300
+    reference = sms_reference(a.alert_id, "0123456789abcdef")
+    assert reference == "Ref aaaaaaaaaaaa-012345"
+    for repeat in (False, True):
+        text = sms_text(a, "Gare", 2, "https://csu.example.org", reference, repeat)
+        assert len(text) == 320 and reference in text and text.endswith(f"#alert={a.alert_id}")
+        assert text.startswith("POSSIBLE REPEAT - ") == repeat
 
 
 def test_drawings_become_rules_with_a_duration():

@@ -12,7 +12,8 @@ DECISIONS_REFUSED = Counter("vigie_alerts_decisions_refused_total",
                             "DecideAlert calls refused (lifecycle or permission).", ["why"])
 DISPATCHES = Counter("vigie_alerts_dispatches_total",
                      "Delivery attempts by channel kind and outcome "
-                     "(delivered, retry, failed, cancelled, suppressed).", ["kind", "outcome"])
+                     "(delivered, retry, failed, unknown, cancelled, suppressed).",
+                     ["kind", "outcome"])
 DISPATCH_SECONDS = Histogram("vigie_alerts_dispatch_seconds", "Time of one delivery attempt.",
                              ["kind"])
 SNAPSHOTS = Counter("vigie_alerts_snapshots_total",

@@ -12,6 +12,17 @@ processed a request whose answer was lost recognises the retry. Bodies do not ch
 retries either (their `sent_at` is the time the delivery was planned), so signatures of one
 delivery all sign the same bytes.
 
+SMS: the API (Twilio's) takes no idempotency key, so an attempt that may have reached the provider
+without its answer being recorded (a crash during the request, a timeout, a dropped connection)
+leaves the delivery *in doubt*: a send intent is committed before every request and removed with
+an outcome that settles it. The next attempt of a delivery in doubt waits out the request's
+timeout, then: resends with the same Idempotency-Key if the channel's provider honours it; else
+looks the message up (the provider's list of messages to that number, searched for the
+delivery's reference) and sends only if it is not there; else, when the provider cannot tell,
+follows the channel's `in_doubt`: `resend` (the default: at-least-once, the text says "POSSIBLE
+REPEAT") or `hold` (at-most-once: the delivery ends `unknown`). For a signal meant to make an
+on-call person act, a lost SMS costs more than a recognisable double, hence the default.
+
 While dispatch is suspended (the console's switch), nothing leaves: every delivery that comes due
 is cancelled, not queued, so that lifting the suspension does not release a backlog at once.
 """
@@ -25,10 +36,12 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from vigie.alerts.v1.alert_pb2 import AlertRaised
@@ -36,7 +49,7 @@ from vigie.audit.v1.audit_pb2 import AuditAction
 from vigie_alerts import metrics
 from vigie_alerts.adapters.store import Database, Delivery, StoredAlert, now_utc
 from vigie_alerts.domain.cap import CapAlert, CapIdentity, render_cap
-from vigie_alerts.domain.messages import alert_payload, sms_text
+from vigie_alerts.domain.messages import alert_payload, sms_reference, sms_text
 from vigie_alerts.domain.policy import (
     CapChannel,
     KafkaChannel,
@@ -59,6 +72,10 @@ log = logging.getLogger(__name__)
 USER_AGENT = "vigie-alerts/0.1"
 LEASE = timedelta(seconds=180)
 MAX_RESPONSE_BYTES = 64 * 1024
+LOOKUP_MAX_BYTES = 2 * 1024 * 1024
+LOOKUP_PAGES = 4  # of 50 messages to one number, newest first
+LOOKUP_SKEW = timedelta(minutes=10)  # the provider's clock against ours
+DOUBTFUL_STATUSES = (500, 502, 504)  # a gateway may have lost the answer of a processed request
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,15 @@ class Outcome:
     ok: bool
     retryable: bool = False
     error: str = ""
+    doubt: bool = False  # the request may have been processed though no answer came back
+    held: bool = False  # an SMS in doubt not resent (in_doubt: hold): the delivery ends unknown
+    note: str = ""  # how a delivery in doubt was settled (shown on it, audited)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    state: Literal["sent", "absent", "unknown"]
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -197,12 +223,12 @@ class Dispatcher:
 
     async def _finish(self, delivery: Delivery, *, status: str, attempts: int,
                       next_attempt_at: datetime | None = None, error: str = "",
-                      reason: str | None = None) -> None:
-        final = status in ("delivered", "failed", "cancelled")
+                      reason: str | None = None, settled: bool = False) -> None:
+        final = status in ("delivered", "failed", "cancelled", "unknown")
         seq, stored = await self.db.bg(self.db.store.finish_attempt, delivery.delivery_id,
                                        self.owner, status=status, attempts=attempts,
                                        next_attempt_at=next_attempt_at, error=error,
-                                       reason=reason, feed=final)
+                                       reason=reason, feed=final, settled=settled)
         if final and seq and self.settled is not None:
             try:
                 await self.settled(seq, stored)
@@ -221,6 +247,14 @@ class Dispatcher:
             await self._finish(delivery, status="failed", attempts=delivery.attempts,
                                error="alert or channel no longer exists")
             return
+        if (isinstance(channel, SmsChannel) and delivery.in_doubt_at is not None
+                and not channel.honours_idempotency_key):
+            # the earlier request may still be on its way: ask once it would have timed out
+            ready = delivery.in_doubt_at + timedelta(seconds=channel.timeout_s)
+            if now_utc() < ready:
+                await self._finish(delivery, status="pending", attempts=delivery.attempts,
+                                   next_attempt_at=ready, error=delivery.last_error)
+                return
         name, lat, lon = self.camera(stored.alert.camera_id)
         ctx = Context(delivery, stored, name, lat, lon)
         started = time.perf_counter()
@@ -232,17 +266,24 @@ class Dispatcher:
         metrics.DISPATCH_SECONDS.labels(delivery.kind).observe(time.perf_counter() - started)
         attempts = delivery.attempts + 1
         max_attempts = channel.max_attempts
+        sms = isinstance(channel, SmsChannel)
         if outcome.ok:
             status, next_at = "delivered", None
+        elif outcome.held:
+            status, next_at = "unknown", None
         elif outcome.retryable and attempts < max_attempts:
             delay = retry_delay_s(attempts, self.retry_base_s, self.retry_cap_s,
                                   random.uniform(-0.2, 0.2))  # noqa: S311 - jitter only
             status, next_at = "pending", now_utc() + timedelta(seconds=delay)
+        elif sms and outcome.doubt:  # no attempt left, and the last one may have gone out
+            status, next_at = "unknown", None
+            outcome = replace(outcome, note=outcome.note or "the last attempt's outcome is "
+                              "unknown: the SMS may or may not have been sent")
         else:
             status, next_at = "failed", None
-        metrics.DISPATCHES.labels(delivery.kind, "delivered" if outcome.ok else
-                                  ("retry" if status == "pending" else "failed")).inc()
-        if status in ("delivered", "failed"):
+        metrics.DISPATCHES.labels(delivery.kind, "retry" if status == "pending" else
+                                  status).inc()
+        if status in ("delivered", "failed", "unknown"):
             if outcome.ok:
                 self.sent += 1
             await self.audit.record(
@@ -251,9 +292,12 @@ class Dispatcher:
                 details={"route": delivery.route, "channel": delivery.channel,
                          "kind": delivery.kind, "outcome": status, "attempts": str(attempts),
                          "trigger": delivery.trigger, "recipient_index": str(delivery.recipient),
-                         **({"error": outcome.error[:200]} if outcome.error else {})})
+                         **({"error": outcome.error[:200]} if outcome.error else {}),
+                         **({"in_doubt": outcome.note[:200]} if outcome.note else {})})
+        # the send intent goes with an outcome that says whether the SMS went out
+        settled = sms and (status != "pending" or not outcome.doubt)
         await self._finish(delivery, status=status, attempts=attempts, next_attempt_at=next_at,
-                           error=outcome.error)
+                           error=outcome.error, reason=outcome.note or None, settled=settled)
         log.info("delivery %s on %s/%s: %s (attempt %d)", delivery.delivery_id, delivery.route,
                  delivery.channel, status, attempts, extra={"event_id": delivery.alert_id})
 
@@ -282,11 +326,14 @@ class Dispatcher:
                 if 200 <= response.status < 300:
                     return Outcome(True)
                 return Outcome(False, retryable_status(response.status),
-                               f"HTTP {response.status}")
+                               f"HTTP {response.status}",
+                               doubt=response.status in DOUBTFUL_STATUSES)
         except TimeoutError:
-            return Outcome(False, True, f"no answer within {timeout_s:g} s")
-        except aiohttp.ClientError as exc:
+            return Outcome(False, True, f"no answer within {timeout_s:g} s", doubt=True)
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
             return Outcome(False, True, f"{type(exc).__name__}")
+        except aiohttp.ClientError as exc:  # e.g. dropped after the request went out
+            return Outcome(False, True, f"{type(exc).__name__}", doubt=True)
 
     async def _post(self, channel: WebhookChannel | CapChannel, ctx: Context, body: bytes,
                     content_type: str, signed: bool) -> Outcome:
@@ -309,16 +356,97 @@ class Dispatcher:
             return Outcome(False, False, "provider token not set")
         if ctx.delivery.recipient >= len(channel.to_numbers):
             return Outcome(False, False, "recipient no longer configured")
+        delivery = ctx.delivery
+        auth = aiohttp.encode_basic_auth(channel.account_sid, token.decode())
+        reference = sms_reference(delivery.alert_id, delivery.delivery_id)
+        repeat, note = False, ""
+        if delivery.in_doubt_since is not None:
+            if channel.honours_idempotency_key:
+                note = "in doubt: sent again with the same Idempotency-Key"
+            else:
+                found = (await self._sms_lookup(channel, ctx, reference, auth) if channel.lookup
+                         else Lookup("unknown", "no lookup on this channel"))
+                if found.state == "sent":
+                    return Outcome(True, note=f"in doubt: found at the provider ({found.detail}),"
+                                              " not resent")
+                if found.state == "absent":
+                    note = "in doubt: not found at the provider, sent"
+                elif channel.in_doubt == "hold":
+                    return Outcome(False, False, found.detail, held=True,
+                                   note="in doubt, the provider cannot tell: not resent "
+                                        "(in_doubt: hold); it may or may not have arrived")
+                else:
+                    repeat = True
+                    note = (f"in doubt, the provider cannot tell ({found.detail}): resent "
+                            "as a possible repeat")
+        if not await self.db.bg(self.db.store.mark_sending, delivery.delivery_id, self.owner,
+                                delivery.attempts + 1):
+            return Outcome(False, True, "lease lost before sending")
         url = (f"{channel.base_url.rstrip('/')}/2010-04-01/Accounts/{channel.account_sid}"
                "/Messages.json")
-        form = {"To": channel.to_numbers[ctx.delivery.recipient], "From": channel.from_number,
+        form = {"To": channel.to_numbers[delivery.recipient], "From": channel.from_number,
                 "Body": sms_text(ctx.alert.alert, ctx.camera_name, ctx.alert.confirmations,
-                                 self.public_url)}
-        return await self._http_call(
+                                 self.public_url, reference, repeat)}
+        outcome = await self._http_call(
             "POST", url, timeout_s=channel.timeout_s, data=form,
-            headers={IDEMPOTENCY_HEADER: ctx.delivery.delivery_id,
-                     "Authorization": aiohttp.encode_basic_auth(channel.account_sid,
-                                                                token.decode())})
+            headers={IDEMPOTENCY_HEADER: delivery.delivery_id, "Authorization": auth})
+        return replace(outcome, note=note) if note else outcome
+
+    async def _sms_lookup(self, channel: SmsChannel, ctx: Context, reference: str,
+                          auth: str) -> Lookup:
+        """Did the provider take this SMS? Twilio's message list to the recipient from our
+        number, newest first, searched for `reference` back to the first attempt in doubt."""
+        assert self._http is not None and ctx.delivery.in_doubt_since is not None
+        since = ctx.delivery.in_doubt_since - LOOKUP_SKEW
+        origin = urlsplit(channel.base_url)
+        url: str | None = (f"{channel.base_url.rstrip('/')}/2010-04-01/Accounts/"
+                           f"{channel.account_sid}/Messages.json")
+        params: dict[str, str] | None = {
+            "To": channel.to_numbers[ctx.delivery.recipient], "From": channel.from_number,
+            "PageSize": "50"}
+        blank = False
+        for _ in range(LOOKUP_PAGES):
+            assert url is not None
+            try:
+                async with self._http.get(
+                        url, params=params, headers={"Authorization": auth},
+                        allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(total=channel.timeout_s)) as response:
+                    raw = await response.content.read(LOOKUP_MAX_BYTES)
+                    if response.status != 200:
+                        return Lookup("unknown", f"lookup: HTTP {response.status}")
+                page = json.loads(raw)
+                messages = page.get("messages") if isinstance(page, dict) else None
+            except TimeoutError:
+                return Lookup("unknown", "lookup: no answer")
+            except (aiohttp.ClientError, ValueError) as exc:
+                return Lookup("unknown", f"lookup: {type(exc).__name__}")
+            if not isinstance(messages, list):
+                return Lookup("unknown", "lookup: not a message list")
+            older = False
+            for message in filter(lambda m: isinstance(m, dict), messages):
+                body = str(message.get("body") or "")
+                if reference in body:
+                    return Lookup("sent", str(message.get("sid", ""))[:64])
+                try:
+                    created = parsedate_to_datetime(str(message.get("date_created")))
+                except (TypeError, ValueError):
+                    created = None
+                if created is not None and created.tzinfo is not None and created < since:
+                    older = True
+                elif not body:
+                    blank = True  # a message of the window whose text we cannot see
+            following = page.get("next_page_uri")
+            if older or not following:
+                break
+            url, params = urljoin(channel.base_url, str(following)), None
+            if urlsplit(url)[:2] != origin[:2]:
+                return Lookup("unknown", "lookup: next page elsewhere")
+        else:
+            return Lookup("unknown", "lookup: too many messages to that number to read")
+        if blank:
+            return Lookup("unknown", "lookup: message bodies hidden")
+        return Lookup("absent")
 
     async def _kafka(self, channel: KafkaChannel, ctx: Context) -> Outcome:
         if channel.format == "cap":

@@ -4,9 +4,10 @@ Tables: alerts (one row per alert_id, the AlertRaised as stored plus status and 
 decisions on them (in the order consumed from vigie.alert-decisions.v1), a feed (every change, with
 a sequence number, which the live feed of every replica tails), deliveries (the dispatch outbox:
 one row per alert, route, channel and recipient, claimed with a lease so replicas never send the
-same delivery at once), console users, sessions and API tokens (hashes only), service state (the
-suspend switch), and audit records written by the command line, waiting for the service to seal
-them into its chain.
+same delivery at once), send intents (an SMS attempt that may have reached the provider, written
+before the request and removed with its outcome: what is left says "in doubt"), console users,
+sessions and API tokens (hashes only), service state (the suspend switch), and audit records
+written by the command line, waiting for the service to seal them into its chain.
 
 Everything here is synchronous; `Database` runs it on worker threads (one for SQLite).
 The schema is created with `create_all` (no migrations yet: a new column means a new table).
@@ -21,7 +22,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -146,6 +147,19 @@ class DeliveryRow(Base):
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class SendIntentRow(Base):
+    """An SMS attempt that may have reached the provider: committed before the request, deleted
+    in the transaction that records an outcome settling it (sent, or certainly not sent). A row
+    that outlives its attempt (a crash, a timeout) puts the delivery in doubt."""
+
+    __tablename__ = "send_intents"
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(64), index=True)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # first attempt in doubt
+    attempt: Mapped[int] = mapped_column(Integer)  # latest attempt (1-based)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # latest attempt's start
+
+
 class UserRow(Base):
     __tablename__ = "users"
     login: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -231,6 +245,9 @@ class Delivery:
     camera_id: str
     rule_id: str
     raised_at: datetime
+    # set by claim_due: since when an earlier attempt's outcome is unknown (a send intent left)
+    in_doubt_since: datetime | None = None
+    in_doubt_at: datetime | None = None  # the start of the latest such attempt
 
 
 @dataclass(frozen=True)
@@ -312,7 +329,8 @@ class Recorded:
 
 def delivery_id(alert_id: str, route: str, channel: str, recipient: int) -> str:
     """Deterministic: the same alert, route, channel and recipient is one delivery, however many
-    times the confirmation is processed. Also the Idempotency-Key of webhooks."""
+    times the confirmation is processed. Also the Idempotency-Key of webhooks and SMS requests,
+    and (its first 6 characters) the tag in an SMS's reference."""
     return hashlib.sha256(f"{alert_id}|{route}|{channel}|{recipient}".encode()).hexdigest()[:32]
 
 
@@ -639,7 +657,7 @@ class Store:
         stmt = select(DeliveryRow.route, DeliveryRow.alert_id, DeliveryRow.camera_id,
                       DeliveryRow.rule_id, DeliveryRow.raised_at).where(
             DeliveryRow.route.in_(list(routes)),
-            DeliveryRow.status.in_(["pending", "delivered", "failed"]),
+            DeliveryRow.status.in_(["pending", "delivered", "failed", "unknown"]),
             DeliveryRow.raised_at >= around - span, DeliveryRow.raised_at <= around + span)
         if camera_id is not None:
             stmt = stmt.where(DeliveryRow.camera_id == camera_id)
@@ -675,8 +693,36 @@ class Store:
                 DeliveryRow.lease_until == until)).all()
             alerts = {r.alert_id: r for r in s.scalars(select(AlertRow).where(
                 AlertRow.alert_id.in_({r.alert_id for r in rows}))).all()} if rows else {}
-            return [(_delivery_value(r), _alert_value(alerts[r.alert_id])
-                     if r.alert_id in alerts else None) for r in rows]
+            doubts = {i.delivery_id: i for i in s.scalars(select(SendIntentRow).where(
+                SendIntentRow.delivery_id.in_([r.delivery_id for r in rows]))).all()} \
+                if rows else {}
+            out = []
+            for r in rows:
+                value = _delivery_value(r)
+                if (intent := doubts.get(r.delivery_id)) is not None:
+                    value = replace(value, in_doubt_since=utc(intent.since),
+                                    in_doubt_at=utc(intent.at))
+                out.append((value, _alert_value(alerts[r.alert_id])
+                            if r.alert_id in alerts else None))
+            return out
+
+    def mark_sending(self, delivery: str, owner: str, attempt: int) -> bool:
+        """Durably note, before the request, that attempt `attempt` of an SMS may reach the
+        provider (keeping `since` of an earlier attempt still in doubt). False if `owner` no
+        longer holds the lease: then nothing may be sent."""
+        at = now_utc()
+        with self.sessions() as s, s.begin():
+            row = s.scalar(select(DeliveryRow).where(DeliveryRow.delivery_id == delivery,
+                                                     DeliveryRow.lease_owner == owner))
+            if row is None:
+                return False
+            intent = s.get(SendIntentRow, delivery)
+            if intent is None:
+                s.add(SendIntentRow(delivery_id=delivery, alert_id=row.alert_id, since=at,
+                                    attempt=attempt, at=at))
+            else:
+                intent.attempt, intent.at = attempt, at
+            return True
 
     def release_leases(self, owner: str) -> int:
         """Free the leases `owner` holds. A process starts under an owner name (its
@@ -691,10 +737,12 @@ class Store:
 
     def finish_attempt(self, delivery: str, owner: str, *, status: str, attempts: int,
                        next_attempt_at: datetime | None, error: str = "",
-                       reason: str | None = None, feed: bool = False
-                       ) -> tuple[int, StoredAlert | None]:
-        """Record an attempt's outcome (ignored if `owner` lost the lease). With `feed`, also a
-        "delivery" feed row, and hand back its sequence number and the alert."""
+                       reason: str | None = None, feed: bool = False,
+                       settled: bool = False) -> tuple[int, StoredAlert | None]:
+        """Record an attempt's outcome (ignored if `owner` lost the lease). With `settled`, the
+        outcome says whether the message went out, and the send intent goes in the same
+        transaction. With `feed`, also a "delivery" feed row, and hand back its sequence number
+        and the alert."""
         values: dict[str, Any] = {"status": status, "attempts": attempts,
                                   "next_attempt_at": next_attempt_at, "lease_owner": "",
                                   "lease_until": None, "last_error": error[:500]}
@@ -706,6 +754,8 @@ class Store:
             done = s.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery,
                                                        DeliveryRow.lease_owner == owner)
                              .values(**values))
+            if settled and done.rowcount:  # type: ignore[attr-defined]
+                s.execute(delete(SendIntentRow).where(SendIntentRow.delivery_id == delivery))
             if not feed or not done.rowcount:  # type: ignore[attr-defined]
                 return 0, None
             alert_id = s.scalar(select(DeliveryRow.alert_id).where(
@@ -773,6 +823,7 @@ class Store:
         with self.sessions() as s, s.begin():
             s.execute(delete(DecisionRow).where(DecisionRow.alert_id.in_(ids)))
             s.execute(delete(DeliveryRow).where(DeliveryRow.alert_id.in_(ids)))
+            s.execute(delete(SendIntentRow).where(SendIntentRow.alert_id.in_(ids)))
             s.execute(delete(FeedRow).where(FeedRow.alert_id.in_(ids)))
             result = s.execute(delete(AlertRow).where(AlertRow.alert_id.in_(ids)))
             return int(result.rowcount)  # type: ignore[attr-defined]

@@ -32,15 +32,26 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def sms_text(alert: AlertRaised, camera_name: str, confirmations: int, console_url: str) -> str:
+def sms_reference(alert_id: str, delivery_id: str) -> str:
+    """What an SMS is known by, per alert and recipient: the alert's prefix (operators find it
+    in the console) and a tag of the delivery (which the provider lookup searches for)."""
+    return f"Ref {alert_id[:12]}-{delivery_id[:6]}"
+
+
+def sms_text(alert: AlertRaised, camera_name: str, confirmations: int, console_url: str,
+             reference: str = "", repeat: bool = False) -> str:
+    """The reference and link come last and are never cut: the title gives way first.
+    `repeat`: this may be a second copy (an earlier attempt's outcome is unknown)."""
     title = alert.title or kind_name(alert.rule_kind).replace("_", " ")
     when = alert.raised_at.ToDatetime(UTC).strftime("%H:%M:%S UTC")
-    text = (f"Vigie {severity_name(alert.severity).upper()}: {title} - "
+    head = (f"{'POSSIBLE REPEAT - ' if repeat else ''}"
+            f"Vigie {severity_name(alert.severity).upper()}: {title} - "
             f"{camera_name or alert.camera_id} at {when}, confirmed by {confirmations} "
-            f"operator(s). Ref {alert.alert_id[:12]}")
+            "operator(s).")
+    tail = f" {reference or 'Ref ' + alert.alert_id[:12]}"
     if console_url:
-        text += f" {console_url.rstrip('/')}/alerts/console#alert={alert.alert_id}"
-    return text[:SMS_MAX_CHARS]
+        tail += f" {console_url.rstrip('/')}/alerts/console#alert={alert.alert_id}"
+    return (head[:max(0, SMS_MAX_CHARS - len(tail))] + tail)[:SMS_MAX_CHARS]
 
 
 def alert_payload(alert: AlertRaised, *, event: str, status: int, confirmations: int,

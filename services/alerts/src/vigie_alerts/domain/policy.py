@@ -93,6 +93,22 @@ class SmsChannel(_HttpChannel):
     from_number: str = Field(description="Sender number, E.164.")
     to_numbers: list[str] = Field(min_length=1, max_length=50,
                                   description="Recipients, E.164; one message each.")
+    # An SMS is "in doubt" when an attempt may have reached the provider without its answer
+    # being recorded (a crash during the request, a timeout, a dropped connection). These say
+    # how the next attempt finds out; see the alerts README for what remains.
+    honours_idempotency_key: bool = Field(
+        False, description="The provider (or a gateway in front of it) sends no second message "
+                           "for a repeated Idempotency-Key header (the delivery id): an SMS in "
+                           "doubt is simply sent again with the same key.")
+    lookup: bool = Field(
+        True, description="Before sending an SMS in doubt again, ask the provider whether it "
+                          "has it: its message list to that recipient (Twilio: GET "
+                          "Messages.json?To=&From=), searched for the delivery's reference. "
+                          "Turn off if the provider redacts message bodies.")
+    in_doubt: Literal["resend", "hold"] = Field(
+        "resend", description="When the provider cannot tell: resend (at-least-once; the text "
+                              "says it may be a repeat) or hold (at-most-once; the delivery "
+                              "ends 'unknown', shown on the alert and audited).")
 
     @field_validator("from_number")
     @classmethod
