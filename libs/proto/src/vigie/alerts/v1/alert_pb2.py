@@ -27,7 +27,7 @@ from vigie.common.v1 import common_pb2 as vigie_dot_common_dot_v1_dot_common__pb
 from vigie.rules.v1 import rule_pb2 as vigie_dot_rules_dot_v1_dot_rule__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvigie/alerts/v1/alert.proto\x12\x0fvigie.alerts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\x1a\x19vigie/rules/v1/rule.proto\"\xa3\x05\n\x0b\x41lertRaised\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12+\n\trule_kind\x18\x03 \x01(\x0e\x32\x18.vigie.rules.v1.RuleKind\x12\x11\n\tcamera_id\x18\x04 \x01(\t\x12*\n\x08severity\x18\x05 \x01(\x0e\x32\x18.vigie.rules.v1.Severity\x12\r\n\x05title\x18\x06 \x01(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\traised_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttrack_ids\x18\t \x03(\x03\x12&\n\x03geo\x18\n \x01(\x0b\x32\x19.vigie.common.v1.GeoPoint\x12.\n\x08snapshot\x18\x0b \x01(\x0b\x32\x1c.vigie.common.v1.EvidenceRef\x12*\n\x04\x63lip\x18\x0c \x01(\x0b\x32\x1c.vigie.common.v1.EvidenceRef\x12+\n\x05\x62oxes\x18\r \x03(\x0b\x32\x1c.vigie.common.v1.BoundingBox\x12\x12\n\nsubject_id\x18\x0e \x01(\t\x12\x1e\n\x16requires_confirmations\x18\x0f \x01(\x05\x12@\n\nattributes\x18\x10 \x03(\x0b\x32,.vigie.alerts.v1.AlertRaised.AttributesEntry\x12\x10\n\x08\x66rame_id\x18\x11 \x01(\t\x12\x18\n\x10involves_persons\x18\x12 \x01(\x08\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvigie/alerts/v1/alert.proto\x12\x0fvigie.alerts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\x1a\x19vigie/rules/v1/rule.proto\"\xbb\x05\n\x0b\x41lertRaised\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12+\n\trule_kind\x18\x03 \x01(\x0e\x32\x18.vigie.rules.v1.RuleKind\x12\x11\n\tcamera_id\x18\x04 \x01(\t\x12*\n\x08severity\x18\x05 \x01(\x0e\x32\x18.vigie.rules.v1.Severity\x12\r\n\x05title\x18\x06 \x01(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\traised_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttrack_ids\x18\t \x03(\x03\x12&\n\x03geo\x18\n \x01(\x0b\x32\x19.vigie.common.v1.GeoPoint\x12.\n\x08snapshot\x18\x0b \x01(\x0b\x32\x1c.vigie.common.v1.EvidenceRef\x12*\n\x04\x63lip\x18\x0c \x01(\x0b\x32\x1c.vigie.common.v1.EvidenceRef\x12+\n\x05\x62oxes\x18\r \x03(\x0b\x32\x1c.vigie.common.v1.BoundingBox\x12\x12\n\nsubject_id\x18\x0e \x01(\t\x12\x1e\n\x16requires_confirmations\x18\x0f \x01(\x05\x12@\n\nattributes\x18\x10 \x03(\x0b\x32,.vigie.alerts.v1.AlertRaised.AttributesEntry\x12\x10\n\x08\x66rame_id\x18\x11 \x01(\t\x12\x18\n\x10involves_persons\x18\x12 \x01(\x08\x12\x16\n\x0erule_kind_name\x18\x13 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,7 +37,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ALERTRAISED_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_ALERTRAISED_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_ALERTRAISED']._serialized_start=139
-  _globals['_ALERTRAISED']._serialized_end=814
-  _globals['_ALERTRAISED_ATTRIBUTESENTRY']._serialized_start=765
-  _globals['_ALERTRAISED_ATTRIBUTESENTRY']._serialized_end=814
+  _globals['_ALERTRAISED']._serialized_end=838
+  _globals['_ALERTRAISED_ATTRIBUTESENTRY']._serialized_start=789
+  _globals['_ALERTRAISED_ATTRIBUTESENTRY']._serialized_end=838
 # @@protoc_insertion_point(module_scope)

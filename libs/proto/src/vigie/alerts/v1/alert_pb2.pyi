@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AlertRaised(_message.Message):
-    __slots__ = ("alert_id", "rule_id", "rule_kind", "camera_id", "severity", "title", "started_at", "raised_at", "track_ids", "geo", "snapshot", "clip", "boxes", "subject_id", "requires_confirmations", "attributes", "frame_id", "involves_persons")
+    __slots__ = ("alert_id", "rule_id", "rule_kind", "camera_id", "severity", "title", "started_at", "raised_at", "track_ids", "geo", "snapshot", "clip", "boxes", "subject_id", "requires_confirmations", "attributes", "frame_id", "involves_persons", "rule_kind_name")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class AlertRaised(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     INVOLVES_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    RULE_KIND_NAME_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     rule_id: str
     rule_kind: _rule_pb2.RuleKind
@@ -56,4 +57,5 @@ class AlertRaised(_message.Message):
     attributes: _containers.ScalarMap[str, str]
     frame_id: str
     involves_persons: bool
-    def __init__(self, alert_id: _Optional[str] = ..., rule_id: _Optional[str] = ..., rule_kind: _Optional[_Union[_rule_pb2.RuleKind, str]] = ..., camera_id: _Optional[str] = ..., severity: _Optional[_Union[_rule_pb2.Severity, str]] = ..., title: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., track_ids: _Optional[_Iterable[int]] = ..., geo: _Optional[_Union[_common_pb2.GeoPoint, _Mapping]] = ..., snapshot: _Optional[_Union[_common_pb2.EvidenceRef, _Mapping]] = ..., clip: _Optional[_Union[_common_pb2.EvidenceRef, _Mapping]] = ..., boxes: _Optional[_Iterable[_Union[_common_pb2.BoundingBox, _Mapping]]] = ..., subject_id: _Optional[str] = ..., requires_confirmations: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ..., frame_id: _Optional[str] = ..., involves_persons: _Optional[bool] = ...) -> None: ...
+    rule_kind_name: str
+    def __init__(self, alert_id: _Optional[str] = ..., rule_id: _Optional[str] = ..., rule_kind: _Optional[_Union[_rule_pb2.RuleKind, str]] = ..., camera_id: _Optional[str] = ..., severity: _Optional[_Union[_rule_pb2.Severity, str]] = ..., title: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., track_ids: _Optional[_Iterable[int]] = ..., geo: _Optional[_Union[_common_pb2.GeoPoint, _Mapping]] = ..., snapshot: _Optional[_Union[_common_pb2.EvidenceRef, _Mapping]] = ..., clip: _Optional[_Union[_common_pb2.EvidenceRef, _Mapping]] = ..., boxes: _Optional[_Iterable[_Union[_common_pb2.BoundingBox, _Mapping]]] = ..., subject_id: _Optional[str] = ..., requires_confirmations: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ..., frame_id: _Optional[str] = ..., involves_persons: _Optional[bool] = ..., rule_kind_name: _Optional[str] = ...) -> None: ...

@@ -154,7 +154,7 @@ class RuleSchedule(_message.Message):
     def __init__(self, time_zone: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[ActiveWindow, _Mapping]]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Rule(_message.Message):
-    __slots__ = ("rule_id", "name", "camera_id", "kind", "geometry", "class_names", "thresholds", "schedule", "severity", "enabled", "created_by", "updated_at", "signal_id")
+    __slots__ = ("rule_id", "name", "camera_id", "kind", "geometry", "class_names", "thresholds", "schedule", "severity", "enabled", "created_by", "updated_at", "signal_id", "kind_name")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,7 @@ class Rule(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_NAME_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     name: str
     camera_id: str
@@ -181,4 +182,5 @@ class Rule(_message.Message):
     created_by: str
     updated_at: _timestamp_pb2.Timestamp
     signal_id: str
-    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., camera_id: _Optional[str] = ..., kind: _Optional[_Union[RuleKind, str]] = ..., geometry: _Optional[_Union[RuleGeometry, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Union[RuleThresholds, _Mapping]] = ..., schedule: _Optional[_Union[RuleSchedule, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., enabled: _Optional[bool] = ..., created_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signal_id: _Optional[str] = ...) -> None: ...
+    kind_name: str
+    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., camera_id: _Optional[str] = ..., kind: _Optional[_Union[RuleKind, str]] = ..., geometry: _Optional[_Union[RuleGeometry, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Union[RuleThresholds, _Mapping]] = ..., schedule: _Optional[_Union[RuleSchedule, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., enabled: _Optional[bool] = ..., created_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signal_id: _Optional[str] = ..., kind_name: _Optional[str] = ...) -> None: ...
