@@ -25,31 +25,37 @@ _sym_db = _symbol_database.Default()
 from vigie.rules.v1 import rule_pb2 as vigie_dot_rules_dot_v1_dot_rule__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vigie/rules/v1/rules_service.proto\x12\x0evigie.rules.v1\x1a\x19vigie/rules/v1/rule.proto\"4\n\x0ePutRuleRequest\x12\"\n\x04rule\x18\x01 \x01(\x0b\x32\x14.vigie.rules.v1.Rule\"5\n\x0fPutRuleResponse\x12\"\n\x04rule\x18\x01 \x01(\x0b\x32\x14.vigie.rules.v1.Rule\"$\n\x11\x44\x65leteRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteRuleResponse\"L\n\x10ListRulesRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Q\n\x11ListRulesResponse\x12#\n\x05rules\x18\x01 \x03(\x0b\x32\x14.vigie.rules.v1.Rule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x13ValidateRuleRequest\x12\"\n\x04rule\x18\x01 \x01(\x0b\x32\x14.vigie.rules.v1.Rule\"6\n\x0fValidationError\x12\x12\n\nfield_path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"G\n\x14ValidateRuleResponse\x12/\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1f.vigie.rules.v1.ValidationError2\xdc\x02\n\x0cRulesService\x12J\n\x07PutRule\x12\x1e.vigie.rules.v1.PutRuleRequest\x1a\x1f.vigie.rules.v1.PutRuleResponse\x12S\n\nDeleteRule\x12!.vigie.rules.v1.DeleteRuleRequest\x1a\".vigie.rules.v1.DeleteRuleResponse\x12P\n\tListRules\x12 .vigie.rules.v1.ListRulesRequest\x1a!.vigie.rules.v1.ListRulesResponse\x12Y\n\x0cValidateRule\x12#.vigie.rules.v1.ValidateRuleRequest\x1a$.vigie.rules.v1.ValidateRuleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vigie/rules/v1/rules_service.proto\x12\x0evigie.rules.v1\x1a\x19vigie/rules/v1/rule.proto\"\x16\n\x14ListRuleKindsRequest\"D\n\x15ListRuleKindsResponse\x12+\n\x05kinds\x18\x01 \x03(\x0b\x32\x1c.vigie.rules.v1.RuleKindInfo\"\xdf\x01\n\x0cRuleKindInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.vigie.rules.v1.RuleKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08geometry\x18\x04 \x01(\t\x12\x17\n\x0frequired_fields\x18\x05 \x03(\t\x12\x17\n\x0foptional_fields\x18\x06 \x03(\t\x12\x17\n\x0f\x64\x65\x66\x61ult_classes\x18\x07 \x03(\t\x12\x18\n\x10involves_persons\x18\x08 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\"4\n\x0ePutRuleRequest\x12\"\n\x04rule\x18\x01 \x01(\x0b\x32\x14.vigie.rules.v1.Rule\"5\n\x0fPutRuleResponse\x12\"\n\x04rule\x18\x01 \x01(\x0b\x32\x14.vigie.rules.v1.Rule\"$\n\x11\x44\x65leteRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteRuleResponse\"L\n\x10ListRulesRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Q\n\x11ListRulesResponse\x12#\n\x05rules\x18\x01 \x03(\x0b\x32\x14.vigie.rules.v1.Rule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x13ValidateRuleRequest\x12\"\n\x04rule\x18\x01 \x01(\x0b\x32\x14.vigie.rules.v1.Rule\"6\n\x0fValidationError\x12\x12\n\nfield_path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"G\n\x14ValidateRuleResponse\x12/\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1f.vigie.rules.v1.ValidationError2\xba\x03\n\x0cRulesService\x12J\n\x07PutRule\x12\x1e.vigie.rules.v1.PutRuleRequest\x1a\x1f.vigie.rules.v1.PutRuleResponse\x12S\n\nDeleteRule\x12!.vigie.rules.v1.DeleteRuleRequest\x1a\".vigie.rules.v1.DeleteRuleResponse\x12P\n\tListRules\x12 .vigie.rules.v1.ListRulesRequest\x1a!.vigie.rules.v1.ListRulesResponse\x12Y\n\x0cValidateRule\x12#.vigie.rules.v1.ValidateRuleRequest\x1a$.vigie.rules.v1.ValidateRuleResponse\x12\\\n\rListRuleKinds\x12$.vigie.rules.v1.ListRuleKindsRequest\x1a%.vigie.rules.v1.ListRuleKindsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigie.rules.v1.rules_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUTRULEREQUEST']._serialized_start=81
-  _globals['_PUTRULEREQUEST']._serialized_end=133
-  _globals['_PUTRULERESPONSE']._serialized_start=135
-  _globals['_PUTRULERESPONSE']._serialized_end=188
-  _globals['_DELETERULEREQUEST']._serialized_start=190
-  _globals['_DELETERULEREQUEST']._serialized_end=226
-  _globals['_DELETERULERESPONSE']._serialized_start=228
-  _globals['_DELETERULERESPONSE']._serialized_end=248
-  _globals['_LISTRULESREQUEST']._serialized_start=250
-  _globals['_LISTRULESREQUEST']._serialized_end=326
-  _globals['_LISTRULESRESPONSE']._serialized_start=328
-  _globals['_LISTRULESRESPONSE']._serialized_end=409
-  _globals['_VALIDATERULEREQUEST']._serialized_start=411
-  _globals['_VALIDATERULEREQUEST']._serialized_end=468
-  _globals['_VALIDATIONERROR']._serialized_start=470
-  _globals['_VALIDATIONERROR']._serialized_end=524
-  _globals['_VALIDATERULERESPONSE']._serialized_start=526
-  _globals['_VALIDATERULERESPONSE']._serialized_end=597
-  _globals['_RULESSERVICE']._serialized_start=600
-  _globals['_RULESSERVICE']._serialized_end=948
+  _globals['_LISTRULEKINDSREQUEST']._serialized_start=81
+  _globals['_LISTRULEKINDSREQUEST']._serialized_end=103
+  _globals['_LISTRULEKINDSRESPONSE']._serialized_start=105
+  _globals['_LISTRULEKINDSRESPONSE']._serialized_end=173
+  _globals['_RULEKINDINFO']._serialized_start=176
+  _globals['_RULEKINDINFO']._serialized_end=399
+  _globals['_PUTRULEREQUEST']._serialized_start=401
+  _globals['_PUTRULEREQUEST']._serialized_end=453
+  _globals['_PUTRULERESPONSE']._serialized_start=455
+  _globals['_PUTRULERESPONSE']._serialized_end=508
+  _globals['_DELETERULEREQUEST']._serialized_start=510
+  _globals['_DELETERULEREQUEST']._serialized_end=546
+  _globals['_DELETERULERESPONSE']._serialized_start=548
+  _globals['_DELETERULERESPONSE']._serialized_end=568
+  _globals['_LISTRULESREQUEST']._serialized_start=570
+  _globals['_LISTRULESREQUEST']._serialized_end=646
+  _globals['_LISTRULESRESPONSE']._serialized_start=648
+  _globals['_LISTRULESRESPONSE']._serialized_end=729
+  _globals['_VALIDATERULEREQUEST']._serialized_start=731
+  _globals['_VALIDATERULEREQUEST']._serialized_end=788
+  _globals['_VALIDATIONERROR']._serialized_start=790
+  _globals['_VALIDATIONERROR']._serialized_end=844
+  _globals['_VALIDATERULERESPONSE']._serialized_start=846
+  _globals['_VALIDATERULERESPONSE']._serialized_end=917
+  _globals['_RULESSERVICE']._serialized_start=920
+  _globals['_RULESSERVICE']._serialized_end=1362
 # @@protoc_insertion_point(module_scope)

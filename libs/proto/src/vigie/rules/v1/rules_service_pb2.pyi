@@ -7,6 +7,38 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListRuleKindsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRuleKindsResponse(_message.Message):
+    __slots__ = ("kinds",)
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    kinds: _containers.RepeatedCompositeFieldContainer[RuleKindInfo]
+    def __init__(self, kinds: _Optional[_Iterable[_Union[RuleKindInfo, _Mapping]]] = ...) -> None: ...
+
+class RuleKindInfo(_message.Message):
+    __slots__ = ("name", "kind", "title", "geometry", "required_fields", "optional_fields", "default_classes", "involves_persons", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    GEOMETRY_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAL_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    INVOLVES_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: _rule_pb2.RuleKind
+    title: str
+    geometry: str
+    required_fields: _containers.RepeatedScalarFieldContainer[str]
+    optional_fields: _containers.RepeatedScalarFieldContainer[str]
+    default_classes: _containers.RepeatedScalarFieldContainer[str]
+    involves_persons: bool
+    description: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[_rule_pb2.RuleKind, str]] = ..., title: _Optional[str] = ..., geometry: _Optional[str] = ..., required_fields: _Optional[_Iterable[str]] = ..., optional_fields: _Optional[_Iterable[str]] = ..., default_classes: _Optional[_Iterable[str]] = ..., involves_persons: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+
 class PutRuleRequest(_message.Message):
     __slots__ = ("rule",)
     RULE_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,11 @@ class RulesServiceStub:
                 request_serializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ValidateRuleRequest.SerializeToString,
                 response_deserializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ValidateRuleResponse.FromString,
                 _registered_method=True)
+        self.ListRuleKinds = channel.unary_unary(
+                '/vigie.rules.v1.RulesService/ListRuleKinds',
+                request_serializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ListRuleKindsRequest.SerializeToString,
+                response_deserializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ListRuleKindsResponse.FromString,
+                _registered_method=True)
 
 
 class RulesServiceServicer:
@@ -90,6 +95,13 @@ class RulesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuleKinds(self, request, context):
+        """The rule kinds this service knows (built in and plug-ins): what editors offer and draw.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RulesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +124,11 @@ def add_RulesServiceServicer_to_server(servicer, server):
                     servicer.ValidateRule,
                     request_deserializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ValidateRuleRequest.FromString,
                     response_serializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ValidateRuleResponse.SerializeToString,
+            ),
+            'ListRuleKinds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuleKinds,
+                    request_deserializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ListRuleKindsRequest.FromString,
+                    response_serializer=vigie_dot_rules_dot_v1_dot_rules__service__pb2.ListRuleKindsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +240,33 @@ class RulesService:
             '/vigie.rules.v1.RulesService/ValidateRule',
             vigie_dot_rules_dot_v1_dot_rules__service__pb2.ValidateRuleRequest.SerializeToString,
             vigie_dot_rules_dot_v1_dot_rules__service__pb2.ValidateRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuleKinds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigie.rules.v1.RulesService/ListRuleKinds',
+            vigie_dot_rules_dot_v1_dot_rules__service__pb2.ListRuleKindsRequest.SerializeToString,
+            vigie_dot_rules_dot_v1_dot_rules__service__pb2.ListRuleKindsResponse.FromString,
             options,
             channel_credentials,
             insecure,
