@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 BUF := $(TOOLS)/node_modules/.bin/buf
 SERVICES := ingest detect face rules alerts
 PACKAGES := -e libs/proto -e libs/core $(foreach s,$(SERVICES),-e services/$(s))
-PACKAGES += -e deploy/controller -e libs/eval
+PACKAGES += -e deploy/controller -e tools/eval
 
 .PHONY: setup system-deps venv install kafka-jars buf face-testdata proto lint check-proto test test-integration fuzz \
         bench run kafka-start kafka-stop
@@ -46,7 +46,7 @@ check-proto:  ## buf lint, buf breaking against HEAD~1, generated-code drift
 
 lint: check-proto
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy libs/core/src libs/eval/src $(foreach s,$(SERVICES),services/$(s)/src)
+	$(VENV)/bin/mypy libs/core/src tools/eval/src $(foreach s,$(SERVICES),services/$(s)/src)
 
 test:  ## every test but the fault suite; Kafka tests use $$VIGIE_KAFKA_BOOTSTRAP or start their own broker
 	$(PY) -m pytest -m "not fault"

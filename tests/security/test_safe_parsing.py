@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = ["libs", "services", "deploy", "tests", "bench", "scripts"]
+FOLDERS = ["libs", "services", "tools", "deploy", "tests", "bench", "scripts"]
 SKIP = {"libs/proto/src/vigie"}  # generated protobuf code
 UNSAFE_YAML = {"load", "load_all", "unsafe_load", "unsafe_load_all", "full_load",
                "full_load_all"}

@@ -1,4 +1,4 @@
-"""The rule scenarios of libs/eval/scenarios on the shared clips, through ingest, detect (the
+"""The rule scenarios of tools/eval/scenarios on the shared clips, through ingest, detect (the
 production defaults) and the rules engine: every expectation read off the frames is checked.
 
 Expectations the available detector cannot meet are strict xfails carrying the measured
