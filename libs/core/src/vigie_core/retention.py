@@ -22,13 +22,11 @@ Who deletes what (each one's module says more):
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
 
@@ -40,14 +38,6 @@ RETENTION_DELETION = AuditAction.AUDIT_ACTION_RETENTION_DELETION
 def due(captured_at: datetime, retention: timedelta, now: datetime) -> bool:
     """Has something captured at `captured_at` outlived `retention` at `now`?"""
     return captured_at + retention <= now
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _iso(at: datetime | None) -> str:

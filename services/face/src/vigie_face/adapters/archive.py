@@ -21,6 +21,7 @@ from vigie.face.v1.face_service_pb2 import ArchivedVideo
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie_core.bus.base import Record
 from vigie_core.codec import DecodeError, decode
+from vigie_core.hashing import file_sha256
 from vigie_core.topics import FRAMES
 from vigie_face.adapters.engine import Image
 
@@ -84,11 +85,7 @@ def video_path(video: ArchivedVideo, evidence_root: Path) -> Path:
     if not video.evidence.HasField("captured_at"):
         raise ArchiveError(f"video {path.name}: evidence.captured_at is required")
     if video.evidence.sha256:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        if digest.hexdigest() != video.evidence.sha256.lower():
+        if file_sha256(path) != video.evidence.sha256.lower():
             raise ArchiveError(f"video {path.name}: sha256 does not match the evidence "
                                "reference (altered evidence)")
     return path

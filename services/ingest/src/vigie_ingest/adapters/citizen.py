@@ -29,7 +29,8 @@ from vigie.common.v1.common_pb2 import GeoPoint
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.ingest.v1.ingest_service_pb2 import UploadMetadata
 from vigie.ingest.v1.report_pb2 import ReportChannel, ReportReceived
-from vigie_core.retention import Deletion, due, sha256_of
+from vigie_core.hashing import file_sha256
+from vigie_core.retention import Deletion, due
 
 from vigie_ingest import metrics
 from vigie_ingest.adapters.runner import (
@@ -188,7 +189,7 @@ class CitizenMedia:
         digest = upload.sha256
         found = upload.path.exists()
         if found:
-            actual = sha256_of(upload.path)
+            actual = file_sha256(upload.path)
             if digest and actual != digest:
                 log.warning("citizen upload %s changed on disk since it was received",
                             upload.report_id)
