@@ -9,7 +9,7 @@ is kept and carries its score), wrapped with vigie_ingest's frame_event(). Four 
 clips of <repo>/../shared/data/clips, the first --frames (30) sampled frames of each, published
 interleaved (c0 f0, c1 f0, c2 f0, c3 f0, c0 f1, ...).
 
-Modes, every one with the same model (yolov3-tiny, DetectorOptions defaults) and the same OpenCV
+Modes, every one with the same model (yolov3-tiny, default backend options) and the same OpenCV
 thread count (--threads, default: every core), run interleaved (one round = every mode once, mode
 order rotated from round to round) so that load from elsewhere hits all of them alike:
 
@@ -75,9 +75,8 @@ from vigie_core.bus.memory import MemoryBus  # noqa: E402
 from vigie_core.runtime import start  # noqa: E402
 from vigie_core.settings import CoreSettings  # noqa: E402
 from vigie_core.topics import DETECTIONS, FRAMES  # noqa: E402
+from vigie_detect.adapters.backends import load_detector, model_store  # noqa: E402
 from vigie_detect.adapters.batcher import Batcher  # noqa: E402
-from vigie_detect.adapters.model import DetectorOptions  # noqa: E402
-from vigie_detect.adapters.models import ModelManager, load_detector  # noqa: E402
 from vigie_detect.domain.selection import MotionSkip  # noqa: E402
 from vigie_ingest.adapters.frames import grey_thumbnail  # noqa: E402
 from vigie_ingest.adapters.runner import FramePipeline, RunnerSettings, frame_event  # noqa: E402
@@ -473,9 +472,9 @@ def main() -> int:
           f"after the model load (THREADS={threads}), {threads_check['after_first_frame']} after "
           f"the first frame")
 
-    options = DetectorOptions(threads=threads)
-    resolved = ModelManager(CoreSettings().models_dir, False).resolve("yolov3-tiny")
-    detector = load_detector(resolved, options)
+    resolved = model_store(CoreSettings().models_dir).resolve("yolov3-tiny")
+    detector = load_detector(resolved, {"threads": threads})
+    options = detector.options  # type: ignore[attr-defined]
     detector.detect([cv2.imdecode(np.frombuffer(jpegs[0], np.uint8), cv2.IMREAD_COLOR)])
 
     still_warmup = FrameSampled()

@@ -30,7 +30,7 @@ import targets as fuzz  # noqa: E402 - after the path
 # What coverage is measured on: Vigie's own code and the YAML parser, not every library.
 INSTRUMENTED = ["vigie_core", "vigie_rules", "vigie_ingest", "vigie_detect", "yaml"]
 MODULES = ["vigie_core.codec", "vigie_core.topics", "vigie_core.processing",
-           "vigie_detect.service", "vigie_ingest.adapters.source",
+           "vigie_detect.adapters.images", "vigie_ingest.adapters.source",
            "vigie_ingest.adapters.citizen", "vigie_rules.domain.spec", "yaml"]
 
 

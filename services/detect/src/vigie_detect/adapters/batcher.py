@@ -17,7 +17,7 @@ from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie_core.processing import PoisonError
 
 from vigie_detect import metrics
-from vigie_detect.adapters.model import Detector, Image
+from vigie_detect.adapters.detector import Detector, Image
 from vigie_detect.adapters.tracking import TrackerPool
 from vigie_detect.domain.detections import Detections
 

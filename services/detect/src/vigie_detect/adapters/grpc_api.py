@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import grpc
 from vigie.detect.v1 import detect_service_pb2 as pb
@@ -16,8 +15,8 @@ from vigie.detect.v1 import detect_service_pb2_grpc as pb_grpc
 from vigie_core.auth.model import Role, roles
 from vigie_core.processing import PoisonError
 
-if TYPE_CHECKING:
-    from vigie_detect.service import DetectService
+from vigie_detect.adapters.images import decode_image
+from vigie_detect.app import DetectApp, to_proto
 
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_MESSAGE_BYTES = MAX_IMAGE_BYTES + 64 * 1024
@@ -25,23 +24,21 @@ ROLES = {"Detect": roles(Role.INTEGRATOR, Role.SERVICE)}
 
 
 class DetectServicer(pb_grpc.DetectServiceServicer):
-    def __init__(self, service: DetectService) -> None:
-        self.service = service
+    def __init__(self, app: DetectApp) -> None:
+        self.app = app
 
     async def Detect(self, request: pb.DetectRequest,
                      context: grpc.aio.ServicerContext) -> pb.DetectResponse:
-        from vigie_detect.service import decode_image, to_proto
-
-        service = self.service
-        detector = service.detector
+        app = self.app
+        detector = app.detector
         if detector is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "model still loading")
         assert detector is not None
-        if request.model and request.model != service.config.model:
-            known = ", ".join(service.manager.names())
+        if request.model and request.model != app.config.model:
+            known = ", ".join(app.models.names())
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"model {request.model!r} is not served here (serving "
-                                f"{service.config.model!r}; catalogue: {known})")
+                                f"{app.config.model!r}; catalogue: {known})")
         if not 0.0 <= request.min_confidence <= 1.0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "min_confidence must be within [0, 1]")
@@ -57,7 +54,7 @@ class DetectServicer(pb_grpc.DetectServiceServicer):
         (found,) = await asyncio.to_thread(detector.detect, [image])
         took = time.perf_counter() - started
         found = found[found.confidence >= max(request.min_confidence,
-                                              service.config.min_confidence)]
+                                              app.config.min_confidence)]
         height, width = image.shape[:2]
         response = pb.DetectResponse(model_id=detector.model_id, image_width=width,
                                      image_height=height,

@@ -98,7 +98,7 @@ def _bytetracker_class() -> Any:
         import lap  # noqa: F401  (else Ultralytics would try to pip-install it at import)
     except ImportError as e:
         raise RuntimeError("tracking needs the `lap` package (pip install lap>=0.5.12)") from e
-    from vigie_detect.adapters.ultralytics_backend import import_ultralytics
+    from vigie_detect.adapters.ultralytics_offline import import_ultralytics
 
     import_ultralytics()
     from ultralytics.trackers.byte_tracker import BYTETracker

@@ -1,20 +1,12 @@
 """Ultralytics backend (GPU deployments): a YOLO `.pt`, `.onnx`, `.engine` file, or a model `.yaml`
-(random weights: tests and plumbing only), through `ultralytics.YOLO`, task detect.
+(random weights: tests and plumbing only), through `ultralytics.YOLO`, task detect. Such files
+dropped in the models dir are models of this backend.
 
-Offline by construction. Ultralytics is imported lazily by `import_ultralytics`, which first sets
-(in the loader, never at module import):
-- `YOLO_OFFLINE=1`: `ultralytics.utils.ONLINE` is False, so no connectivity probe (DNS lookups of
-  one.one.one.one / dns.google), no usage events (telemetry also needs ONLINE), no pip auto-update;
-- `YOLO_AUTOINSTALL=false`: a missing optional requirement (onnxruntime, tensorrt, lap) is an error,
-  not a `pip install` attempt;
-- `YOLO_CONFIG_DIR`: its settings.json goes to the given dir (default: a private temp dir), not to
-  ~/.config/Ultralytics;
-- `OMP_NUM_THREADS` (only if unset): the ultralytics package otherwise sets it to "1" on import.
-These take effect only if this process has not imported ultralytics yet (a warning says so).
-
-Model files must exist locally (a missing `.pt` would otherwise be "searched online" by
-Ultralytics' attempt_download_asset); a bare yaml name like "yolov8n.yaml" resolves to the yaml
-bundled in the ultralytics package (no download either: check_yaml only searches its cfg dir).
+Offline by construction: Ultralytics is imported by adapters/ultralytics_offline.py, which sets the
+offline environment first. Model files must exist locally (a missing `.pt` would otherwise be
+"searched online" by Ultralytics' attempt_download_asset); a bare yaml name like "yolov8n.yaml"
+resolves to the yaml bundled in the ultralytics package (no download either: check_yaml only
+searches its cfg dir).
 
 Threads: Ultralytics caps torch at cpu_count - 1 threads (`select_device` calls
 `torch.set_num_threads(NUM_THREADS)` when the predictor is set up, i.e. on the first predict). The
@@ -25,70 +17,34 @@ pool), and re-asserts it after each predict.
 
 from __future__ import annotations
 
-import atexit
-import hashlib
 import logging
 import os
 import re
-import shutil
-import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
+from vigie_core.hashing import file_sha256
+from vigie_core.model_store import ResolvedModel
 
-from vigie_detect.adapters.model import DetectorOptions, Image
+from vigie_detect.adapters.detector import Backend, DetectorOptions, Image
+from vigie_detect.adapters.ultralytics_offline import import_ultralytics
 from vigie_detect.domain.detections import COCO_CLASSES, Detections
 
 log = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".pt", ".onnx", ".engine", ".yaml", ".yml")
-_import_lock = threading.Lock()
+USER_FILES = (".pt", ".onnx", ".engine")
+
+
+class UltralyticsOptions(DetectorOptions):
+    half: bool = Field(False, description="fp16 inference (CUDA devices only; fp32 on cpu).")
 
 
 class UltralyticsError(RuntimeError):
     """The model cannot be loaded or run as asked; the message says why."""
-
-
-def import_ultralytics(config_dir: Path | None = None, threads: int = 0) -> Any:
-    """Import and return the `ultralytics` package with the offline environment set up first.
-
-    `config_dir`: where Ultralytics keeps its settings.json (default: $YOLO_CONFIG_DIR if set, else
-    a private temp dir). `threads`: the OMP_NUM_THREADS default when unset (0: every core)."""
-    with _import_lock:
-        if "ultralytics" in sys.modules:
-            module = sys.modules["ultralytics"]
-            if getattr(getattr(module, "utils", None), "ONLINE", False):
-                log.warning("ultralytics was imported before Vigie could set YOLO_OFFLINE=1: it "
-                            "may probe the network; import vigie's backend first")
-            return module
-        os.environ["YOLO_OFFLINE"] = "1"
-        os.environ["YOLO_AUTOINSTALL"] = "false"
-        if config_dir is not None:
-            config_dir.mkdir(parents=True, exist_ok=True)
-            os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
-        elif not os.environ.get("YOLO_CONFIG_DIR"):
-            private = tempfile.mkdtemp(prefix="vigie-ultralytics-")
-            atexit.register(shutil.rmtree, private, ignore_errors=True)
-            os.environ["YOLO_CONFIG_DIR"] = private
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads or os.cpu_count() or 1))
-        import ultralytics
-        from ultralytics.utils import SETTINGS
-
-        settings: Any = SETTINGS
-        if settings.get("sync"):
-            settings.update({"sync": False})  # no usage events, even if ONLINE were ever True
-        return ultralytics
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _resolve_yaml(path: Path) -> Path:
@@ -107,7 +63,7 @@ def _resolve_yaml(path: Path) -> Path:
     raise UltralyticsError(f"model yaml {path} not found (no such file, none bundled in the wheel)")
 
 
-def _device(options: DetectorOptions) -> tuple[str, bool]:
+def _device(options: UltralyticsOptions) -> tuple[str, bool]:
     """Ultralytics device string and whether fp16 applies."""
     import torch
 
@@ -145,9 +101,9 @@ def _class_names(names: dict[int, str] | list[str] | None) -> tuple[str, ...]:
 class UltralyticsDetector:
     """A `Detector` over ultralytics.YOLO. Thread-safe (one inference at a time)."""
 
-    def __init__(self, path: Path, options: DetectorOptions | None = None, *,
+    def __init__(self, path: Path, options: UltralyticsOptions | None = None, *,
                  config_dir: Path | None = None, warmup: bool = True) -> None:
-        self.options = options or DetectorOptions()
+        self.options = options or UltralyticsOptions()
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in MODEL_SUFFIXES:
@@ -162,7 +118,7 @@ class UltralyticsDetector:
             source = _resolve_yaml(path)
             # Hash of the yaml text; the stem keeps the scale letter ("yolov8n" vs "yolov8s" share
             # one file). The weights are random: this id names an architecture, not trained weights.
-            self.model_id = f"{path.stem}@{hashlib.sha256(source.read_bytes()).hexdigest()[:12]}"
+            self.model_id = f"{path.stem}@{file_sha256(source)[:12]}"
             model_arg = str(path) if path.is_file() else path.name
         else:
             if not path.is_file():  # Ultralytics would otherwise try to download it
@@ -248,3 +204,13 @@ class UltralyticsDetector:
                 "version": __version__, "date": datetime.now().astimezone().isoformat()}
         torch.save(ckpt, path)
         return path
+
+
+def load(resolved: ResolvedModel, options: UltralyticsOptions) -> UltralyticsDetector:
+    return UltralyticsDetector(resolved.paths["weights"], options)
+
+
+BACKEND = Backend(
+    name="ultralytics",
+    description="Ultralytics YOLO (.pt, .onnx, .engine), on cpu or CUDA GPUs",
+    options=UltralyticsOptions, load=load, user_files=USER_FILES)

@@ -1,4 +1,4 @@
-"""Darknet YOLO (yolov3-tiny) on OpenCV's DNN module: the CPU default detector.
+"""Darknet YOLO (yolov3-tiny) on OpenCV's DNN module: the CPU default detector backend.
 
 Needs opencv-python-headless 4.x (OpenCV 5 removed cv2.dnn.readNetFromDarknet).
 
@@ -23,9 +23,10 @@ from collections.abc import Mapping
 
 import cv2
 import numpy as np
+from pydantic import Field
+from vigie_core.model_store import ModelError, ResolvedModel
 
-from vigie_detect.adapters.model import DetectorOptions, Image
-from vigie_detect.adapters.models import ModelError, ResolvedModel
+from vigie_detect.adapters.detector import Backend, DetectorOptions, Image
 from vigie_detect.domain.detections import COCO_CLASSES, Detections
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
@@ -34,6 +35,16 @@ _THRESH = re.compile(r"^\s*thresh\s*=")
 
 
 YOLO_LAYER_THRESH = 0.2  # OpenCV's default for a [yolo] section without `thresh`
+
+
+class DarknetOptions(DetectorOptions):
+    keep_aspect: bool = Field(False, description="Network input of the image's aspect ratio, "
+                              "input_size on its long side (multiples of 32); false: square.")
+    flip_tta: bool = Field(False, description="Also infer each image mirrored left-right and put "
+                           "the boxes of both passes through one NMS: twice the model time.")
+    nms_groups: tuple[tuple[int, ...], ...] = Field((), description="Groups of class ids whose "
+                                                    "boxes suppress each other in NMS (car, "
+                                                    "truck, bus: one vehicle, counted once).")
 
 
 def patch_darknet_thresh(cfg: str, thresh: float) -> str:
@@ -78,20 +89,20 @@ def patch_darknet_masks(cfg: str, masks: Mapping[int, str]) -> str:
 
 
 class OpenCvDarknetDetector:
-    """Implements vigie_detect.adapters.model.Detector."""
+    """A Detector: a Darknet cfg and weights on OpenCV DNN, cpu only."""
 
     class_names: tuple[str, ...] = COCO_CLASSES
 
-    def __init__(self, resolved: ResolvedModel, options: DetectorOptions | None = None) -> None:
-        self.options = options or DetectorOptions()
+    def __init__(self, resolved: ResolvedModel, options: DarknetOptions | None = None) -> None:
+        self.options = options or DarknetOptions()
         if self.options.device != "cpu":
             raise ModelError(f"opencv-darknet runs on cpu only, not {self.options.device!r}")
         if self.options.input_size <= 0 or self.options.input_size % 32:
             raise ModelError(f"input_size must be a multiple of 32, not {self.options.input_size}")
-        spec = resolved.spec
         self.model_id = resolved.model_id
+        # The catalogue's cfg fix for these weights, if any (ModelSpec.backend_params).
         cfg = patch_darknet_masks(resolved.paths["cfg"].read_text(encoding="utf-8"),
-                                  spec.darknet_masks)
+                                  resolved.spec.backend_params.get("yolo_masks", {}))
         if self.options.min_confidence < YOLO_LAYER_THRESH:
             cfg = patch_darknet_thresh(cfg, self.options.min_confidence)
         weights = np.fromfile(resolved.paths["weights"], dtype=np.uint8)
@@ -168,3 +179,9 @@ class OpenCvDarknetDetector:
                          xywh[:, 1] + xywh[:, 3]], axis=1)
         xyxy = np.clip(xyxy, 0, [width, height, width, height])
         return Detections(xyxy, np.clip(confidence[kept], 0, 1), class_id[kept])
+
+
+BACKEND = Backend(
+    name="opencv-darknet",
+    description="Darknet YOLO cfg + weights on OpenCV DNN, cpu (the default yolov3-tiny)",
+    options=DarknetOptions, load=OpenCvDarknetDetector)
