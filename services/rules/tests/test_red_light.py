@@ -24,13 +24,13 @@ from vigie.rules.v1.signal_pb2 import SignalObserved, SignalSource, SignalState
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_rules.domain.alert_ids import alert_id
 from vigie_rules.domain.engine import (
-    SIGNAL_MAX_WAIT_MS,
     SIGNAL_TOLERANCE_MS,
     CameraState,
     evaluate,
     flush,
     observe_signal,
 )
+from vigie_rules.domain.kinds.red_light import SIGNAL_MAX_WAIT_MS
 from vigie_rules.domain.signal_timeline import MAX_AGE_MS, MAX_RUNS, SignalTimeline
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, window-aligned

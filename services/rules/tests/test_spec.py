@@ -505,7 +505,8 @@ def bow_tie(rule: Rule) -> None:
 @pytest.mark.parametrize(("name", "mutate", "problems"), [
     ("valid", lambda r: None, []),
     ("bow-tie zone", bow_tie, ["zone: self-intersecting edges 0-1 and 2-3"]),
-    ("no kind", lambda r: setattr(r, "kind", RuleKind.RULE_KIND_UNSPECIFIED),
+    ("no kind", lambda r: (setattr(r, "kind", RuleKind.RULE_KIND_UNSPECIFIED),
+                           r.ClearField("kind_name")),
      ["kind: Input should be 'zone_intrusion', 'loitering', 'stationary_vehicle', "
       "'line_crossing', 'wrong_way', 'red_light', 'crowd_density', 'crowd_movement', "
       "'abandoned_object', 'illegal_dumping', 'person_on_ground', 'weapon_visible', "

@@ -53,8 +53,8 @@ from vigie_rules.adapters.signal_lamps import SignalLamps
 from vigie_rules.config import Settings
 from vigie_rules.domain.engine import evaluate, observe_signal
 from vigie_rules.domain.engine_state import CameraState
-from vigie_rules.domain.face_rules import FaceState, evaluate_face_match
-from vigie_rules.domain.report_rules import evaluate_report
+from vigie_rules.domain.kinds.citizen_report import evaluate_report
+from vigie_rules.domain.kinds.face_match import FaceState, evaluate_face_match
 
 log = logging.getLogger(__name__)
 

@@ -9,21 +9,16 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import UnidentifiedImageError
 from vigie.ingest.v1.frame_pb2 import FrameSampled
-from vigie.rules.v1.rule_pb2 import Rule, RuleKind
+from vigie.rules.v1.rule_pb2 import Rule
 from vigie.rules.v1.signal_pb2 import SignalObserved
 from vigie_core.images import open_image
 from vigie_core.processing import PoisonError
 
-from vigie_rules.domain.engine import rule_active
+from vigie_rules.domain.kinds.red_light import watches_colour
+from vigie_rules.domain.schedule import rule_active
 from vigie_rules.domain.signal_colour import observe_colour
 
 MAX_PIXELS = 4096 * 4096
-
-
-def watches_colour(rule: Rule) -> bool:
-    """A red-light rule whose signal state comes from the colour of its signal region."""
-    return (rule.kind == RuleKind.RULE_KIND_RED_LIGHT and not rule.signal_id
-            and rule.geometry.HasField("signal_region"))
 
 
 class SignalLamps:

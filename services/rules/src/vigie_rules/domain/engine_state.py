@@ -1,5 +1,6 @@
 """Per-camera state of the rules engine, serialisable to a plain dict (JSON-safe) so a Faust
-table, a changelog or a checkpoint file can hold it.
+table, a changelog or a checkpoint file can hold it. Kinds keep what is theirs alone in a
+`KindMemory` of their own (declared in their file), held by the rule's state.
 
 The engine never mutates a state it is given: `evaluate` works on `CameraState.copy()`.
 """
@@ -7,8 +8,9 @@ The engine never mutates a state it is given: `evaluate` works on `CameraState.c
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 
@@ -100,55 +102,32 @@ class TrackState:
         )
 
 
-@dataclass(slots=True)
-class Crossing:
-    """Red light: a vehicle crossed the stop line; decided once the signal state at that time
-    is known (see `engine`)."""
+class KindMemory(Protocol):
+    """What a rule kind remembers beyond tracks and rule-level episodes (its file declares it as
+    `Kind.memory`). JSON-safe through to_dict/from_dict; `from_dict({})` is a fresh memory."""
 
-    track_id: int
-    class_name: str
-    before_ms: int  # event time the vehicle was last seen before the line
-    t_ms: int  # event time of the first frame beyond the line
-    frame_id: str
-    box: Box
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"track_id": self.track_id, "class_name": self.class_name,
-                "before_ms": self.before_ms, "t_ms": self.t_ms, "frame_id": self.frame_id,
-                "box": list(self.box)}
+    def to_dict(self) -> dict[str, Any]: ...
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Crossing:
-        x0, y0, x1, y1 = (float(v) for v in data["box"])
-        return cls(int(data["track_id"]), str(data["class_name"]), int(data["before_ms"]),
-                   int(data["t_ms"]), str(data["frame_id"]), (x0, y0, x1, y1))
+    def from_dict(cls, data: Mapping[str, Any]) -> Self: ...
+
+    def copy(self) -> Self: ...
+
+    def pause(self) -> None:
+        """The rule is inactive on a frame: forget what must not outlive a pause."""
 
 
-@dataclass(slots=True)
-class VehicleStop:
-    """Illegal dumping: a vehicle stopped in the zone for at least the rule's max_stop."""
-
-    track_id: int
-    class_name: str
-    start_ms: int  # the stop began (the vehicle became still)
-    last_ms: int  # last event time the vehicle was seen still there
-    box: Box  # its box then
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"track_id": self.track_id, "class_name": self.class_name,
-                "start_ms": self.start_ms, "last_ms": self.last_ms, "box": list(self.box)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VehicleStop:
-        x0, y0, x1, y1 = (float(v) for v in data["box"])
-        return cls(int(data["track_id"]), str(data["class_name"]), int(data["start_ms"]),
-                   int(data["last_ms"]), (x0, y0, x1, y1))
+M = TypeVar("M", bound=KindMemory)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class RuleState:
-    """What one rule remembers on one camera: its tracks, its rule-level episode and the
-    event-time counting window currently open."""
+    """What one rule remembers on one camera: its tracks, its rule-level episode, the event-time
+    counting window currently open, and its kind's own memory.
+
+    The kind's memory is serialised flat into the rule's dict (its empty fields left out), and
+    read back lazily by `memory_of` (the state does not know its kind; the engine does). Two
+    states are equal when they serialise the same."""
 
     fingerprint: str
     tracks: dict[int, TrackState] = field(default_factory=dict)
@@ -158,40 +137,38 @@ class RuleState:
     cond_since_ms: int | None = None
     alerted_episode_ms: int | None = None
     last_alert_ms: int | None = None
-    # Untracked weapon detections: (t_ms, present) of the last frames.
-    recent: list[tuple[int, bool]] = field(default_factory=list)
-    # Red light: crossings waiting for the signal state, in event-time order; and the event
-    # time of the last alert per track (cooldown).
-    crossings: list[Crossing] = field(default_factory=list)
-    red_alerts: dict[int, int] = field(default_factory=dict)
-    # Crowd movement: (t_ms, mean speed) of the last seconds (the baseline of a surge).
-    speeds: list[tuple[int, float]] = field(default_factory=list)
-    # Illegal dumping: recent vehicle stops long enough to count.
-    stops: list[VehicleStop] = field(default_factory=list)
+    # The kind's memory; a plain dict while not yet read back after from_dict.
+    memory: KindMemory | dict[str, Any] | None = None
+
+    def memory_of(self, kind_memory: type[M]) -> M:
+        """The kind's memory, read back (or started) as `kind_memory`."""
+        if not isinstance(self.memory, kind_memory):
+            raw = self.memory if isinstance(self.memory, dict) else {}
+            self.memory = kind_memory.from_dict(raw)
+        return self.memory
 
     def copy(self) -> RuleState:
-        # Crossings and stops are replaced, never mutated in place: sharing them is safe.
+        memory = self.memory
         return RuleState(self.fingerprint, {k: v.copy() for k, v in self.tracks.items()},
                          self.window_start_ms, dict(self.counts), self.cond_since_ms,
-                         self.alerted_episode_ms, self.last_alert_ms, list(self.recent),
-                         list(self.crossings), dict(self.red_alerts), list(self.speeds),
-                         list(self.stops))
+                         self.alerted_episode_ms, self.last_alert_ms,
+                         dict(memory) if isinstance(memory, dict)
+                         else None if memory is None else memory.copy())
 
     def to_dict(self) -> dict[str, Any]:
+        memory = self.memory if isinstance(self.memory, dict | None) else self.memory.to_dict()
         return {
             "fingerprint": self.fingerprint,
             "tracks": {str(k): v.to_dict() for k, v in sorted(self.tracks.items())},
             "window_start_ms": self.window_start_ms, "counts": dict(sorted(self.counts.items())),
             "cond_since_ms": self.cond_since_ms, "alerted_episode_ms": self.alerted_episode_ms,
-            "last_alert_ms": self.last_alert_ms, "recent": [list(r) for r in self.recent],
-            "crossings": [c.to_dict() for c in self.crossings],
-            "red_alerts": {str(k): v for k, v in sorted(self.red_alerts.items())},
-            "speeds": [list(s) for s in self.speeds],
-            "stops": [s.to_dict() for s in self.stops],
+            "last_alert_ms": self.last_alert_ms,
+            **{k: v for k, v in (memory or {}).items() if v},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleState:
+        memory = {k: v for k, v in data.items() if k not in _RULE_KEYS and v}
         return cls(
             fingerprint=str(data["fingerprint"]),
             tracks={int(k): TrackState.from_dict(v) for k, v in data.get("tracks", {}).items()},
@@ -200,12 +177,15 @@ class RuleState:
             cond_since_ms=_opt_int(data.get("cond_since_ms")),
             alerted_episode_ms=_opt_int(data.get("alerted_episode_ms")),
             last_alert_ms=_opt_int(data.get("last_alert_ms")),
-            recent=[(int(t), bool(p)) for t, p in data.get("recent", [])],
-            crossings=[Crossing.from_dict(c) for c in data.get("crossings", [])],
-            red_alerts={int(k): int(v) for k, v in data.get("red_alerts", {}).items()},
-            speeds=[(int(t), float(v)) for t, v in data.get("speeds", [])],
-            stops=[VehicleStop.from_dict(v) for v in data.get("stops", [])],
+            memory=memory or None,
         )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RuleState) and self.to_dict() == other.to_dict()
+
+
+_RULE_KEYS = frozenset({"fingerprint", "tracks", "window_start_ms", "counts", "cond_since_ms",
+                        "alerted_episode_ms", "last_alert_ms"})
 
 
 @dataclass(slots=True)

@@ -53,8 +53,9 @@ from vigie.rules.v1.rule_pb2 import (
 )
 from vigie_core.labels import COCO_CLASSES as COCO_CLASSES
 
-from vigie_rules.domain.classes import PERSON, VEHICLE_CLASSES
 from vigie_rules.domain.geometry import polygon_problems
+from vigie_rules.domain.kind import KIND_FIELDS
+from vigie_rules.domain.kinds import BY_NAME, KINDS
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 """Largest YAML rule document accepted."""
@@ -70,50 +71,19 @@ MAX_DISTANCE_M = 100_000.0
 """Largest radius of a citizen_report rule (100 km: a whole metropolitan area)."""
 
 
-KindName = Literal[
-    "zone_intrusion", "loitering", "stationary_vehicle", "line_crossing", "wrong_way",
-    "red_light", "crowd_density", "crowd_movement", "abandoned_object", "illegal_dumping",
-    "person_on_ground", "weapon_visible", "face_match", "citizen_report",
-]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
-KIND_NAMES: tuple[str, ...] = get_args(KindName)
+KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)
+"""The registry's kinds (`kinds/`): built-in ones in RuleKind order, then plug-ins by name."""
 SEVERITY_NAMES: tuple[str, ...] = get_args(SeverityName)
 DAY_NAMES: tuple[str, ...] = get_args(DayName)
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-# What each kind needs (required) and may use (optional); anything else is a mistake.
-_GEOMETRY = ("zone", "line", "direction", "signal_region", "geo_centre", "signal_id")
-_THRESHOLDS = ("max_dwell_s", "max_stop_s", "min_count", "tolerance_deg", "min_speed_per_s",
-               "min_match_score", "max_distance_m")
-REQUIRED: dict[str, frozenset[str]] = {k: frozenset() for k in KIND_NAMES} | {
-    "zone_intrusion": frozenset({"zone"}),
-    "loitering": frozenset({"zone", "max_dwell_s"}),
-    "stationary_vehicle": frozenset({"zone", "max_stop_s"}),
-    "line_crossing": frozenset({"line"}),
-    "wrong_way": frozenset({"direction"}),
-    # ...and a signal source: signal_region or signal_id (checked in _kind_problems).
-    "red_light": frozenset({"line"}),
-    "crowd_density": frozenset({"zone", "min_count"}),
-    # The proto (RuleThresholds.max_dwell and the RuleKind comments) times abandoned objects
-    # with max_dwell, not max_stop.
-    "abandoned_object": frozenset({"zone", "max_dwell_s"}),
-    "illegal_dumping": frozenset({"zone"}),
-}
-OPTIONAL: dict[str, frozenset[str]] = {k: frozenset() for k in KIND_NAMES} | {
-    "line_crossing": frozenset({"direction", "tolerance_deg", "min_count"}),
-    "wrong_way": frozenset({"zone", "tolerance_deg", "min_speed_per_s"}),
-    "red_light": frozenset({"direction", "signal_region", "signal_id"}),
-    "crowd_movement": frozenset({"zone", "min_speed_per_s", "min_count"}),
-    "illegal_dumping": frozenset({"max_dwell_s", "max_stop_s"}),
-    "person_on_ground": frozenset({"zone", "max_dwell_s"}),
-    "weapon_visible": frozenset({"zone"}),
-    "face_match": frozenset({"min_match_score"}),
-    "citizen_report": frozenset({"max_distance_m", "geo_centre"}),
-}
-# Kinds whose events are not detections: class and confidence filters mean nothing to them.
-_NOT_DETECTIONS = frozenset({"face_match", "citizen_report"})
+# What each kind needs (required) and may use (optional) of KIND_FIELDS; anything else is a
+# mistake. Declared by each kind's file.
+REQUIRED: dict[str, frozenset[str]] = {k.name: frozenset(k.required) for k in KINDS}
+OPTIONAL: dict[str, frozenset[str]] = {k.name: frozenset(k.optional) for k in KINDS}
 
 _TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -309,8 +279,9 @@ class RuleSpec(_Model):
                                                                 "alerts.")
     camera_id: str = Field("", max_length=128, description="Camera the rule applies to; empty only "
                                                            "for citizen_report (all reports).")
-    kind: KindName = Field(description="What the rule detects (RuleKind without its prefix, "
-                                       "lower case).")
+    kind: str = Field(description="What the rule detects: a kind of the rules service's "
+                                  "registry (ListRuleKinds; for built-in kinds, RuleKind "
+                                  "without its prefix, lower case).")
     enabled: bool = Field(True, description="Disabled rules are kept but raise nothing.")
     severity: SeverityName = Field("medium", description="Severity of the alerts raised.")
     zone: list[XYPair] | None = Field(
@@ -366,6 +337,14 @@ class RuleSpec(_Model):
                                 "track (face_match: the same watchlist subject).")
     schedule: ScheduleSpec | None = Field(
         None, description="When the rule is active; unset means always, permanently.")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind_known(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value not in BY_NAME:
+            choices = [repr(name) for name in KIND_NAMES]
+            raise ValueError(f"Input should be {', '.join(choices[:-1])} or {choices[-1]}")
+        return value
 
     @field_validator("zone")
     @classmethod
@@ -430,45 +409,24 @@ def _point_problems(field: str, p: XYPair) -> list[str]:
 
 def _kind_problems(spec: RuleSpec) -> list[str]:
     problems: list[str] = []
-    kind = spec.kind
-    if not spec.camera_id and kind != "citizen_report":
-        problems.append(f"camera_id: required for {kind} rules")
-    required, optional = REQUIRED[kind], OPTIONAL[kind]
-    for field in (*_GEOMETRY, *_THRESHOLDS):
+    kind = BY_NAME[spec.kind]
+    if not spec.camera_id and not kind.camera_optional:
+        problems.append(f"camera_id: required for {kind.name} rules")
+    required, optional = REQUIRED[kind.name], OPTIONAL[kind.name]
+    for field in KIND_FIELDS:
         present = getattr(spec, field) is not None
         if field in required and not present:
-            problems.append(f"{field}: required for {kind} rules")
+            problems.append(f"{field}: required for {kind.name} rules")
         elif present and field not in required | optional:
-            hint = ""
-            if kind == "abandoned_object" and field == "max_stop_s":
-                hint = "; use max_dwell_s"
-            elif kind == "citizen_report" and field == "zone":
-                hint = " (reports have a geo position, not an image one); use geo_centre"
-            problems.append(f"{field}: not used by {kind} rules{hint}")
-    if kind in _NOT_DETECTIONS:
+            problems.append(f"{field}: not used by {kind.name} rules"
+                            f"{kind.field_hints.get(field, '')}")
+    if not kind.on_detections:
         for field in ("classes", "min_confidence"):
             if getattr(spec, field):
-                problems.append(f"{field}: not used by {kind} rules")
-    if kind == "citizen_report" and spec.cooldown_s is not None:
-        problems.append("cooldown_s: not used by citizen_report rules (one alert per report)")
-    if kind == "red_light":
-        if spec.signal_region is None and spec.signal_id is None:
-            problems.append("signal_region: red_light rules need a signal source: "
-                            "signal_region (the signal's colour on the image) or signal_id "
-                            "(an external controller)")
-        elif spec.signal_region is not None and spec.signal_id is not None:
-            problems.append("signal_id: give either signal_region or signal_id, not both")
-    if kind == "citizen_report":
-        if spec.camera_id and spec.geo_centre is not None:
-            problems.append("geo_centre: not used with camera_id (the camera's position is "
-                            "the centre)")
-        if spec.max_distance_m is not None and not spec.camera_id and spec.geo_centre is None:
-            problems.append("max_distance_m: needs camera_id or geo_centre to measure from")
-    if kind == "illegal_dumping":
-        for i, name in enumerate(spec.classes):
-            if name == PERSON or name in VEHICLE_CLASSES:
-                problems.append(f"classes[{i}]: {name!r} is not a dumped object (illegal_dumping "
-                                "watches for vehicles and lists the objects they leave)")
+                problems.append(f"{field}: not used by {kind.name} rules")
+    if kind.spec_problems is not None:
+        problems += kind.spec_problems({name: getattr(spec, name)
+                                        for name in RuleSpec.model_fields})
     return problems
 
 
@@ -672,7 +630,7 @@ def rule_to_proto(spec: RuleSpec, now: datetime, created_by: str = "") -> Rule:
     is `now`. Thresholds left unset stay zero (the kind's default)."""
     rule = Rule(
         rule_id=spec.rule_id, name=spec.name, camera_id=spec.camera_id,
-        kind=RuleKind.Value(f"RULE_KIND_{spec.kind.upper()}"),
+        kind=BY_NAME[spec.kind].enum, kind_name=spec.kind,
         class_names=spec.classes, severity=Severity.Value(f"SEVERITY_{spec.severity.upper()}"),
         enabled=spec.enabled, created_by=created_by, updated_at=_timestamp(now),
     )
@@ -736,14 +694,30 @@ def _seconds(d: Duration) -> float:
     return float(d.ToNanoseconds()) / 1e9
 
 
+def _kind_name(rule: Rule) -> str:
+    """The rule's kind name: kind_name, else the name of its RuleKind value."""
+    if rule.kind_name:
+        return rule.kind_name
+    kind = RuleKind.Name(rule.kind) if rule.kind in RuleKind.values() else str(rule.kind)
+    return kind.removeprefix("RULE_KIND_").lower()
+
+
+def _kind_agreement(rule: Rule) -> list[str]:
+    """A rule giving both kind and kind_name must give the same kind twice."""
+    named = BY_NAME.get(rule.kind_name)
+    if rule.kind_name and rule.kind and (named is None or named.enum != rule.kind):
+        enum = RuleKind.Name(rule.kind) if rule.kind in RuleKind.values() else str(rule.kind)
+        return [f"kind_name: {rule.kind_name!r} is not the kind {enum} names"]
+    return []
+
+
 def _rule_dict(rule: Rule) -> dict[str, Any]:
     """The RuleSpec fields of a Rule, unvalidated (unset fields left out)."""
-    kind = RuleKind.Name(rule.kind) if rule.kind in RuleKind.values() else str(rule.kind)
     severity = (Severity.Name(rule.severity) if rule.severity in Severity.values()
                 else str(rule.severity))
     data: dict[str, Any] = {
         "rule_id": rule.rule_id, "name": rule.name, "camera_id": rule.camera_id,
-        "kind": kind.removeprefix("RULE_KIND_").lower(),
+        "kind": _kind_name(rule),
         "enabled": rule.enabled,
         "severity": severity.removeprefix("SEVERITY_").lower(),
         "classes": list(rule.class_names),
@@ -793,6 +767,8 @@ def _rule_dict(rule: Rule) -> dict[str, Any]:
 def rule_from_proto(rule: Rule) -> RuleSpec:
     """The RuleSpec of a Rule (validity period as absolute times; created_by and updated_at are
     not part of the spec). Raises RuleSpecError if the Rule is invalid."""
+    if problems := _kind_agreement(rule):
+        raise RuleSpecError(problems)
     try:
         return RuleSpec.model_validate(_rule_dict(rule))
     except ValidationError as exc:
@@ -802,6 +778,8 @@ def rule_from_proto(rule: Rule) -> RuleSpec:
 def rule_problems(rule: Rule) -> list[str]:
     """Problems of a Rule received over gRPC or the topic, with the same messages as the YAML
     checks (field paths of the YAML spec); empty when it is valid."""
+    if problems := _kind_agreement(rule):
+        return problems
     try:
         RuleSpec.model_validate(_rule_dict(rule))
     except ValidationError as exc:

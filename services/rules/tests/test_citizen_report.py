@@ -14,7 +14,11 @@ from vigie.common.v1.common_pb2 import EvidenceRef, GeoPoint
 from vigie.ingest.v1.report_pb2 import ReportChannel, ReportReceived
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind, Severity
 from vigie_rules.domain.alert_ids import report_alert_id
-from vigie_rules.domain.report_rules import DEFAULT_MAX_DISTANCE_M, evaluate_report, haversine_m
+from vigie_rules.domain.kinds.citizen_report import (
+    DEFAULT_MAX_DISTANCE_M,
+    evaluate_report,
+    haversine_m,
+)
 
 T0 = 1_767_225_600_000
 BELLECOUR = GeoPoint(lat_deg=45.757814, lon_deg=4.832011)

@@ -1,4 +1,4 @@
-"""CITIZEN_REPORT rules: a geolocated citizen report (vigie.reports.v1) -> alerts.
+"""Citizen report: a geolocated citizen report (vigie.reports.v1) -> alerts.
 
 Stateless: `evaluate_report(rules, cameras, report) -> alerts`, one alert per matching rule.
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.camera.v1.camera_pb2 import Camera
@@ -34,9 +35,10 @@ from vigie.ingest.v1.report_pb2 import ReportChannel, ReportReceived
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind
 
 from vigie_rules.domain.alert_ids import report_alert_id
-from vigie_rules.domain.engine import rule_active
+from vigie_rules.domain.kind import Kind
+from vigie_rules.domain.schedule import rule_active
 
-__all__ = ["DEFAULT_MAX_DISTANCE_M", "EARTH_RADIUS_M", "evaluate_report", "haversine_m"]
+__all__ = ["DEFAULT_MAX_DISTANCE_M", "EARTH_RADIUS_M", "KIND", "evaluate_report", "haversine_m"]
 
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius (IUGG), metres."""
@@ -59,8 +61,7 @@ def evaluate_report(rules: Sequence[Rule], cameras: Mapping[str, Camera],
     """The alerts a citizen report raises, in rule_id order (see the module docstring)."""
     t = report.received_at.ToMilliseconds()
     alerts = []
-    for rule in sorted((r for r in rules if r.kind == RuleKind.RULE_KIND_CITIZEN_REPORT),
-                       key=lambda r: r.rule_id):
+    for rule in sorted((r for r in rules if KIND.matches(r)), key=lambda r: r.rule_id):
         if not rule_active(rule, t):
             continue
         centre: GeoPoint | None = None
@@ -92,11 +93,33 @@ def _alert(rule: Rule, report: ReportReceived, distance: float | None) -> AlertR
         attributes["distance_m"] = f"{distance:.0f}"
     alert = AlertRaised(
         alert_id=report_alert_id(rule.rule_id, report.report_id), rule_id=rule.rule_id,
-        rule_kind=rule.kind, camera_id=rule.camera_id or report.nearest_camera_id,
-        severity=rule.severity, title=f"Citizen report - {rule.name or rule.rule_id}",
+        rule_kind=KIND.enum, rule_kind_name=KIND.name, involves_persons=KIND.involves_persons,
+        camera_id=rule.camera_id or report.nearest_camera_id,
+        severity=rule.severity, title=f"{KIND.title} - {rule.name or rule.rule_id}",
         attributes=attributes)
     if report.HasField("geo"):
         alert.geo.CopyFrom(report.geo)
     alert.started_at.CopyFrom(report.received_at)
     alert.raised_at.CopyFrom(report.received_at)
     return alert
+
+
+def spec_problems(spec: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if spec["cooldown_s"] is not None:
+        problems.append("cooldown_s: not used by citizen_report rules (one alert per report)")
+    if spec["camera_id"] and spec["geo_centre"] is not None:
+        problems.append("geo_centre: not used with camera_id (the camera's position is the "
+                        "centre)")
+    if (spec["max_distance_m"] is not None and not spec["camera_id"]
+            and spec["geo_centre"] is None):
+        problems.append("max_distance_m: needs camera_id or geo_centre to measure from")
+    return problems
+
+
+KIND = Kind(
+    name="citizen_report", enum=RuleKind.RULE_KIND_CITIZEN_REPORT, title="Citizen report",
+    description="A citizen report near the camera, near geo_centre, or anywhere.",
+    geometry="none", optional=("max_distance_m", "geo_centre"), on_detections=False,
+    camera_optional=True, spec_problems=spec_problems,
+    field_hints={"zone": " (reports have a geo position, not an image one); use geo_centre"})

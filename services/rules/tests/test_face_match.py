@@ -15,7 +15,7 @@ from vigie.face.v1.face_match_pb2 import FaceMatched
 from vigie.face.v1.watchlist_pb2 import WatchlistCategory
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind, Severity
 from vigie_rules.domain.alert_ids import subject_alert_id
-from vigie_rules.domain.face_rules import (
+from vigie_rules.domain.kinds.face_match import (
     DEFAULT_COOLDOWN_MS,
     PRESENCE_GAP_MS,
     FaceState,

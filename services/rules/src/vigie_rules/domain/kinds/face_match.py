@@ -1,4 +1,4 @@
-"""FACE_MATCH rules: watchlist matches (vigie.faces.v1) -> alerts that need two confirmations.
+"""Face match: watchlist matches (vigie.faces.v1) -> alerts that need two confirmations.
 
 Face matches travel on their own topic (6 partitions, key camera_id), not co-partitioned with
 detections, so they have their own small state per camera, `FaceState`, and their own pure step:
@@ -38,10 +38,11 @@ from vigie.face.v1.watchlist_pb2 import WatchlistCategory
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind
 
 from vigie_rules.domain.alert_ids import subject_alert_id
-from vigie_rules.domain.engine import rule_active
+from vigie_rules.domain.kind import Kind
+from vigie_rules.domain.schedule import rule_active
 
-__all__ = ["DEFAULT_COOLDOWN_MS", "PRESENCE_GAP_MS", "REQUIRED_CONFIRMATIONS", "FaceState",
-           "SubjectEpisode", "evaluate_face_match"]
+__all__ = ["DEFAULT_COOLDOWN_MS", "KIND", "PRESENCE_GAP_MS", "REQUIRED_CONFIRMATIONS",
+           "FaceState", "SubjectEpisode", "evaluate_face_match"]
 
 PRESENCE_GAP_MS = 30_000
 """Matches of one subject less than this far apart (event time) are one episode."""
@@ -117,8 +118,8 @@ def evaluate_face_match(state: FaceState, rules: Sequence[Rule], match: FaceMatc
         raise ValueError(f"face match of camera {match.camera_id!r} given to the state of "
                          f"camera {new.camera_id!r}")
     t = match.captured_at.ToMilliseconds()
-    face_rules = sorted((r for r in rules if r.kind == RuleKind.RULE_KIND_FACE_MATCH
-                         and r.camera_id == new.camera_id), key=lambda r: r.rule_id)
+    face_rules = sorted((r for r in rules if KIND.matches(r) and r.camera_id == new.camera_id),
+                        key=lambda r: r.rule_id)
     _prune(new, {r.rule_id: r for r in face_rules}, t)
     alerts: list[AlertRaised] = []
     if not match.subject_id or match.score < match.threshold:
@@ -162,8 +163,9 @@ def _alert(rule: Rule, match: FaceMatched, episode_ms: int) -> AlertRaised:
                 if match.category in WatchlistCategory.values() else str(match.category))
     alert = AlertRaised(
         alert_id=subject_alert_id(rule.rule_id, match.camera_id, match.subject_id, episode_ms),
-        rule_id=rule.rule_id, rule_kind=rule.kind, camera_id=match.camera_id,
-        severity=rule.severity, title=f"Watchlist match - {rule.name or rule.rule_id}",
+        rule_id=rule.rule_id, rule_kind=KIND.enum, rule_kind_name=KIND.name,
+        involves_persons=KIND.involves_persons, camera_id=match.camera_id,
+        severity=rule.severity, title=f"{KIND.title} - {rule.name or rule.rule_id}",
         boxes=[match.face_box], subject_id=match.subject_id,
         requires_confirmations=REQUIRED_CONFIRMATIONS, frame_id=match.frame_id,
         attributes={"match_id": match.match_id, "score": f"{match.score:.3f}",
@@ -173,3 +175,10 @@ def _alert(rule: Rule, match: FaceMatched, episode_ms: int) -> AlertRaised:
     alert.started_at.FromMilliseconds(episode_ms)
     alert.raised_at.CopyFrom(match.captured_at)
     return alert
+
+
+KIND = Kind(
+    name="face_match", enum=RuleKind.RULE_KIND_FACE_MATCH, title="Watchlist match",
+    description="A watchlist face match on the camera (alerts need two operators' "
+                "confirmations).",
+    geometry="none", optional=("min_match_score",), involves_persons=True, on_detections=False)
