@@ -15,13 +15,13 @@ Where each invariant is enforced (and unit-tested):
 
 1. Face processing only where and while authorised; no-biometrics mode.
    `vigie_face.domain.authorisation.face_processing_refusal`, called per frame by
-   `FaceService._on_frame`; `CoreSettings.no_biometrics` (`VIGIE_NO_BIOMETRICS`), in `/status`.
+   `FaceApp.on_frame`; `CoreSettings.no_biometrics` (`VIGIE_NO_BIOMETRICS`), in `/status`.
    Unit: services/face/tests/test_authorisation.py, test_face_service.py.
 2. Embeddings of non-matching faces never stored, logged or published.
-   `FaceMatched` has no embedding (proto); `FaceService._on_frame` zeroes the probes after the
+   `FaceMatched` has no embedding (proto); `FaceApp.on_frame` zeroes the probes after the
    search and logs ids only. Unit: services/face/tests/test_face_service.py.
 3. Consent record; expiry stops matching; erasure = tombstone + key destruction.
-   `vigie_face.domain.consent`, `WatchlistIndex` (expiry), `FaceService.enrol/erase`, the key
+   `vigie_face.domain.consent`, `WatchlistIndex` (expiry), `FaceApp.enrol/erase`, the key
    store `vigie_face.adapters.keystore`. Unit: services/face/tests/test_consent.py,
    test_keystore.py, test_watchlist_index.py.
 4. Audit events, hash-chained, signed and verifiable.
@@ -337,7 +337,7 @@ async def test_invariant_1_no_biometrics_mode_turns_face_processing_off(world, t
                              width=960, height=540)
         frame.captured_at.FromDatetime(now)
         await (await bus.publish(FRAMES, "cam-face", frame, event_id=frame.frame_id))
-        service = running.services[0]
+        service = running.services[0].app
         await until(lambda: sum(service.frames.values()) >= 1, 30, "the frame")
         assert [k for k in service.frames if "analysed" in k] == []
         assert await bus.read_all(FACES.name) == []

@@ -12,10 +12,10 @@ from test_face_service import NOW, OBAMA, OPERATOR, camera, enrol, matches, play
 from vigie.face.v1 import face_service_pb2 as pb
 from vigie.face.v1.watchlist_pb2 import WATCHLIST_CATEGORY_VOLUNTEER, WatchlistEntry
 from vigie_core.bus.memory import MemoryBus
+from vigie_core.model_catalogue import DLIB_RESNET
 from vigie_core.runtime import start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import CAMERAS, REGISTRY, WATCHLIST
-from vigie_face.adapters.models import DLIB_RESNET
 
 
 async def test_dlib_matches_the_enrolled_person_and_ignores_sface_templates(tmp_path, photos):
@@ -34,7 +34,7 @@ async def test_dlib_matches_the_enrolled_person_and_ignores_sface_templates(tmp_
                                                  instance="dlib-1"), bus,
                           {"face": {"embedder": "dlib"}})
     try:
-        service = running.services[0]
+        service = running.services[0].app
         service.clock = lambda: NOW
         assert service.engine.model_id.startswith("yunet-2023mar+dlib-resnet-v1@55533b28a958")
         assert old.subject_id in service.watchlist.unusable  # an SFace template: not matched

@@ -41,6 +41,7 @@ from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import CAMERAS, FACES, FRAMES, REGISTRY, WATCHLIST
 from vigie_face.adapters.images import decode, working_size
+from vigie_face.app import FaceApp
 from vigie_face.service import FaceService
 
 NOW = datetime(2026, 2, 14, 14, 30, tzinfo=UTC)  # carnival parade, 14:00-18:00
@@ -91,7 +92,7 @@ async def face(tmp_path, photos) -> AsyncIterator[Running]:
     bus = MemoryBus("face-test")
     running = await start(["face"], CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path),
                           bus, {"face": {"expiry_check_s": 3600, "expired_purge_days": 0}})
-    service = running.services[0]
+    service = running.services[0].app
     service.clock = lambda: NOW
     for cam in (camera("cam-massena"), camera("cam-gare", face=False)):
         await (await bus.publish(CAMERAS, cam.camera_id, cam))
@@ -119,7 +120,7 @@ async def enrol(client, photos: Path, files: list[str], name: str, expires: date
 async def play(running: Running, camera_id: str, datas: list[bytes], first_seq: int = 0,
                at: datetime | None = None) -> None:
     """Publish frames and wait until the service has handled all of them."""
-    service = running.services[0]
+    service = running.services[0].app
     before = sum(service.frames.values())
     for k, data in enumerate(datas):
         seq = first_seq + k
@@ -163,7 +164,7 @@ def close_runs(blob: bytes, probes: np.ndarray) -> float:
 async def test_enrolled_people_match_strangers_do_not_and_nothing_of_strangers_is_kept(
         face, photos, engine, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    service: FaceService = face.services[0]
+    service: FaceApp = face.services[0].app
     client = stub(face)
     obama = await enrol(client, photos, [OBAMA, "face_recognition/obama_partial_face.jpg"],
                         "Volunteer A")
@@ -221,7 +222,7 @@ async def test_enrolled_people_match_strangers_do_not_and_nothing_of_strangers_i
 
 async def test_an_unauthorised_camera_and_no_biometrics_mode_process_no_face(face, photos,
                                                                             tmp_path):
-    service: FaceService = face.services[0]
+    service: FaceApp = face.services[0].app
     client = stub(face)
     await enrol(client, photos, [OBAMA], "Volunteer A")
     calls = 0
@@ -248,7 +249,7 @@ async def test_an_unauthorised_camera_and_no_biometrics_mode_process_no_face(fac
     off = await start(["face"], CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path / "n",
                                              no_biometrics=True), bus)
     try:
-        nobio: FaceService = off.services[0]
+        nobio: FaceApp = off.services[0].app
         await (await bus.publish(CAMERAS, "cam-massena", camera("cam-massena")))
         await play(off, "cam-massena", [obama2])
         assert nobio.pool is None and nobio.watchlist.index is None
@@ -264,7 +265,7 @@ async def test_an_unauthorised_camera_and_no_biometrics_mode_process_no_face(fac
 
 async def test_expired_and_erased_subjects_stop_matching_and_replicas_agree(face, photos,
                                                                            tmp_path):
-    service: FaceService = face.services[0]
+    service: FaceApp = face.services[0].app
     client = stub(face)
     short = await enrol(client, photos, [OBAMA], "Volunteer A", NOW + timedelta(hours=1))
     jesper = await enrol(client, photos, [JESPER], "Volunteer B")
@@ -313,7 +314,7 @@ async def test_expired_and_erased_subjects_stop_matching_and_replicas_agree(face
                                                  instance="replica-2", audit_replica="1"),
                           replica_bus)
     try:
-        other: FaceService = replica.services[0]
+        other: FaceApp = replica.services[0].app
         assert sorted(t.subject_id for t in other.watchlist.index.templates()) == [
             third.subject_id]
     finally:
@@ -428,7 +429,7 @@ def test_on_kafka_the_service_refuses_to_generate_its_own_master_key(tmp_path, m
     service = FaceService(ServiceContext(CoreSettings(data_dir=tmp_path), MemoryBus()),
                           FaceService.settings_class())
     with pytest.raises(RuntimeError, match="VIGIE_FACE_MASTER_KEY_FILE is required"):
-        service._open_keystore()
+        service.app.open_keystore()
     assert not (tmp_path / "face").exists()
 
 

@@ -6,24 +6,21 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from vigie_face.adapters.models import (
-    CATALOGUE,
-    ModelManager,
-    ModelNotFound,
-    ModelVerificationError,
-)
+from vigie_core.model_catalogue import FACE_MODELS
+from vigie_core.model_store import ModelNotFound, ModelStore, ModelVerificationError
+from vigie_face.adapters.factory import model_store
 
 
-@pytest.mark.parametrize("name", sorted(CATALOGUE))
+@pytest.mark.parametrize("name", sorted(FACE_MODELS))
 def test_every_catalogue_model_resolves_from_its_package_and_matches_its_pin(tmp_path, name):
-    resolved = ModelManager(tmp_path).resolve(name)
+    resolved = model_store(tmp_path).resolve(name)
     assert resolved.source == "package"
-    assert all(resolved.sha256[r] == f.sha256 for r, f in CATALOGUE[name].files.items())
-    assert resolved.model_id == f"{CATALOGUE[name].short_id}@{resolved.sha256['weights'][:12]}"
+    assert all(resolved.sha256[r] == f.sha256 for r, f in FACE_MODELS[name].files.items())
+    assert resolved.model_id == f"{FACE_MODELS[name].id_name}@{resolved.sha256['weights'][:12]}"
 
 
 def test_a_local_copy_wins_and_a_corrupted_one_is_refused(tmp_path):
-    manager = ModelManager(tmp_path)
+    manager = model_store(tmp_path)
     packaged = manager.resolve("sface-2021dec-int8bq").paths["weights"]
     local = tmp_path / "sface-2021dec-int8bq" / packaged.name
     local.parent.mkdir()
@@ -37,11 +34,10 @@ def test_a_local_copy_wins_and_a_corrupted_one_is_refused(tmp_path):
 
 
 def test_a_missing_package_says_what_to_install(tmp_path):
-    spec = CATALOGUE["yunet-2023mar-int8bq"]
+    spec = FACE_MODELS["yunet-2023mar-int8bq"]
     from dataclasses import replace
 
-    manager = ModelManager(tmp_path, catalogue={"x": replace(spec, name="x",
-                                                            package="no_such_package")})
+    manager = ModelStore(tmp_path, {"x": replace(spec, name="x", package="no_such_package")})
     with pytest.raises(ModelNotFound, match="install 'no_such_package'"):
         manager.resolve("x")
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vigie_face.adapters.models import CATALOGUE, ModelError, ModelManager, default_models_dir
+from vigie_core.model_store import ModelError, default_models_dir
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -43,11 +43,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    manager = ModelManager(args.models_dir)
+    from vigie_face.adapters.factory import model_store
+
+    store = model_store(args.models_dir)
     failed = 0
-    for name, spec in CATALOGUE.items():
+    for name, spec in store.catalogue.items():
         try:
-            resolved = manager.resolve(name)
+            resolved = store.resolve(name)
         except ModelError as exc:
             failed += 1
             print(f"{name}: FAILED: {exc}")

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 import cv2
 import numpy as np
 import numpy.typing as npt
-from vigie_face.adapters.models import ResolvedModel
+from vigie_core.model_store import ResolvedModel
 
 Image = npt.NDArray[np.uint8]
 T = TypeVar("T")
@@ -123,11 +123,11 @@ class FaceEngine:
     def __init__(self, detector: ResolvedModel, embedder: ResolvedModel,
                  options: EngineOptions) -> None:
         self.detector = YuNetDetector(detector, options)
-        self.embedder: Embedder = (DlibEmbedder(embedder) if embedder.spec.name.startswith("dlib")
+        self.embedder: Embedder = (DlibEmbedder(embedder) if embedder.spec.backend == "dlib"
                                    else SFaceEmbedder(embedder))
         self.dim = self.embedder.dim
         self.template_model_id = embedder.model_id
-        self.model_id = (f"{detector.spec.short_id}+{embedder.spec.short_id}"
+        self.model_id = (f"{detector.spec.id_name}+{embedder.spec.id_name}"
                          f"@{embedder.sha256['weights'][:12]}")
 
     def detect(self, image: Image) -> list[Face]:

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import grpc
 import numpy as np
@@ -29,11 +29,9 @@ from vigie_core.topics import FRAMES
 from vigie_face import metrics
 from vigie_face.adapters import archive
 from vigie_face.adapters.images import ImageError, embed_single, working_size
+from vigie_face.app import FaceApp
 from vigie_face.domain.consent import CAMERA_ID, enrolment_problems, is_expired
 from vigie_face.domain.watchlist import mean_template
-
-if TYPE_CHECKING:
-    from vigie_face.service import FaceService
 
 OPERATOR = re.compile(r"^[A-Za-z0-9._@:-]{1,64}$")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -48,8 +46,8 @@ PROGRESS_EVERY_S = 1.0
 
 
 class FaceServicer(pb_grpc.FaceServiceServicer):
-    def __init__(self, service: FaceService) -> None:
-        self.service = service
+    def __init__(self, app: FaceApp) -> None:
+        self.app = app
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _fail(self, context: grpc.aio.ServicerContext, method: str,
@@ -82,20 +80,20 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         return {"via": identity.name} if identity is not None and not identity.person else {}
 
     async def _biometrics(self, context: grpc.aio.ServicerContext, method: str) -> None:
-        if self.service.no_biometrics:
+        if self.app.no_biometrics:
             await self._fail(context, method, grpc.StatusCode.FAILED_PRECONDITION,
                              "no-biometrics mode (VIGIE_NO_BIOMETRICS): face processing is "
                              "disabled")
-        if self.service.pool is None:
+        if self.app.pool is None:
             await self._fail(context, method, grpc.StatusCode.UNAVAILABLE,
                              "face models still loading")
 
     async def _embed(self, context: grpc.aio.ServicerContext, method: str, data: bytes,
                      what: str, min_face_px: int) -> Any:
-        service = self.service
-        assert service.pool is not None
+        app = self.app
+        assert app.pool is not None
         try:
-            return await service.pool.run(embed_single, data, service.config.enrol_min_image_px,
+            return await app.pool.run(embed_single, data, app.config.enrol_min_image_px,
                                           min_face_px)
         except ImageError as exc:
             await self._fail(context, method, grpc.StatusCode.INVALID_ARGUMENT,
@@ -107,10 +105,10 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         method = "Enroll"
         operator = await self._operator(context, method)
         await self._biometrics(context, method)
-        service = self.service
-        config = service.config
+        app = self.app
+        config = app.config
         problems = enrolment_problems(request.display_name, request.category, request.consent,
-                                      list(request.camera_ids), service.clock(),
+                                      list(request.camera_ids), app.clock(),
                                       timedelta(days=config.max_validity_days))
         if not request.photos:
             problems.append("photos: at least one photo is required")
@@ -125,14 +123,14 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         for i in range(len(vectors)):
             for j in range(i + 1, len(vectors)):
                 score = float(vectors[i] @ vectors[j])
-                if score < service.threshold:
+                if score < app.threshold:
                     await self._fail(context, method, grpc.StatusCode.INVALID_ARGUMENT,
                                      f"photos {i} and {j} do not show the same person (score "
-                                     f"{score:.3f} < threshold {service.threshold:.3f})")
+                                     f"{score:.3f} < threshold {app.threshold:.3f})")
         template = mean_template(vectors)
         for v in vectors:
             v.fill(0.0)
-        entry = await service.enrol(request.display_name, request.category, request.consent,
+        entry = await app.enrol(request.display_name, request.category, request.consent,
                                     list(request.camera_ids), template, len(vectors), operator,
                                     via=self._via())
         template.fill(0.0)
@@ -149,11 +147,11 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         if not request.reason.strip():
             await self._fail(context, method, grpc.StatusCode.INVALID_ARGUMENT,
                              "reason is required (it goes to the audit trail)")
-        if self.service.watchlist.get(request.subject_id) is None:
+        if self.app.watchlist.get(request.subject_id) is None:
             await self._fail(context, method, grpc.StatusCode.NOT_FOUND,
                              f"unknown subject {request.subject_id} (never enrolled, or "
                              "already erased)")
-        erased = await self.service.erase(request.subject_id, request.reason,
+        erased = await self.app.erase(request.subject_id, request.reason,
                                           f"operator:{operator}", via=self._via())
         response = pb.EraseResponse()
         response.erased_at.FromDatetime(erased)
@@ -168,9 +166,9 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
             await self._fail(context, method, grpc.StatusCode.INVALID_ARGUMENT,
                              f"page_size must be within 0..{MAX_PAGE}")
         size = request.page_size or DEFAULT_PAGE
-        now = self.service.clock()
+        now = self.app.clock()
         categories = set(request.categories)
-        chosen = [e for e in self.service.watchlist
+        chosen = [e for e in self.app.watchlist
                   if (not categories or e.category in categories)
                   and (request.include_expired or not is_expired(e.consent, now))
                   and e.subject_id > request.page_token]
@@ -191,24 +189,24 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         method = "Verify"
         operator = await self._operator(context, method)
         await self._biometrics(context, method)
-        service = self.service
-        px = service.config.enrol_min_face_px
+        app = self.app
+        px = app.config.enrol_min_face_px
         a = await self._embed(context, method, request.photo_a, "photo_a", px)
         b = await self._embed(context, method, request.photo_b, "photo_b", px)
         score = float(a @ b)
         a.fill(0.0)
         b.fill(0.0)
-        same = score >= service.threshold
-        assert service.engine is not None
-        await service.audit.record(AUDIT_ACTION_SEARCH, "verification",
+        same = score >= app.threshold
+        assert app.engine is not None
+        await app.audit.record(AUDIT_ACTION_SEARCH, "verification",
                                    actor=f"operator:{operator}",
                                    details={**self._via(), "kind": "verify 1:1",
                                             "same": str(same).lower(),
                                             "score": f"{score:.4f}",
-                                            "model_id": service.engine.model_id})
+                                            "model_id": app.engine.model_id})
         metrics.RPCS.labels(method, "OK").inc()
-        return pb.VerifyResponse(score=score, threshold=service.threshold, same=same,
-                                 model_id=service.engine.model_id)
+        return pb.VerifyResponse(score=score, threshold=app.threshold, same=same,
+                                 model_id=app.engine.model_id)
 
     async def SearchArchive(self, request: pb.SearchArchiveRequest,
                             context: grpc.aio.ServicerContext
@@ -216,7 +214,7 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         method = "SearchArchive"
         operator = await self._operator(context, method)
         await self._biometrics(context, method)
-        service = self.service
+        app = self.app
         problems = []
         if not request.authorisation_reference.strip():
             problems.append("authorisation_reference is required (the act authorising this "
@@ -232,9 +230,9 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
             problems.append("time_range with start and end is required")
         elif window.end.ToDatetime(UTC) <= window.start.ToDatetime(UTC):
             problems.append("time_range: end must be after start")
-        min_score = request.min_score or service.threshold
-        if min_score < service.threshold or min_score > 1:
-            problems.append(f"min_score must be within [{service.threshold:.3f}, 1]: scores "
+        min_score = request.min_score or app.threshold
+        if min_score < app.threshold or min_score > 1:
+            problems.append(f"min_score must be within [{app.threshold:.3f}, 1]: scores "
                             "below the model threshold are not matches, and faces that match "
                             "nobody are never returned")
         if request.max_hits > MAX_HITS:
@@ -245,14 +243,14 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
         videos = []
         for video in request.videos:
             try:
-                videos.append((video, archive.video_path(video, service.evidence_root)))
+                videos.append((video, archive.video_path(video, app.evidence_root)))
             except archive.ArchiveError as exc:
                 await self._fail(context, method, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         probe = await self._embed(context, method, request.probe_photo, "probe_photo",
-                                  service.config.enrol_min_face_px)
+                                  app.config.enrol_min_face_px)
         start, end = window.start.ToDatetime(UTC), window.end.ToDatetime(UTC)
         search_id = f"search-{time.time_ns():x}"
-        await service.audit.record(AUDIT_ACTION_SEARCH, f"search:{search_id}",
+        await app.audit.record(AUDIT_ACTION_SEARCH, f"search:{search_id}",
                                    event_id=search_id, actor=f"operator:{operator}", details={
                                        **self._via(),
                                        "authorisation_reference": request.authorisation_reference,
@@ -263,22 +261,22 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
                                        "to": window.end.ToJsonString(),
                                        "min_score": f"{min_score:.4f}"})
         max_hits = request.max_hits or DEFAULT_HITS
-        limit = service.config.archive_max_items
-        records = await service.bus.read_all(FRAMES.name) if request.camera_ids else []
+        limit = app.config.archive_max_items
+        records = await app.bus.read_all(FRAMES.name) if request.camera_ids else []
         frames = archive.frame_items(records, set(request.camera_ids), start, end)[:limit]
         del records
-        total = len(frames) + sum(_estimate(p, service.config.archive_sample_fps, start, end, v)
+        total = len(frames) + sum(_estimate(p, app.config.archive_sample_fps, start, end, v)
                                   for v, p in videos)
         scanned = hits = 0
         last = time.monotonic()
         yield pb.SearchArchiveResponse(progress=pb.SearchProgress(items_scanned=0,
                                                                   items_total=total))
         try:
-            async for camera_id, at, image, evidence in _items(frames, videos, service, start,
+            async for camera_id, at, image, evidence in _items(frames, videos, app, start,
                                                                 end, limit):
                 scanned += 1
                 image = working_size(image)
-                for face, score in await _best(service, image, probe, min_score):
+                for face, score in await _best(app, image, probe, min_score):
                     hit = pb.SearchHit(camera_id=camera_id, score=score)
                     hit.captured_at.FromDatetime(at)
                     height, width = image.shape[:2]
@@ -298,7 +296,7 @@ class FaceServicer(pb_grpc.FaceServiceServicer):
                         items_scanned=scanned, items_total=max(total, scanned)))
         finally:
             probe.fill(0.0)
-            await service.audit.record(AUDIT_ACTION_SEARCH, f"search:{search_id}",
+            await app.audit.record(AUDIT_ACTION_SEARCH, f"search:{search_id}",
                                        event_id=f"{search_id}/done",
                                        actor=f"operator:{operator}",
                                        details={**self._via(),
@@ -321,14 +319,14 @@ def _estimate(path: Any, fps: float, start: Any, end: Any, video: Any) -> int:
     return int(frames / rate * fps) + 1 if frames else 0
 
 
-async def _items(frames: list[archive.Item], videos: list[Any], service: FaceService,
+async def _items(frames: list[archive.Item], videos: list[Any], app: FaceApp,
                  start: Any, end: Any, limit: int) -> AsyncIterator[tuple[str, Any, Any, Any]]:
     for item in frames:
         image = item.load()  # type: ignore[operator]
         if image is not None:
             yield item.camera_id, item.captured_at, image, item.evidence
     for video, path in videos:
-        iterator = archive.video_frames(path, video, service.config.archive_sample_fps, start,
+        iterator = archive.video_frames(path, video, app.config.archive_sample_fps, start,
                                         end, limit)
         while True:
             got: tuple[Any, Any] | None = await asyncio.to_thread(next, iterator, None)
@@ -337,12 +335,12 @@ async def _items(frames: list[archive.Item], videos: list[Any], service: FaceSer
             yield video.camera_id, got[0], got[1], video.evidence
 
 
-async def _best(service: FaceService, image: Any, probe: Any,
+async def _best(app: FaceApp, image: Any, probe: Any,
                 min_score: float) -> list[tuple[Any, float]]:
     """Faces of the image that reach min_score against the probe; the others' embeddings are
     dropped in the worker."""
-    assert service.pool is not None
-    min_px = service.config.min_face_px
+    assert app.pool is not None
+    min_px = app.config.min_face_px
 
     def work(engine: Any, image: Any) -> list[tuple[Any, float]]:
         faces = [f for f in engine.detect(image) if f.size_px >= min_px]
@@ -351,7 +349,7 @@ async def _best(service: FaceService, image: Any, probe: Any,
         vectors.fill(0.0)
         return [(f, float(s)) for f, s in zip(faces, scores, strict=True) if s >= min_score]
 
-    return await service.pool.run(work, image)
+    return await app.pool.run(work, image)
 
 
 def add_to_server(servicer: FaceServicer, server: grpc.aio.Server) -> None:
