@@ -85,9 +85,10 @@ lint: deploy-check
 deploy-tools:  ## helm and grpc-health-probe into $(TOOLS)/bin, once (deploy/scripts/ensure-tools.sh)
 	TOOLS=$(TOOLS) deploy/scripts/ensure-tools.sh
 
-deploy-check: deploy-tools  ## topics vs registry, helm lint, manifests vs Kubernetes schemas, hadolint
+deploy-check: deploy-tools  ## topics and Rule CRD kinds vs registries, helm lint, manifests vs Kubernetes schemas, hadolint
 	VENV=$(VENV) TOOLS=$(TOOLS) deploy/scripts/check.sh
 
-deploy-gen:  ## regenerate the Strimzi topics (from the registry) and plain manifests (from the chart)
+deploy-gen:  ## regenerate the Strimzi topics and Rule CRD kinds (from the registries), plain manifests (from the chart)
 	$(PY) deploy/scripts/gen_topics.py
+	$(PY) deploy/scripts/gen_crds.py
 	TOOLS=$(TOOLS) $(PY) deploy/scripts/manifests.py write

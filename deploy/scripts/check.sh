@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline checks of everything under deploy/ (make deploy-check, run by make lint and CI):
-# topic manifests against the registry, helm lint, rendered manifests against Kubernetes'
-# schemas, plain manifests up to date, Dockerfiles linted, the controller type-checked.
+# topic manifests against the registry, the Rule CRD's kinds against the rules service's registry
+# of kinds, helm lint, rendered manifests against Kubernetes' schemas, plain manifests up to date,
+# Dockerfiles linted, the controller type-checked.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=${VENV:-$HOME/.cache/vigie/venv}
@@ -12,6 +13,8 @@ HELM="$TOOLS/bin/helm"
 deploy/scripts/ensure-tools.sh
 echo "== topics: generated from the registry"
 "$PY" deploy/scripts/gen_topics.py --check
+echo "== Rule CRD: kinds generated from the rules service's registry"
+"$PY" deploy/scripts/gen_crds.py --check
 echo "== helm lint"
 "$HELM" lint --strict deploy/k8s/chart/vigie
 for profile in deploy/k8s/profiles/*.yaml; do

@@ -171,14 +171,14 @@ async def test_a_failed_output_is_never_acknowledged_and_is_replayed_on_restart(
     app_id = f"rules-test-{uuid.uuid4().hex[:6]}"
     running = await start_rules(kafka.bootstrap, app_id, tmp_path)
     service = running.services[0]
-    real_emit = service.emit
+    real_emit = service.app.emit
 
     async def failing_emit(outputs):
         if any(o.event_id == victim.alert_id for o in outputs):
             raise ConnectionError("broker refused the alert (injected)")
         await real_emit(outputs)
 
-    service.emit = failing_emit
+    service.app.emit = failing_emit
     try:
         [task] = [t for t in service.tasks if t.get_name() == "rules:faust"]
         with pytest.raises(ConnectionError):

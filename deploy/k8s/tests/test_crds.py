@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import gen_crds
 import manifests
 import pytest
 import yaml
@@ -46,6 +47,19 @@ def test_rule_crd_has_every_rule_spec_field_and_nothing_else() -> None:
     assert set(props) == set(RuleSpec.model_fields)
     assert props["kind"]["enum"] == list(KIND_NAMES)
     assert props["severity"]["enum"] == list(SEVERITY_NAMES)
+
+
+def test_rule_crd_kinds_are_generated_from_the_rules_registry() -> None:
+    assert gen_crds.rule_crd() == gen_crds.RULE_CRD.read_text(), (
+        "the Rule CRD is stale: python deploy/scripts/gen_crds.py")
+
+
+def test_a_kind_added_to_the_registry_appears_in_the_generated_crd() -> None:
+    text = gen_crds.rule_crd([*KIND_NAMES, "parking_full"])
+    (version,) = yaml.safe_load(text)["spec"]["versions"]
+    kind = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["kind"]
+    assert kind["enum"] == [*KIND_NAMES, "parking_full"]
+    assert text.replace("parking_full", "").replace(", ]", "]") == gen_crds.rule_crd()
 
 
 def test_camera_crd_has_every_camera_spec_field_and_nothing_else() -> None:

@@ -111,6 +111,7 @@ def test_alert_content() -> None:
     (alert,) = evaluate_report([report_rule()], CAMERAS, report(where, t_ms=5000))
     assert alert.alert_id == report_alert_id("rep-1", "rep-0007")
     assert alert.rule_kind == RuleKind.RULE_KIND_CITIZEN_REPORT
+    assert alert.rule_kind_name == "citizen_report" and not alert.involves_persons
     assert alert.camera_id == "cam-bellecour" and alert.geo == where
     assert alert.started_at.ToMilliseconds() == alert.raised_at.ToMilliseconds() == T0 + 5000
     assert dict(alert.attributes) == {

@@ -28,6 +28,7 @@ from vigie_rules.domain.engine import (
     evaluate,
     flush,
 )
+from vigie_rules.domain.kinds import kind_of
 from vigie_rules.domain.schedule import rule_active
 
 K = RuleKind
@@ -405,6 +406,48 @@ def test_alert_fields() -> None:
     assert alert.attributes["dwell_s"] == "2" and alert.attributes["class_name"] == "person"
     assert list(alert.track_ids) == [7] and len(alert.boxes) == 1
     assert alert.boxes[0].y_max == pytest.approx(0.5)
+
+
+def test_alerts_name_their_kind_and_whether_they_show_people() -> None:
+    zone = rule(K.RULE_KIND_ZONE_INTRUSION, zone=SQUARE)
+    person, car = (run([zone], merge(still(5, 1, cls, (0.3, 0.5)))).alerts[0]
+                   for cls in ("person", "car"))
+    assert (person.rule_kind_name, person.involves_persons) == ("zone_intrusion", True)
+    assert (car.rule_kind_name, car.involves_persons) == ("zone_intrusion", False)
+    for scenario in SCENARIOS:
+        kind = kind_of(scenario.rules[0])
+        assert kind is not None
+        for a in run(scenario.rules, scenario.frames()).alerts:
+            assert a.rule_kind_name == kind.name and a.rule_kind == kind.enum
+            shows_person = a.attributes.get("class_name") == PERSON
+            if kind.involves_persons or shows_person:
+                assert a.involves_persons, scenario.name
+    by_kind = {s.rules[0].kind: run(s.rules, s.frames()).alerts[0]
+               for s in SCENARIOS if s.expected}
+    assert by_kind[K.RULE_KIND_CROWD_MOVEMENT].involves_persons
+    assert by_kind[K.RULE_KIND_LINE_CROSSING].involves_persons  # a person's crossing counted
+    assert not by_kind[K.RULE_KIND_STATIONARY_VEHICLE].involves_persons
+    assert not by_kind[K.RULE_KIND_ABANDONED_OBJECT].involves_persons
+
+
+def test_a_rule_naming_its_kind_by_name_only_gives_the_same_alerts() -> None:
+    for scenario in SCENARIOS:
+        by_name = []
+        for r in scenario.rules:
+            named = Rule()
+            named.CopyFrom(r)
+            named.kind_name = RuleKind.Name(r.kind).removeprefix("RULE_KIND_").lower()
+            named.kind = K.RULE_KIND_UNSPECIFIED
+            by_name.append(named)
+        frames = scenario.frames()
+        assert wire(run(by_name, frames).alerts) == wire(run(scenario.rules, frames).alerts)
+
+
+def test_a_rule_whose_kind_and_kind_name_disagree_is_ignored() -> None:
+    confused = rule(K.RULE_KIND_ZONE_INTRUSION, zone=SQUARE)
+    confused.kind_name = "loitering"
+    result = run([confused], merge(still(30, 1, "person", (0.3, 0.5))))
+    assert result.alerts == [] and counts(result.stats) == []
 
 
 # --------------------------------------------------------------------------------------------

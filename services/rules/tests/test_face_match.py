@@ -70,6 +70,7 @@ def test_a_match_raises_an_alert_that_needs_two_confirmations() -> None:
     assert alert.alert_id == subject_alert_id("watch-1", CAM, "subj-1", T0 + 1000)
     assert alert.subject_id == "subj-1" and alert.requires_confirmations == 2
     assert alert.rule_kind == RuleKind.RULE_KIND_FACE_MATCH
+    assert alert.rule_kind_name == "face_match" and alert.involves_persons
     assert alert.severity == Severity.SEVERITY_HIGH and alert.camera_id == CAM
     assert alert.raised_at.ToMilliseconds() == alert.started_at.ToMilliseconds() == T0 + 1000
     assert alert.frame_id == f"{CAM}/1000" and alert.boxes[0].x_max == pytest.approx(0.45)

@@ -44,6 +44,8 @@ from vigie_core.topics import (
     SIGNALS,
     STATS,
 )
+from vigie_rules.adapters import grpc_api
+from vigie_rules.domain.spec import KIND_NAMES
 
 
 @pytest.fixture
@@ -293,3 +295,46 @@ async def test_an_undecodable_frame_on_a_red_light_camera_is_dead_lettered_not_f
         await asyncio.sleep(0.05)
     assert len(dead) == 1 and b"undecodable frame image" in dict(dead[0].headers)["dlq_error"]
     assert len(signals) == 1  # the next frame was read
+
+
+async def test_list_rule_kinds_answers_the_registry_to_readers(rules):
+    listed = await stub(rules).ListRuleKinds(pb.ListRuleKindsRequest(), timeout=10)
+    by_name = {k.name: k for k in listed.kinds}
+    assert list(by_name) == list(KIND_NAMES)
+    loitering = by_name["loitering"]
+    assert (loitering.kind, loitering.title, loitering.geometry) == (
+        RuleKind.RULE_KIND_LOITERING, "Loitering", "zone")
+    assert list(loitering.required_fields) == ["zone", "max_dwell_s"]
+    assert list(loitering.default_classes) == ["person"] and loitering.involves_persons
+    line = by_name["line_crossing"]
+    assert line.geometry == "line" and not line.default_classes and not line.involves_persons
+    assert list(line.optional_fields) == ["direction", "tolerance_deg", "min_count"]
+    assert by_name["crowd_movement"].involves_persons  # the head-area blur applies to it too
+    assert by_name["citizen_report"].geometry == "none"
+    occupancy = by_name["zone_occupancy"]  # a plug-in: known by name only
+    assert occupancy.kind == RuleKind.RULE_KIND_UNSPECIFIED and occupancy.description
+    auditor = pb_grpc.RulesServiceStub(rules.channel("auditor"))
+    assert (await auditor.ListRuleKinds(pb.ListRuleKindsRequest(), timeout=10)).kinds
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await pb_grpc.RulesServiceStub(rules.channel("reporter")).ListRuleKinds(
+            pb.ListRuleKindsRequest(), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_every_rules_rpc_declares_who_may_call_it():
+    methods = pb.DESCRIPTOR.services_by_name["RulesService"].methods_by_name
+    assert set(grpc_api.ROLES) == set(methods)
+
+
+async def test_a_rule_given_by_kind_name_is_stored_with_both(rules):
+    api = stub(rules)
+    by_name = zone_rule(kind=RuleKind.RULE_KIND_UNSPECIFIED, kind_name="zone_intrusion")
+    put = await api.PutRule(pb.PutRuleRequest(rule=by_name), timeout=10)
+    assert (put.rule.kind, put.rule.kind_name) == (RuleKind.RULE_KIND_ZONE_INTRUSION,
+                                                   "zone_intrusion")
+    by_enum = await api.PutRule(pb.PutRuleRequest(rule=zone_rule(rule_id="e")), timeout=10)
+    assert by_enum.rule.kind_name == "zone_intrusion"
+    both = zone_rule(rule_id="x", kind_name="loitering")
+    checked = await api.ValidateRule(pb.ValidateRuleRequest(rule=both), timeout=10)
+    assert [(e.field_path, e.message) for e in checked.errors] == [
+        ("kind_name", "'loitering' is not the kind RULE_KIND_ZONE_INTRUSION names")]

@@ -47,9 +47,11 @@ def rule_yaml(extra: str = "", base: str = LOITERING) -> str:
 # --- contract -----------------------------------------------------------------------------------
 
 
-def test_kind_names_are_the_rule_kinds_of_the_proto() -> None:
-    assert KIND_NAMES == tuple(n.removeprefix("RULE_KIND_").lower()
-                               for n in RuleKind.keys() if n != "RULE_KIND_UNSPECIFIED")
+def test_kind_names_are_the_built_in_rule_kinds_then_the_plug_ins() -> None:
+    built_in = tuple(n.removeprefix("RULE_KIND_").lower()
+                     for n in RuleKind.keys() if n != "RULE_KIND_UNSPECIFIED")
+    assert KIND_NAMES[:len(built_in)] == built_in
+    assert KIND_NAMES[len(built_in):] == ("zone_occupancy",)
 
 
 def test_severity_names_are_the_severities_of_the_proto() -> None:
@@ -119,7 +121,7 @@ def test_example_is_valid_and_round_trips(path: Path) -> None:
      ["kind: Input should be 'zone_intrusion', 'loitering', 'stationary_vehicle', "
       "'line_crossing', 'wrong_way', 'red_light', 'crowd_density', 'crowd_movement', "
       "'abandoned_object', 'illegal_dumping', 'person_on_ground', 'weapon_visible', "
-      "'face_match' or 'citizen_report'"]),
+      "'face_match', 'citizen_report' or 'zone_occupancy'"]),
     ("bad rule id", rule_yaml(base=LOITERING.replace("door-loitering", "door loitering")),
      ["rule_id: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'"]),
     ("unknown class with a hint", rule_yaml("classes: [persn]\n"),
@@ -484,6 +486,37 @@ def test_spec_survives_the_proto_round_trip(text: str) -> None:
     assert rule_to_proto(spec, NOW) == rule
 
 
+def test_a_rule_carries_its_kind_by_enum_and_by_name() -> None:
+    (rule,) = load_rules(LOITERING, NOW)
+    assert (rule.kind, rule.kind_name) == (RuleKind.RULE_KIND_LOITERING, "loitering")
+    by_name = Rule()
+    by_name.CopyFrom(rule)
+    by_name.kind = RuleKind.RULE_KIND_UNSPECIFIED
+    assert rule_problems(by_name) == []
+    assert rule_from_proto(by_name) == rule_from_proto(rule)
+    by_enum = Rule()
+    by_enum.CopyFrom(rule)
+    by_enum.ClearField("kind_name")
+    assert rule_problems(by_enum) == []
+
+
+@pytest.mark.parametrize(("kind", "kind_name", "problems"), [
+    (RuleKind.RULE_KIND_LOITERING, "zone_intrusion",
+     ["kind_name: 'zone_intrusion' is not the kind RULE_KIND_LOITERING names"]),
+    (RuleKind.RULE_KIND_LOITERING, "loiter",
+     ["kind_name: 'loiter' is not the kind RULE_KIND_LOITERING names"]),
+    (RuleKind.RULE_KIND_UNSPECIFIED, "loiter",
+     ["kind: Input should be " + ", ".join(repr(k) for k in KIND_NAMES[:-1])
+      + f" or {KIND_NAMES[-1]!r}"]),
+])
+def test_kind_and_kind_name_must_agree(kind: int, kind_name: str, problems: list[str]) -> None:
+    (rule,) = load_rules(LOITERING, NOW)
+    rule.kind, rule.kind_name = kind, kind_name  # type: ignore[assignment]
+    assert rule_problems(rule) == problems
+    with pytest.raises(RuleSpecError):
+        rule_from_proto(rule)
+
+
 def test_naive_times_are_in_the_schedule_time_zone() -> None:
     (rule,) = load_rules(rule_yaml("schedule:\n  time_zone: Europe/Paris\n"
                                    "  valid_until: 2026-07-01T12:00:00\n"), NOW)
@@ -510,7 +543,7 @@ def bow_tie(rule: Rule) -> None:
      ["kind: Input should be 'zone_intrusion', 'loitering', 'stationary_vehicle', "
       "'line_crossing', 'wrong_way', 'red_light', 'crowd_density', 'crowd_movement', "
       "'abandoned_object', 'illegal_dumping', 'person_on_ground', 'weapon_visible', "
-      "'face_match' or 'citizen_report'"]),
+      "'face_match', 'citizen_report' or 'zone_occupancy'"]),
     ("no severity", lambda r: setattr(r, "severity", Severity.SEVERITY_UNSPECIFIED),
      ["severity: Input should be 'info', 'low', 'medium', 'high' or 'critical'"]),
     ("no dwell", lambda r: r.thresholds.ClearField("max_dwell"),

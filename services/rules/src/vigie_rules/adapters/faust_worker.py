@@ -45,25 +45,24 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from vigie_core import telemetry
 from vigie_core.bus.base import Record, TopicSpec
+from vigie_core.bus.kafka import KafkaBus
 from vigie_core.codec import DecodeError, decode
 from vigie_core.processing import dlq_headers
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import DETECTIONS, FACES, FRAMES, REPORTS, SIGNALS, Topic
 
 from vigie_rules import metrics
+from vigie_rules.app import Output, RulesApp
 from vigie_rules.config import Settings
 from vigie_rules.domain.engine_state import CameraState
-from vigie_rules.domain.face_rules import FaceState
-
-if TYPE_CHECKING:
-    from vigie_rules.service import Output, RulesService
+from vigie_rules.domain.kinds.face_match import FaceState
 
 Handler = Callable[[Record, Any], Awaitable["asyncio.Future[Any] | None"]]
 
@@ -110,11 +109,13 @@ class _Transport(faust_aiokafka.Transport):
 
 
 class FaustWorker:
-    """A Faust app whose agents drive RulesService's steps; `start`/`stop` follow the service."""
+    """A Faust app whose agents drive the app's steps; `start`/`stop` follow the service."""
 
-    def __init__(self, service: RulesService, bootstrap: str, settings: Settings,
+    def __init__(self, app: RulesApp, bus: KafkaBus, settings: Settings,
                  core: CoreSettings) -> None:
-        self.service = service
+        self.rules_app = app
+        self.bus = bus
+        bootstrap = bus.bootstrap
         self.group = settings.faust_app_id
         self.write_timeout_s = settings.faust_write_timeout_s
         # Changelog deliveries in the order sent, with their deadline (checked in run_until).
@@ -154,7 +155,7 @@ class FaustWorker:
     async def start(self) -> None:
         # Changelogs created before the app starts: Faust creating them itself races its own
         # metadata (a table write then sees a 0-partition changelog and fails).
-        await self.service.bus.create_topics([
+        await self.bus.create_topics([
             TopicSpec(table.changelog_topic.get_topic_name(), partitions,
                       {"cleanup.policy": "compact"})
             for table, partitions in ((self.camera_states, DETECTIONS.partitions),
@@ -283,7 +284,7 @@ class FaustWorker:
             metrics.FRAMES.labels("faust", "redelivered").inc()
             return None
         is_frame = record.topic == DETECTIONS.name
-        step = self.service.step_detections if is_frame else self.service.step_signal
+        step = self.rules_app.step_detections if is_frame else self.rules_app.step_signal
         topic = DETECTIONS if is_frame else SIGNALS
         done = await self._step(topic, record, lambda: step(state, message))
         if done is None:
@@ -304,7 +305,8 @@ class FaustWorker:
                                lambda: FaceState(camera_id=camera_id), FaceState.from_dict)
         if record.offset <= offsets.get(record.topic, -1):
             return None
-        done = await self._step(FACES, record, lambda: self.service.step_face_match(state, match))
+        done = await self._step(FACES, record,
+                                lambda: self.rules_app.step_face_match(state, match))
         if done is None:
             return None
         state, outputs = done
@@ -313,24 +315,24 @@ class FaustWorker:
                            _dump({record.topic: record.offset}, state.to_dict()), record)
 
     async def _on_report(self, record: Record, report: Any) -> None:
-        outputs = await self._step(REPORTS, record, lambda: self.service.step_report(report))
+        outputs = await self._step(REPORTS, record, lambda: self.rules_app.step_report(report))
         if outputs is not None:
             await self._emit(outputs)
 
     async def _on_frame(self, record: Record, frame: Any) -> None:
         outputs = await self._step(FRAMES, record,
-                                   lambda: self.service.signal_observations(frame))
+                                   lambda: self.rules_app.signal_observations(frame))
         if outputs is not None:
             await self._emit(outputs)
 
     async def _emit(self, outputs: list[Output]) -> None:
-        await self.service.emit(outputs)  # raises if Kafka refuses one: the caller fails
+        await self.rules_app.emit(outputs)  # raises if Kafka refuses one: the caller fails
 
     async def _dead_letter(self, topic: Topic, record: Record, stage: str, error: str) -> None:
         telemetry.BUS_DLQ.labels(self.group, record.topic, stage).inc()
         if topic is DETECTIONS:
             metrics.FRAMES.labels("faust", "dead_lettered").inc()
-        delivery = await self.service.bus.produce(
+        delivery = await self.bus.produce(
             topic.dlq, record.key, record.value, dlq_headers(record, self.group, stage, error))
         await delivery
 

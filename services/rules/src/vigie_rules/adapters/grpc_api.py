@@ -5,11 +5,13 @@ publish (a tombstone to delete), wait until Kafka has the record, record a RULE_
 and fold the change into this instance's view at once, so a ListRules right after a PutRule on
 the same instance sees it (other instances see it when their view consumes the record).
 
+ListRuleKinds answers the registry of rule kinds (domain/kinds/): what editors offer and draw.
+
 Who may call what (`ROLES`, enforced by vigie_core's interceptor): operators, supervisors,
 administrators and Vigie services (the console's zone editor) change rules; auditors and
-integrators may also list and validate them. The change is recorded for the person calling, or
-for the person a machine names in `x-vigie-operator` (the audit record keeps the machine as
-`via`).
+integrators may also list and validate them, and list the kinds. The change is recorded for the
+person calling, or for the person a machine names in `x-vigie-operator` (the audit record keeps
+the machine as `via`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from prometheus_client import Counter
 from vigie.audit.v1.audit_pb2 import AuditAction
 from vigie.rules.v1 import rules_service_pb2 as pb
 from vigie.rules.v1 import rules_service_pb2_grpc as pb_grpc
-from vigie.rules.v1.rule_pb2 import Rule, RuleKind, Severity
+from vigie.rules.v1.rule_pb2 import Rule, Severity
 from vigie_core.audit import AuditLog
 from vigie_core.auth.model import Role, roles
 from vigie_core.auth.rpc import caller, current_identity
 from vigie_core.view import CompactedView
 
+from vigie_rules.domain.kind import Kind
+from vigie_rules.domain.kinds import KINDS, kind_named, kind_of
 from vigie_rules.domain.spec import rule_problems
 
 PAGE_SIZE = 100
@@ -42,7 +46,7 @@ MAX_MESSAGE_BYTES = MAX_RULE_BYTES + 16 * 1024
 _WRITERS = roles(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.SERVICE)
 _READERS = _WRITERS | roles(Role.AUDITOR, Role.INTEGRATOR)
 ROLES = {"PutRule": _WRITERS, "DeleteRule": _WRITERS, "ListRules": _READERS,
-         "ValidateRule": _READERS}
+         "ValidateRule": _READERS, "ListRuleKinds": _READERS}
 
 REFUSED = Counter("vigie_rules_api_refused_total",
                   "RulesService requests refused, by reason.", ["reason"])
@@ -67,12 +71,26 @@ def validation_errors(rule: Rule, now: datetime) -> list[pb.ValidationError]:
 
 
 def _with_defaults(requested: Rule) -> Rule:
-    """A copy with the YAML spec's defaults where the request left a field unset."""
+    """A copy with the YAML spec's defaults where the request left a field unset, and the kind
+    both by enum value and by name when the request gave one of them."""
     rule = Rule()
     rule.CopyFrom(requested)
     if rule.severity == Severity.SEVERITY_UNSPECIFIED:
         rule.severity = Severity.SEVERITY_MEDIUM
+    if not rule.kind_name and (kind := kind_of(rule)) is not None:
+        rule.kind_name = kind.name
+    elif not rule.kind and (kind := kind_named(rule.kind_name)) is not None:
+        rule.kind = kind.enum
     return rule
+
+
+def kind_info(kind: Kind) -> pb.RuleKindInfo:
+    """A registry kind as ListRuleKinds answers it (no default classes: every class)."""
+    return pb.RuleKindInfo(
+        name=kind.name, kind=kind.enum, title=kind.title, geometry=kind.geometry,
+        required_fields=kind.required, optional_fields=kind.optional,
+        default_classes=sorted(kind.default_classes or ()),
+        involves_persons=kind.involves_persons, description=kind.description)
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:
@@ -92,8 +110,8 @@ def _via() -> dict[str, str]:
 
 
 def _kind_slug(rule: Rule) -> str:
-    name = RuleKind.Name(rule.kind) if rule.kind in RuleKind.values() else "rule"
-    return name.removeprefix("RULE_KIND_").lower().replace("_", "-")
+    kind = kind_of(rule)
+    return kind.name.replace("_", "-") if kind is not None else "rule"
 
 
 async def _refuse(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str,
@@ -174,6 +192,10 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         if not rule.rule_id:
             rule.rule_id = "unnamed"  # PutRule would assign one
         return pb.ValidateRuleResponse(errors=validation_errors(rule, datetime.now(UTC)))
+
+    async def ListRuleKinds(self, request: pb.ListRuleKindsRequest,
+                            context: grpc.aio.ServicerContext) -> pb.ListRuleKindsResponse:
+        return pb.ListRuleKindsResponse(kinds=[kind_info(k) for k in KINDS])
 
 
 def add_to_server(servicer: RulesServicer, server: grpc.aio.Server) -> None:
