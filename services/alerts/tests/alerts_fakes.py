@@ -1,5 +1,6 @@
 """Test doubles of the outside world, on 127.0.0.1: an SMS provider (Twilio's API shape) and a
-webhook receiver, both recording every request; plus alert and frame builders."""
+webhook receiver, both recording every request; a stand-in RulesService (gRPC, in process);
+plus alert and frame builders."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
+import grpc
 from aiohttp import web
 from PIL import Image
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.common.v1.common_pb2 import BoundingBox
 from vigie.ingest.v1.frame_pb2 import FrameSampled
-from vigie.rules.v1.rule_pb2 import RuleKind, Severity
+from vigie.rules.v1 import rules_service_pb2 as rpb
+from vigie.rules.v1 import rules_service_pb2_grpc as rpb_grpc
+from vigie.rules.v1.rule_pb2 import Rule, RuleKind, Severity
 from vigie_alerts.domain import signing
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -239,3 +243,68 @@ class CapReceiver(RecordingServer):
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append(Recorded(request.path, dict(request.headers), await request.read()))
         return web.Response(status=self._next_status(200))
+
+
+def _kind(name: str, kind: int, title: str, geometry: str, required: Sequence[str],
+          optional: Sequence[str] = ()) -> rpb.RuleKindInfo:
+    return rpb.RuleKindInfo(name=name, kind=kind, title=title, geometry=geometry,  # type: ignore[arg-type]
+                            required_fields=required, optional_fields=optional)
+
+
+# As a rules service declares them, in its own order; zone_occupancy is a plug-in kind.
+RULE_KINDS = [
+    _kind("zone_occupancy", RuleKind.RULE_KIND_UNSPECIFIED, "Zone occupancy", "zone", ["zone"],
+          ["min_count"]),
+    _kind("wrong_way", RuleKind.RULE_KIND_WRONG_WAY, "Wrong way", "line", ["direction"]),
+    _kind("line_crossing", RuleKind.RULE_KIND_LINE_CROSSING, "Line crossing", "line", ["line"],
+          ["direction", "tolerance_deg", "min_count"]),
+    _kind("loitering", RuleKind.RULE_KIND_LOITERING, "Loitering", "zone",
+          ["zone", "max_dwell_s"]),
+    _kind("zone_intrusion", RuleKind.RULE_KIND_ZONE_INTRUSION, "Zone intrusion", "zone",
+          ["zone"]),
+]
+
+
+class FakeRules(rpb_grpc.RulesServiceServicer):
+    """A RulesService that keeps rules in memory and records who put them."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, Rule] = {}
+        self.operators: list[str] = []
+        self.server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = grpc.aio.server()
+        rpb_grpc.add_RulesServiceServicer_to_server(self, self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        await self.server.start()
+        return f"127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop(0)
+
+    async def ListRuleKinds(self, request, context):
+        return rpb.ListRuleKindsResponse(kinds=RULE_KINDS)
+
+    async def ValidateRule(self, request, context):
+        errors = []
+        if request.rule.kind == RuleKind.RULE_KIND_UNSPECIFIED and not request.rule.kind_name:
+            errors.append(rpb.ValidationError(field_path="kind", message="required"))
+        return rpb.ValidateRuleResponse(errors=errors)
+
+    async def PutRule(self, request, context):
+        self.operators.append(dict(context.invocation_metadata()).get("x-vigie-operator", ""))
+        rule = Rule()
+        rule.CopyFrom(request.rule)
+        rule.updated_at.GetCurrentTime()
+        self.rules[rule.rule_id] = rule
+        return rpb.PutRuleResponse(rule=rule)
+
+    async def ListRules(self, request, context):
+        return rpb.ListRulesResponse(rules=[r for r in self.rules.values()
+                                            if r.camera_id == request.camera_id])
+
+    async def DeleteRule(self, request, context):
+        self.rules.pop(request.rule_id, None)
+        return rpb.DeleteRuleResponse()

@@ -3,7 +3,7 @@ test can SIGKILL it exactly there.
 
     python sms_crash_child.py DATA_DIR DATABASE_URL ROUTES_FILE INSTANCE POINT
 
-POINT after-answer: the provider's answer reaches the dispatcher, which prints ANSWERED and
+POINT after-answer: the provider's answer reaches the SMS channel, which prints ANSWERED and
 then waits (before recording it). before-request: the send intent is committed, then INTENT is
 printed and the request never leaves. Either way the process waits to be killed.
 """
@@ -15,26 +15,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vigie_alerts.adapters import dispatch
+from vigie_alerts.adapters.channels import sms
+from vigie_alerts.adapters.channels.base import Outcome
 from vigie_core.bus.memory import MemoryBus
 from vigie_core.runtime import start
 from vigie_core.settings import CoreSettings
 
 
 async def main(data_dir: str, url: str, routes: str, instance: str, point: str) -> None:
-    send = dispatch.Dispatcher._http_call
+    send = sms.http_call
 
-    async def stopping(self: dispatch.Dispatcher, method: str, target: str, **kwargs: Any
-                       ) -> dispatch.Outcome:
+    async def stopping(http: Any, method: str, target: str, **kwargs: Any) -> Outcome:
         if point == "before-request":
             print("INTENT", flush=True)
             await asyncio.sleep(3600)
-        outcome = await send(self, method, target, **kwargs)
+        outcome = await send(http, method, target, **kwargs)
         print(f"ANSWERED ok={outcome.ok}", flush=True)
         await asyncio.sleep(3600)  # killed here: answered, not recorded
         return outcome
 
-    dispatch.Dispatcher._http_call = stopping  # type: ignore[method-assign]
+    sms.http_call = stopping  # the SMS channel's request
     core = CoreSettings(http_port=0, grpc_port=0, data_dir=Path(data_dir), instance=instance)
     await start(["alerts"], core, MemoryBus("sms-crash-child"),
                 {"alerts": {"routes_file": Path(routes), "database_url": url,

@@ -50,17 +50,18 @@ def test_accounts_tokens_and_the_switch_from_the_command_line(run):
     assert run("user", "disable", "--login", "ann").returncode == 0
 
     store = open_store(run.url)
-    admin = store.get_user("chief")
+    admin = store.accounts.get_user("chief")
     assert admin is not None and admin.role == "admin"
     assert admin.password_hash.startswith("$argon2id$")  # never the password itself
-    assert store.token_user(token.stdout.strip()) is None  # ann is disabled
-    assert auth.authenticate(store, "chief", "a good long password", 5, _minute()) is not None
+    assert store.accounts.token_user(token.stdout.strip()) is None  # ann is disabled
+    chief = auth.authenticate(store.accounts, "chief", "a good long password", 5, _minute())
+    assert chief is not None
     changes = [(p.action, p.subject_ref, p.details.get("change", p.details.get("suspended")))
-               for p in store.pending_audit()]
+               for p in store.audit_outbox.pending_audit()]
     assert changes == [(14, "account:chief", "created"), (14, "account:ann", "created"),
                        (14, "account:ann", "token created"), (13, "dispatch:all", "true"),
                        (14, "account:ann", "disabled")]
-    assert all(p.actor.startswith("command-line") for p in store.pending_audit())
+    assert all(p.actor.startswith("command-line") for p in store.audit_outbox.pending_audit())
 
 
 def _minute():  # type: ignore[no-untyped-def]

@@ -20,14 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import grpc
 import numpy as np
 import pytest
-from alerts_fakes import SmsProvider, jpeg, make_alert, make_frame
+from alerts_fakes import FakeRules, SmsProvider, jpeg, make_alert, make_frame
 from vigie.camera.v1.camera_pb2 import Camera
-from vigie.rules.v1 import rules_service_pb2 as rpb
-from vigie.rules.v1 import rules_service_pb2_grpc as rpb_grpc
-from vigie.rules.v1.rule_pb2 import Rule, RuleKind
+from vigie.rules.v1.rule_pb2 import RuleKind
 from vigie_alerts.adapters import auth
 from vigie_alerts.service import AlertsService
 from vigie_core.bus.memory import MemoryBus
@@ -42,34 +39,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
                  "--no-default-browser-check"]
 SHARED = Path(os.environ.get("VIGIE_TEST_DATA", Path(__file__).parents[3].parent / "shared/data"))
 PASSWORD = {"ann": "ann-password-long", "bob": "bob-password-long", "sue": "sue-password-long"}
-
-
-class FakeRules(rpb_grpc.RulesServiceServicer):
-    def __init__(self) -> None:
-        self.rules: dict[str, Rule] = {}
-        self.operators: list[str] = []
-
-    async def ValidateRule(self, request, context):
-        errors = []
-        if request.rule.kind == RuleKind.RULE_KIND_UNSPECIFIED:
-            errors.append(rpb.ValidationError(field_path="kind", message="required"))
-        return rpb.ValidateRuleResponse(errors=errors)
-
-    async def PutRule(self, request, context):
-        self.operators.append(dict(context.invocation_metadata()).get("x-vigie-operator", ""))
-        rule = Rule()
-        rule.CopyFrom(request.rule)
-        rule.updated_at.GetCurrentTime()
-        self.rules[rule.rule_id] = rule
-        return rpb.PutRuleResponse(rule=rule)
-
-    async def ListRules(self, request, context):
-        return rpb.ListRulesResponse(rules=[r for r in self.rules.values()
-                                            if r.camera_id == request.camera_id])
-
-    async def DeleteRule(self, request, context):
-        self.rules.pop(request.rule_id, None)
-        return rpb.DeleteRuleResponse()
 
 
 @dataclass
@@ -111,24 +80,21 @@ routes:
   - {{name: all-confirmed, channels: [duty-sms]}}
 """)
     rules = FakeRules()
-    rules_server = grpc.aio.server()
-    rpb_grpc.add_RulesServiceServicer_to_server(rules, rules_server)
-    rules_port = rules_server.add_insecure_port("127.0.0.1:0")
-    await rules_server.start()
+    rules_target = await rules.start()
     bus = MemoryBus("browser-test")
     running = await start(["alerts"], CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path),
                           bus, {"alerts": {"database_url": f"sqlite:///{tmp_path / 'a.db'}",
                                            "routes_file": routes, "dispatch_interval_s": 0.1,
-                                           "rules_target": f"127.0.0.1:{rules_port}"}})
+                                           "rules_target": rules_target}})
     service = running.services[0]
     assert isinstance(service, AlertsService)
     for login, role in (("ann", "operator"), ("bob", "operator"), ("sue", "supervisor")):
-        auth.create_user(service.store, login, role, PASSWORD[login], "test", 12)
+        auth.create_user(service.store.accounts, login, role, PASSWORD[login], "test", 12)
     try:
         yield Site(running, bus, service, sms, rules, f"http://127.0.0.1:{running.http_port}")
     finally:
         await running.stop()
-        await rules_server.stop(0)
+        await rules.stop()
         await sms.stop()
 
 
@@ -206,7 +172,7 @@ async def test_operators_watch_confirm_draw_and_audit_in_a_real_browser(site: Si
             assert await page.locator("#detail-snapshot svg rect.box").count() == 1
             await shot(site, page, tmp_path, "2-live-alert")
             served = await page.request.get(f"{site.url}/alerts/api/alerts/a1/snapshot.jpg")
-            stored = await site.service.db(site.service.store.get_alert, "a1")
+            stored = await site.service.db(site.service.store.history.get_alert, "a1")
             evidence = site.service.evidence.resolve(stored.snapshot_path)
             assert served.status == 200 and await served.body() == evidence.read_bytes()
             assert await served.body() != frame_jpeg  # what the browser shows is the blurred copy
@@ -307,7 +273,7 @@ async def test_operators_watch_confirm_draw_and_audit_in_a_real_browser(site: Si
             await page.locator("#dispatch-toggle").click()
             await page.locator("#dispatch-banner").wait_for(state="visible", timeout=10_000)
             await shot(site, page, tmp_path, "8-dispatch-suspended")
-            assert (await site.service.desk.dispatch_state())["suspended"] is True
+            assert (await site.service.switch.dispatch_state())["suspended"] is True
 
             assert not [m for m in problems if "Content Security Policy" in m], problems
             assert not [m for m in problems if "Uncaught" in m], problems

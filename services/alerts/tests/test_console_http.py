@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from alerts_fakes import jpeg, make_alert, make_frame
+from alerts_fakes import FakeRules, jpeg, make_alert, make_frame
 from vigie.audit.v1.audit_pb2 import AuditAction
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie_alerts.adapters import auth
@@ -52,7 +52,7 @@ async def console(tmp_path) -> AsyncIterator[Console]:
     assert isinstance(service, AlertsService)
     for login, role in (("ann", "operator"), ("sue", "supervisor"), ("aud", "auditor"),
                         ("adm", "admin")):
-        auth.create_user(service.store, login, role, PASSWORDS[login], "test", 12)
+        auth.create_user(service.store.accounts, login, role, PASSWORDS[login], "test", 12)
     try:
         yield Console(running, bus, service, f"http://127.0.0.1:{running.http_port}")
     finally:
@@ -118,7 +118,7 @@ async def an_alert(console: Console, alert_id: str = "h1", with_frame: bool = Fa
     alert = make_alert(alert_id, frame_id=frame_id, boxes=[(0.2, 0.2, 0.5, 0.9)])
     await (await console.bus.publish(ALERTS, "cam-1", alert, event_id=alert_id))
     for _ in range(200):
-        got = await console.service.db(console.service.store.get_alert, alert_id)
+        got = await console.service.db(console.service.store.history.get_alert, alert_id)
         if got and (got.snapshot_path or not with_frame):
             return
         await asyncio.sleep(0.02)
@@ -302,22 +302,77 @@ async def test_accounts_suspension_and_evidence_locks_are_audited(console, http)
     assert detail["evidence_locked"] is True and detail["evidence_lock_reason"] == "case 2026-88"
 
 
-async def test_the_editor_says_when_the_rules_service_is_unreachable(console, http):
-    await console.bus.publish(CAMERAS, "cam-1", Camera(camera_id="cam-1", name="Gate",
-                                                       enabled=True))
+async def _camera(console: Console, camera_id: str = "cam-1") -> None:
+    await console.bus.publish(CAMERAS, camera_id, Camera(camera_id=camera_id, name="Gate",
+                                                         enabled=True))
     for _ in range(100):
-        if console.service.cameras.get("cam-1"):
-            break
+        if console.service.cameras.get(camera_id):
+            return
         await asyncio.sleep(0.02)
+
+
+async def test_the_editor_says_when_the_rules_service_is_unreachable(console, http):
+    await _camera(console)
     ann = await signed_in(http, console, "ann")
+    r = await ann.get("/api/rule-kinds")
+    assert r.status == 503 and "rules service" in (await r.json())["error"]
     r = await ann.post("/api/rules", {"camera_id": "cam-1", "kind": "zone_intrusion",
                                       "points": [[0.1, 0.1], [0.5, 0.5]], "duration": "1h"})
     assert r.status == 503 and "rules service" in (await r.json())["error"]
-    r = await ann.post("/api/rules", {"camera_id": "cam-1", "kind": "zone_intrusion",
-                                      "points": [[0.1, 0.1]], "duration": "1h"})
-    assert r.status == 400 and "two corners" in (await r.json())["error"]
     r = await ann.post("/api/rules", {"camera_id": "nope", "kind": "zone_intrusion",
                                       "points": [[0.1, 0.1], [0.5, 0.5]], "duration": "1h"})
     assert r.status == 404
     cams = await (await ann.get("/api/cameras")).json()
     assert cams["cameras"][0]["name"] == "Gate" and cams["cameras"][0]["lat"] is None
+
+
+@pytest.fixture
+async def editor(tmp_path) -> AsyncIterator[tuple[Console, FakeRules]]:
+    """The console with a stand-in RulesService (in process, over gRPC)."""
+    rules = FakeRules()
+    target = await rules.start()
+    bus = MemoryBus("editor-test")
+    running = await start(["alerts"], CoreSettings(http_port=0, grpc_port=0, data_dir=tmp_path),
+                          bus, {"alerts": {"database_url": f"sqlite:///{tmp_path / 'e.db'}",
+                                           "rules_target": target}})
+    service = running.services[0]
+    assert isinstance(service, AlertsService)
+    for login, role in (("ann", "operator"), ("aud", "auditor")):
+        auth.create_user(service.store.accounts, login, role, PASSWORDS[login], "test", 12)
+    try:
+        yield Console(running, bus, service, f"http://127.0.0.1:{running.http_port}"), rules
+    finally:
+        await running.stop()
+        await rules.stop()
+
+
+async def test_the_editor_offers_the_rule_kinds_of_the_rules_service(editor, http):
+    console, rules = editor
+    await _camera(console)
+    ann = await signed_in(http, console, "ann")
+    kinds = (await (await ann.get("/api/rule-kinds")).json())["kinds"]
+    # drawable ones only (wrong_way needs a direction), built-in kinds first, plug-ins after
+    assert [(k["name"], k["geometry"], k["fields"]) for k in kinds] == [
+        ("zone_intrusion", "zone", []), ("loitering", "zone", ["max_dwell_s"]),
+        ("line_crossing", "line", ["min_count"]), ("zone_occupancy", "zone", ["min_count"])]
+    assert kinds[0]["title"] == "Zone intrusion"
+    aud = await signed_in(http, console, "aud")
+    assert (await aud.get("/api/rule-kinds")).status == 403  # for those who draw rules
+    # a plug-in kind is drawn by its name, its fields sent along
+    r = await ann.post("/api/rules", {"camera_id": "cam-1", "kind": "zone_occupancy",
+                                      "points": [[0.1, 0.1], [0.5, 0.5]], "duration": "1h",
+                                      "min_count": 4})
+    assert r.status == 201, await r.text()
+    assert (await r.json())["rule"]["kind"] == "zone_occupancy"
+    (rule,) = rules.rules.values()
+    assert rule.kind_name == "zone_occupancy" and rule.thresholds.min_count == 4
+    assert rules.operators == ["ann"]
+    listed = (await (await ann.get("/api/rules?camera_id=cam-1")).json())["rules"]
+    assert [r["kind"] for r in listed] == ["zone_occupancy"]
+    for kind, points, problem in (
+            ("zone_intrusion", [[0.1, 0.1]], "two corners"),
+            ("wrong_way", [[0.1, 0.1], [0.5, 0.5]], "unknown rule kind"),
+            ("fire", [[0.1, 0.1], [0.5, 0.5]], "unknown rule kind")):
+        r = await ann.post("/api/rules", {"camera_id": "cam-1", "kind": kind, "points": points,
+                                          "duration": "1h"})
+        assert r.status == 400 and problem in (await r.json())["error"], kind

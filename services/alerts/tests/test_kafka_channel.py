@@ -42,7 +42,7 @@ async def delivered(url: str, alert_ids: list[str], timeout: float = 60) -> None
     deadline = time.monotonic() + timeout
     try:
         while True:
-            states = [d.status for a in alert_ids for d in store.deliveries_of(a)]
+            states = [d.status for a in alert_ids for d in store.outbox.deliveries_of(a)]
             if len(states) == 2 * len(alert_ids) and set(states) == {"delivered"}:
                 return
             assert time.monotonic() < deadline, f"deliveries: {states}"

@@ -13,10 +13,17 @@ from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.rules.v1.rule_pb2 import RuleKind, Severity
 from vigie_alerts.domain import signing
 from vigie_alerts.domain.cap import CAP_NS, CapAlert, CapIdentity, cap_time, render_cap
-from vigie_alerts.domain.drawing import Drawing, DrawingError, rule_from_drawing, zone_polygon
+from vigie_alerts.domain.drawing import (
+    Drawing,
+    DrawingError,
+    RuleKindInfo,
+    editor_kinds,
+    rule_from_drawing,
+    zone_polygon,
+)
 from vigie_alerts.domain.frames import BufferedFrame, FrameBuffer
 from vigie_alerts.domain.messages import alert_payload, sms_reference, sms_text
-from vigie_alerts.domain.privacy import Box, faces_to_blur, redact_phone
+from vigie_alerts.domain.privacy import Box, faces_to_blur, involves_persons, redact_phone
 from vigie_alerts.domain.retention import due_for_deletion, evidence_retention
 from vigie_alerts.domain.roles import Permission, Role, allowed
 
@@ -142,24 +149,65 @@ def test_the_sms_reference_survives_any_title_and_a_repeat_says_so():
         assert text.startswith("POSSIBLE REPEAT - ") == repeat
 
 
+# Rule kinds as the rules service declares them (ListRuleKinds), a plug-in kind among them.
+DECLARED = [
+    RuleKindInfo("wrong_way", RuleKind.RULE_KIND_WRONG_WAY, "Wrong way", "line",
+                 ["direction"], ["zone", "tolerance_deg"]),
+    RuleKindInfo("zone_occupancy", RuleKind.RULE_KIND_UNSPECIFIED, "Zone occupancy", "zone",
+                 ["zone"], ["min_count"]),
+    RuleKindInfo("line_crossing", RuleKind.RULE_KIND_LINE_CROSSING, "Line crossing", "line",
+                 ["line"], ["direction", "tolerance_deg", "min_count"]),
+    RuleKindInfo("loitering", RuleKind.RULE_KIND_LOITERING, "Loitering", "zone",
+                 ["zone", "max_dwell_s"]),
+    RuleKindInfo("face_match", RuleKind.RULE_KIND_FACE_MATCH, "Face match", "none", [],
+                 ["min_match_score"]),
+    RuleKindInfo("stationary_vehicle", RuleKind.RULE_KIND_STATIONARY_VEHICLE,
+                 "Stationary vehicle", "zone", ["zone", "max_stop_s"]),
+    RuleKindInfo("zone_intrusion", RuleKind.RULE_KIND_ZONE_INTRUSION, "Intrusion", "zone",
+                 ["zone"]),
+]
+KINDS = {k.name: k for k in DECLARED}
+
+
+def test_the_editor_offers_the_kinds_it_can_draw_built_in_ones_first():
+    offered = editor_kinds(DECLARED)
+    assert [k.name for k in offered] == ["zone_intrusion", "loitering", "stationary_vehicle",
+                                         "line_crossing", "zone_occupancy"]
+    # wrong_way needs a direction and face_match no drawing: not offered
+    assert KINDS["loitering"].editor_fields == ["max_dwell_s"]
+    assert KINDS["line_crossing"].editor_fields == ["min_count"]
+    assert KINDS["stationary_vehicle"].editor_fields == ["max_stop_s"]
+
+
 def test_drawings_become_rules_with_a_duration():
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     zone = rule_from_drawing(Drawing("cam-1", "zone_intrusion", [(0.6, 0.7), (0.2, 0.3)], "1h"),
-                             "r1", "ann", now)
+                             KINDS, "r1", "ann", now)
+    assert zone.kind == RuleKind.RULE_KIND_ZONE_INTRUSION and not zone.kind_name
     assert [(round(p.x, 4), round(p.y, 4)) for p in zone.geometry.zone] == [
         (0.2, 0.3), (0.6, 0.3), (0.6, 0.7), (0.2, 0.7)]
     assert zone.schedule.valid_until.ToDatetime(UTC) == now + timedelta(hours=1)
     assert not zone.schedule.HasField("valid_from")
     assert zone.created_by == "ann" and zone.enabled and zone.camera_id == "cam-1"
     two = rule_from_drawing(Drawing("cam-1", "loitering", [(0.1, 0.1), (0.5, 0.1), (0.3, 0.6)],
-                                    "2h", max_dwell_s=30), "r2", "ann", now)
+                                    "2h", max_dwell_s=30), KINDS, "r2", "ann", now)
     assert two.kind == RuleKind.RULE_KIND_LOITERING and len(two.geometry.zone) == 3
     assert two.thresholds.max_dwell.ToTimedelta() == timedelta(seconds=30)
     assert two.schedule.valid_until.ToDatetime(UTC) == now + timedelta(hours=2)
     line = rule_from_drawing(Drawing("cam-1", "line_crossing", [(0.1, 0.5), (0.9, 0.5)],
-                                     "permanent"), "r3", "ann", now)
+                                     "permanent"), KINDS, "r3", "ann", now)
     assert line.kind == RuleKind.RULE_KIND_LINE_CROSSING and line.thresholds.min_count == 1
     assert not line.schedule.HasField("valid_until")  # permanently
+    stop = rule_from_drawing(Drawing("cam-1", "stationary_vehicle", [(0.1, 0.1), (0.5, 0.5)],
+                                     "1h", max_stop_s=90), KINDS, "r4", "ann", now)
+    assert stop.thresholds.max_stop.ToTimedelta() == timedelta(seconds=90)
+
+
+def test_a_plug_in_kind_is_drawn_by_its_name():
+    rule = rule_from_drawing(Drawing("cam-1", "zone_occupancy", [(0.1, 0.1), (0.5, 0.5)], "1h",
+                                     min_count=3), KINDS, "r5", "ann", T0)
+    assert rule.kind == RuleKind.RULE_KIND_UNSPECIFIED and rule.kind_name == "zone_occupancy"
+    assert len(rule.geometry.zone) == 4 and rule.thresholds.min_count == 3
 
 
 @pytest.mark.parametrize(("drawing", "problem"), [
@@ -170,13 +218,15 @@ def test_drawings_become_rules_with_a_duration():
     (Drawing("c", "zone_intrusion", [(0.1, 0.1), (0.5, 0.5)], "3h"), "duration"),
     (Drawing("c", "line_crossing", [(0.1, 0.1), (0.5, 0.5), (0.6, 0.6)], "1h"), "two clicks"),
     (Drawing("c", "fire", [(0.1, 0.1), (0.5, 0.5)], "1h"), "unknown rule kind"),
+    (Drawing("c", "wrong_way", [(0.1, 0.1), (0.5, 0.5)], "1h"), "unknown rule kind"),
     (Drawing("c", "zone_intrusion", [(0.1, 0.1), (0.2, 0.2), (0.3, 0.3)], "1h"), "no area"),
     (Drawing("c", "zone_intrusion", [(0.1, 0.1), (0.5, 0.5)], "1h", class_names=["<x>"]),
      "class name"),
+    (Drawing("c", "loitering", [(0.1, 0.1), (0.5, 0.5)], "1h", max_dwell_s=-5), "max_dwell_s"),
 ])
 def test_bad_drawings(drawing, problem):
     with pytest.raises(DrawingError, match=problem):
-        rule_from_drawing(drawing, "r", "ann", T0)
+        rule_from_drawing(drawing, KINDS, "r", "ann", T0)
 
 
 def test_zone_polygon_keeps_polygons():
@@ -221,6 +271,29 @@ def test_heads_of_people_are_obscured_even_without_a_detected_face():
         Box(0.5, 0.2, 0.6, pytest.approx(0.3))]
     assert head_regions([standing], person=False, face_match=False) == []  # a car
     assert head_regions([standing], person=True, face_match=True) == []  # the matched face
+
+
+K = RuleKind
+
+
+@pytest.mark.parametrize(("kind", "kind_name", "flag", "class_name", "persons"), [
+    (K.RULE_KIND_CROWD_MOVEMENT, "crowd_movement", True, "", True),  # the kind says so
+    (K.RULE_KIND_UNSPECIFIED, "queue_length", True, "", True),  # a plug-in kind too
+    (K.RULE_KIND_LOITERING, "loitering", False, "", False),  # the field is trusted
+    (K.RULE_KIND_ZONE_INTRUSION, "zone_intrusion", False, "person", True),  # fired on a person
+    (K.RULE_KIND_ZONE_INTRUSION, "zone_intrusion", False, "car", False),
+    # alerts from before involves_persons (no rule_kind_name either): the legacy kinds
+    (K.RULE_KIND_CROWD_MOVEMENT, "", False, "", True),
+    (K.RULE_KIND_CROWD_DENSITY, "", False, "", True),
+    (K.RULE_KIND_LOITERING, "", False, "", True),
+    (K.RULE_KIND_PERSON_ON_GROUND, "", False, "", True),
+    (K.RULE_KIND_STATIONARY_VEHICLE, "", False, "", False),
+])
+def test_which_alerts_are_about_people(kind, kind_name, flag, class_name, persons):
+    alert = AlertRaised(rule_kind=kind, rule_kind_name=kind_name, involves_persons=flag)
+    if class_name:
+        alert.attributes["class_name"] = class_name
+    assert involves_persons(alert) == persons
 
 
 def test_phone_numbers_are_redacted():

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 from vigie.rules.v1.rule_pb2 import RuleKind, Severity
+from vigie_alerts.adapters.channels import parse_policy
 from vigie_alerts.domain.policy import Policy, is_loopback_host
 from vigie_alerts.domain.routing import AlertFacts, PastDispatch, in_windows, plan
 
@@ -19,7 +20,7 @@ def alert(alert_id="a1", rule="r1", camera="cam-1", kind=RuleKind.RULE_KIND_ZONE
 
 
 def policy(**route) -> Policy:
-    return Policy.model_validate({
+    return parse_policy({
         "channels": {
             "sms": {"kind": "sms", "base_url": "http://127.0.0.1:9", "account_sid": "AC1",
                     "auth_token_env": "X", "from_number": "+33600000000",
@@ -131,7 +132,7 @@ def test_rate_limit_counts_distinct_alerts_in_the_period():
 ])
 def test_bad_policies_are_refused_with_a_reason(document, problem):
     with pytest.raises(ValidationError) as info:
-        Policy.model_validate(document)
+        parse_policy(document)
     assert problem in str(info.value).lower() or problem in str(info.value)
 
 

@@ -119,10 +119,11 @@ async def start_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_
     tokens = {}
     for login, role in (("ann", "operator"), ("bob", "operator"), ("sue", "supervisor"),
                         ("aud", "auditor"), ("adm", "admin")):
-        if service.store.get_user(login) is None:
-            auth.create_user(service.store, login, role, f"{login}-password-long", "test", 12)
+        if service.store.accounts.get_user(login) is None:
+            auth.create_user(service.store.accounts, login, role, f"{login}-password-long",
+                             "test", 12)
         tokens[login] = auth.new_token(auth.TOKEN_PREFIX)
-        service.store.create_token(tokens[login], login, "test")
+        service.store.accounts.create_token(tokens[login], login, "test")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}")
     return World(running, bus, service, sms, hook, cap, tokens, channel)
 
@@ -149,13 +150,13 @@ async def publish_alert(w: World, alert: Any) -> None:
 
 async def stored(w: World, alert_id: str) -> Any:
     async def check() -> Any:
-        return await w.service.db(w.service.store.get_alert, alert_id)
+        return await w.service.db(w.service.store.history.get_alert, alert_id)
     assert await until(check), f"alert {alert_id} never stored"
     return await check()
 
 
 async def deliveries(w: World, alert_id: str) -> list[Any]:
-    return await w.service.db(w.service.store.deliveries_of, alert_id)
+    return await w.service.db(w.service.store.outbox.deliveries_of, alert_id)
 
 
 async def audit_of(w: World, action: int) -> list[AuditRecorded]:
@@ -340,7 +341,7 @@ async def test_a_webhook_that_fails_then_recovers_receives_each_alert_exactly_on
 
 
 async def test_the_suspend_switch_stops_all_dispatch(world: World):
-    await world.service.desk.set_suspended(True, "operator:sue", "storm drill")
+    await world.service.switch.set_suspended(True, "operator:sue", "storm drill")
     await publish_alert(world, make_alert("x1"))
     await stored(world, "x1")
     await world.decide("ann", "x1", CONFIRMED)
@@ -351,7 +352,7 @@ async def test_the_suspend_switch_stops_all_dispatch(world: World):
     assert await until(cancelled)
     assert world.sms.requests == [] and world.hook.requests == [] and world.cap.requests == []
     assert await world.bus.read_all("city.alerts.cap") == []
-    await world.service.desk.set_suspended(False, "operator:sue", "")
+    await world.service.switch.set_suspended(False, "operator:sue", "")
     await publish_alert(world, make_alert("x2", camera_id="cam-9"))
     await stored(world, "x2")
     await world.decide("ann", "x2", CONFIRMED)
@@ -430,7 +431,7 @@ async def test_snapshots_are_stored_from_the_buffered_frame(world: World, tmp_pa
                                           boxes=[(0.1, 0.1, 0.4, 0.9)]))
 
     async def written() -> Any:
-        s = await world.service.db(world.service.store.get_alert, "v1")
+        s = await world.service.db(world.service.store.history.get_alert, "v1")
         return s if s and s.snapshot_path else None
     assert await until(written)
     s = await written()
@@ -445,7 +446,7 @@ async def test_snapshots_are_stored_from_the_buffered_frame(world: World, tmp_pa
     assert s.evidence_expires_at - s.snapshot_captured_at == timedelta(days=2)
     # a frame that never comes: the alert goes without snapshot, after snapshot_wait_s
     await publish_alert(world, make_alert("v2", frame_id="cam-1:999"))
-    assert await until(lambda: world.service.desk.counts["snapshots_without_frame"] == 1, 10)
+    assert await until(lambda: world.service.snapshots.counts["snapshots_without_frame"] == 1, 10)
 
 
 async def test_retention_deletes_expired_evidence_unless_locked_and_audits_it(world: World):
@@ -455,16 +456,16 @@ async def test_retention_deletes_expired_evidence_unless_locked_and_audits_it(wo
         await publish_alert(world, make_alert(alert_id, frame_id="cam-1:5000000"))
 
     async def both() -> bool:
-        rows = [await world.service.db(store.get_alert, a) for a in ("r1", "r2")]
+        rows = [await world.service.db(store.history.get_alert, a) for a in ("r1", "r2")]
         return all(r and r.snapshot_path for r in rows)
     assert await until(both)
     # captured at t=5 s (1970): far past the default 30 days
-    await world.service.db(store.set_evidence_lock, "r2", True, "court order 2026-17")
-    r1 = await world.service.db(store.get_alert, "r1")
+    await world.service.db(store.evidence.set_evidence_lock, "r2", True, "court order 2026-17")
+    r1 = await world.service.db(store.history.get_alert, "r1")
     deleted, _ = await world.service.housekeeping.retention()
     assert deleted == 1
     assert world.service.evidence.resolve(r1.snapshot_path) is None  # the file is gone
-    r2 = await world.service.db(store.get_alert, "r2")
+    r2 = await world.service.db(store.history.get_alert, "r2")
     assert world.service.evidence.resolve(r2.snapshot_path) is not None  # held
     (proof,) = await audit_of(world, AuditAction.AUDIT_ACTION_RETENTION_DELETION)
     assert proof.subject_ref == "alert:r1" and proof.details["sha256"] == r1.snapshot_sha256
@@ -473,14 +474,15 @@ async def test_retention_deletes_expired_evidence_unless_locked_and_audits_it(wo
 
 async def test_command_line_audit_records_are_sealed_into_the_chain(world: World):
     store = world.service.store
-    store.add_pending_audit(AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE, "account:zoe",
-                            "command-line:root", {"change": "created", "role": "admin"}, "cli-1")
+    store.audit_outbox.add_pending_audit(AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE, "account:zoe",
+                                         "command-line:root",
+                                         {"change": "created", "role": "admin"}, "cli-1")
     assert await until(lambda: _count(world, AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE, 1), 10)
     (record,) = await audit_of(world, AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE)
     assert (record.actor, record.chain, record.event_id) == ("command-line:root", "alerts/0",
                                                              "cli-1")
     # removed from the pending table once on the chain (just after, in a background thread)
-    assert await until(lambda: store.pending_audit() == [], 10)
+    assert await until(lambda: store.audit_outbox.pending_audit() == [], 10)
 
 
 async def test_audit_service_lists_and_verifies_and_detects_tampering(world: World):

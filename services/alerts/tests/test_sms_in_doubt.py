@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from alerts_fakes import SmsProvider, make_alert
 from vigie.audit.v1.audit_pb2 import AuditAction
-from vigie_alerts.adapters.desk import fold_fn
 from vigie_alerts.adapters.store import Delivery, NewDelivery, delivery_id, now_utc, open_store
 from vigie_core.audit import read_audit
 from vigie_core.bus.memory import MemoryBus
@@ -49,7 +48,7 @@ def plan_sms(url: str, alert_id: str) -> str:
     store = open_store(url, 1)
     item = NewDelivery(delivery_id(alert_id, "incidents", "duty-sms", 0), "incidents",
                        "duty-sms", "sms", 0, "confirmed", "pending", next_attempt_at=now_utc())
-    store.add_alert(make_alert(alert_id), 1, fold_fn, [item])
+    store.history.add_alert(make_alert(alert_id), 1, [item])
     store.engine.dispose()
     return item.delivery_id
 
@@ -57,7 +56,7 @@ def plan_sms(url: str, alert_id: str) -> str:
 def the_delivery(url: str, alert_id: str) -> Delivery:
     store = open_store(url, 1)
     try:
-        (delivery,) = store.deliveries_of(alert_id)
+        (delivery,) = store.outbox.deliveries_of(alert_id)
         return delivery
     finally:
         store.engine.dispose()

@@ -1,4 +1,5 @@
-"""Snapshots blur faces that are not watchlist matches (DESIGN invariant 7), on real faces.
+"""Snapshots blur faces that are not watchlist matches (DESIGN invariant 7), on real faces, and
+the head areas of people on alerts about them.
 
 Faces come from LFW (../shared/data/faces/lfw, skipped when absent) pasted on a street-like
 background, and from a real pedestrian frame (TUD-Stadtmitte). No name or photo is printed.
@@ -8,11 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from alerts_fakes import make_alert, make_frame
+from vigie.rules.v1.rule_pb2 import RuleKind
+from vigie_alerts.adapters.live import LiveHub
 from vigie_alerts.adapters.snapshots import (
     YUNET_SHA256,
     EvidenceStore,
@@ -21,7 +26,11 @@ from vigie_alerts.adapters.snapshots import (
     check_model,
     default_model_path,
 )
+from vigie_alerts.adapters.store import Database, open_store
+from vigie_alerts.app import Snapshots
+from vigie_alerts.domain.frames import FrameBuffer
 from vigie_alerts.domain.privacy import Box
+from vigie_core.view import CompactedView
 
 SHARED = Path(os.environ.get("VIGIE_TEST_DATA", Path(__file__).parents[3].parent / "shared/data"))
 LFW = SHARED / "faces/lfw/images"
@@ -188,3 +197,47 @@ def _keep(tmp_path: Path, name: str, data: bytes) -> None:
     (tmp_path / name).write_bytes(data)
     if keep := os.environ.get("VIGIE_SCREENSHOT_DIR"):
         shutil.copy(tmp_path / name, keep)
+
+
+def _textured_frame() -> tuple[bytes, np.ndarray]:
+    """A 640x360 frame of fine random texture (sharp everywhere, no face in it)."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return data.tobytes(), decode(data.tobytes())
+
+
+@pytest.mark.parametrize(("kind", "kind_name", "involves", "head_blurred"), [
+    (RuleKind.RULE_KIND_CROWD_MOVEMENT, "", False, True),  # raised before involves_persons
+    (RuleKind.RULE_KIND_CROWD_MOVEMENT, "crowd_movement", True, True),
+    (RuleKind.RULE_KIND_STATIONARY_VEHICLE, "stationary_vehicle", False, False),
+])
+async def test_head_areas_are_blurred_on_snapshots_of_alerts_about_people(
+        blurrer, tmp_path, kind, kind_name, involves, head_blurred):
+    """The snapshot use case itself: a crowd-movement alert's snapshot gets the head area of
+    each upright box obscured (faces the detector cannot see), a vehicle alert's does not."""
+    data, original = _textured_frame()
+    db = Database(open_store(f"sqlite:///{tmp_path / 'a.db'}", 1), 1)
+    evidence = EvidenceStore(tmp_path / "evidence")
+    snapshots = Snapshots(db, LiveHub(db, 1.0, 10), CompactedView(), frames=FrameBuffer(
+        16 * 1024 * 1024, 600_000), blurrer=blurrer, evidence=evidence, wait_s=0,
+        jpeg_quality=95, default_retention=timedelta(days=1))
+    try:
+        snapshots.on_frame(make_frame("cam-1", 1_000_000, data, 640, 360))
+        person = (0.40, 0.20, 0.55, 0.90)  # upright: its top fifth is the head area
+        alert = make_alert("m1", kind=kind, frame_id="cam-1:1000000", boxes=[person])
+        alert.rule_kind_name, alert.involves_persons = kind_name, involves
+        await db(db.store.history.add_alert, alert, 1)
+        assert await snapshots.take(alert)
+        stored = await db(db.store.history.get_alert, "m1")
+        path = evidence.resolve(stored.snapshot_path)
+        result = decode(path.read_bytes())
+    finally:
+        snapshots.close()
+        db.close()
+    head = Box(0.40, 0.20, 0.55, 0.20 + 0.2 * 0.70)
+    body = Box(0.40, 0.50, 0.55, 0.90)
+    kept = sharpness(region(result, head)) / sharpness(region(original, head))
+    assert (kept < 0.1) == head_blurred, kept
+    assert sharpness(region(result, body)) > 0.5 * sharpness(region(original, body))

@@ -29,8 +29,8 @@ from vigie.audit.v1.audit_pb2 import AuditAction
 from vigie_core.settings import CoreSettings
 
 from vigie_alerts.adapters import auth
-from vigie_alerts.adapters.desk import DISPATCH_STATE
 from vigie_alerts.adapters.store import Store, open_store
+from vigie_alerts.adapters.store.state import DISPATCH_STATE
 from vigie_alerts.config import Settings
 from vigie_alerts.domain.roles import Role
 
@@ -68,7 +68,8 @@ def _password(args: argparse.Namespace, min_chars: int) -> str:
 
 
 def _audit(store: Store, action: int, subject: str, details: dict[str, str]) -> None:
-    store.add_pending_audit(action, subject, _actor(), details, f"cli-{uuid.uuid4().hex}")
+    store.audit_outbox.add_pending_audit(action, subject, _actor(), details,
+                                         f"cli-{uuid.uuid4().hex}")
 
 
 def cmd_add(args: argparse.Namespace, role: str | None = None) -> int:
@@ -79,11 +80,11 @@ def cmd_add(args: argparse.Namespace, role: str | None = None) -> int:
         auth.check_login(login)
     except auth.AccountError as exc:
         sys.exit(f"vigie alerts: {exc}")
-    if store.get_user(login) is not None:
+    if store.accounts.get_user(login) is not None:
         sys.exit(f"vigie alerts: an account named {login!r} already exists")
     password = _password(args, settings.password_min_chars)
     try:
-        auth.create_user(store, login, str(role), password, _actor(),
+        auth.create_user(store.accounts, login, str(role), password, _actor(),
                          settings.password_min_chars)
     except auth.AccountError as exc:
         sys.exit(f"vigie alerts: {exc}")
@@ -99,7 +100,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
 
 def cmd_list(_: argparse.Namespace) -> int:
     store, _settings = _store()
-    for user in store.list_users():
+    for user in store.accounts.list_users():
         state = "disabled" if user.disabled else "active"
         print(f"{user.login:24} {user.role:11} {state:9} created {user.created_at:%Y-%m-%d} "
               f"by {user.created_by}")
@@ -108,7 +109,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_enable(args: argparse.Namespace, disabled: bool) -> int:
     store, _settings = _store()
-    if not store.update_user(args.login, disabled=disabled):
+    if not store.accounts.update_user(args.login, disabled=disabled):
         sys.exit(f"vigie alerts: no account {args.login!r}")
     _audit(store, AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE, f"account:{args.login}",
            {"change": "disabled" if disabled else "enabled", "via": "command line"})
@@ -118,11 +119,11 @@ def cmd_enable(args: argparse.Namespace, disabled: bool) -> int:
 
 def cmd_passwd(args: argparse.Namespace) -> int:
     store, settings = _store()
-    if store.get_user(args.login) is None:
+    if store.accounts.get_user(args.login) is None:
         sys.exit(f"vigie alerts: no account {args.login!r}")
     password = _password(args, settings.password_min_chars)
-    store.update_user(args.login, password_hash=auth.hash_password(password), failed_logins=0,
-                      locked_until=None)
+    store.accounts.update_user(args.login, password_hash=auth.hash_password(password),
+                               failed_logins=0, locked_until=None)
     _audit(store, AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE, f"account:{args.login}",
            {"change": "password", "via": "command line"})
     print(f"password changed for {args.login}; its sessions ended")
@@ -131,11 +132,11 @@ def cmd_passwd(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     store, _settings = _store()
-    user = store.get_user(args.login)
+    user = store.accounts.get_user(args.login)
     if user is None or user.disabled:
         sys.exit(f"vigie alerts: no active account {args.login!r}")
     token = auth.new_token(auth.TOKEN_PREFIX)
-    store.create_token(token, user.login, args.name)
+    store.accounts.create_token(token, user.login, args.name)
     _audit(store, AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE, f"account:{user.login}",
            {"change": "token created", "token_name": args.name, "via": "command line"})
     print(token)
@@ -146,7 +147,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     store, _settings = _store()
-    n = store.revoke_tokens(args.login, args.name)
+    n = store.accounts.revoke_tokens(args.login, args.name)
     _audit(store, AuditAction.AUDIT_ACTION_ACCOUNT_CHANGE, f"account:{args.login}",
            {"change": "token revoked", "token_name": args.name or "*", "via": "command line"})
     print(f"revoked {n} token(s)")
@@ -156,14 +157,15 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_dispatch(args: argparse.Namespace) -> int:
     store, _settings = _store()
     if args.action == "status":
-        print(json.dumps(store.get_state(DISPATCH_STATE) or {"suspended": False}, indent=2))
+        print(json.dumps(store.state.get_state(DISPATCH_STATE) or {"suspended": False},
+                         indent=2))
         return 0
     suspended = args.action == "suspend"
     if suspended and not args.reason:
         sys.exit("vigie alerts: say why with --reason")
     state: dict[str, Any] = {"suspended": suspended, "by": _actor(),
                              "at": datetime.now(UTC).isoformat(), "reason": args.reason or ""}
-    store.set_state(DISPATCH_STATE, state)
+    store.state.set_state(DISPATCH_STATE, state)
     _audit(store, AuditAction.AUDIT_ACTION_DISPATCH_SUSPENSION, "dispatch:all",
            {"suspended": str(suspended).lower(), "reason": args.reason or "",
             "via": "command line"})

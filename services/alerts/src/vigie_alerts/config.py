@@ -1,11 +1,16 @@
-"""Alerts settings: VIGIE_ALERTS_* environment variables (not read from .env)."""
+"""Alerts settings: VIGIE_ALERTS_* environment variables (not read from .env), and the routing
+policy file they name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+import yaml
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vigie_alerts.adapters.channels import parse_policy
+from vigie_alerts.domain.policy import Policy
 
 
 class Settings(BaseSettings):
@@ -77,3 +82,18 @@ class Settings(BaseSettings):
                             "and CAP messages (e.g. https://csu.example.org); empty: no link.")
     page_size_default: int = Field(50, ge=1, le=500, description="History page size when the "
                                    "caller asks for none.")
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The routing policy file (YAML or JSON), or an empty policy; raises ValueError saying
+    what is wrong."""
+    if path is None:
+        return Policy()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"routing policy {path}: {exc.strerror or exc}") from None
+    try:
+        return parse_policy(yaml.safe_load(text) or {})
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ValueError(f"routing policy {path}: {exc}") from None

@@ -1,6 +1,9 @@
-"""Alerts service wiring: consume alerts and decisions into the history read model, fan out to
-the console, SMS, webhooks, CAP and Kafka by routing policy, take snapshots with faces blurred,
-serve AlertsService and AuditService over gRPC and the operator console over HTTP.
+"""Alerts service assembly: builds the use cases (app.py) and the adapters (adapters/), wires
+them to the streams, the gRPC and HTTP servers, and starts them. Nothing imports this module
+but the service entry point. What it assembles: alerts and decisions consumed into the history
+read model, fanned out to the console and, by routing policy, to the channel plug-ins (SMS,
+webhooks, CAP, Kafka); snapshots with faces blurred; AlertsService and AuditService over gRPC;
+the operator console over HTTP.
 
 Streams:
 - `vigie-alerts` (shared by replicas): vigie.alerts.v1 + vigie.alert-decisions.v1 -> AlertDesk;
@@ -19,12 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
-from pydantic import ValidationError
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie_core.auth.authenticator import SessionResolver
 from vigie_core.auth.rpc import channel
@@ -35,8 +35,9 @@ from vigie_core.topics import ALERT_DECISIONS, ALERTS, CAMERAS, FRAMES, Topic
 from vigie_core.view import CompactedView
 
 from vigie_alerts.adapters import auth, grpc_api
+from vigie_alerts.adapters.channels import make_channels
+from vigie_alerts.adapters.channels.documents import cap_identity
 from vigie_alerts.adapters.console import Console
-from vigie_alerts.adapters.desk import AlertDesk
 from vigie_alerts.adapters.dispatch import Dispatcher
 from vigie_alerts.adapters.housekeeping import Housekeeping
 from vigie_alerts.adapters.live import LiveHub
@@ -50,31 +51,11 @@ from vigie_alerts.adapters.snapshots import (
     default_model_path,
 )
 from vigie_alerts.adapters.store import Database, Store, default_url, make_engine
-from vigie_alerts.config import Settings
+from vigie_alerts.app import AlertDesk, DispatchSwitch, Snapshots, camera_place
+from vigie_alerts.config import Settings, load_policy
 from vigie_alerts.domain.frames import FrameBuffer
-from vigie_alerts.domain.policy import Policy
 
 log = logging.getLogger(__name__)
-
-
-def load_policy(path: Path | None) -> Policy:
-    """The routing policy file (YAML or JSON), or an empty policy; raises ValueError saying
-    what is wrong."""
-    if path is None:
-        return Policy()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"routing policy {path}: {exc.strerror or exc}") from None
-    try:
-        document = yaml.safe_load(text) or {}
-        return Policy.model_validate(document)
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ValueError(f"routing policy {path}: {exc}") from None
-
-
-def database_url(settings: Settings, data_dir: Path) -> str:
-    return settings.database_url or default_url(data_dir)
 
 
 class AlertsService(Service):
@@ -87,7 +68,7 @@ class AlertsService(Service):
         self.config = settings
         core = self.ctx.core
         self.policy = load_policy(settings.routes_file)
-        self.store = Store(make_engine(database_url(settings, core.data_dir),
+        self.store = Store(make_engine(settings.database_url or default_url(core.data_dir),
                                        settings.database_pool_size))
         self.db = Database(self.store, settings.database_pool_size)
         self.cameras: CompactedView[Camera] = CompactedView()
@@ -96,21 +77,28 @@ class AlertsService(Service):
         self.frames = FrameBuffer(settings.frame_buffer_max_bytes,
                                   int(settings.frame_buffer_max_age_s * 1000))
         self.blurrer = FaceBlurrer(settings.face_model_path, settings.face_min_score)
+        identity = cap_identity(self.policy.cap, settings.public_url)
         self.dispatcher = Dispatcher(
-            self.db, self.policy, self.bus, self.audit, owner=core.instance,
+            self.db, make_channels(self.policy), self.bus, self.audit, owner=core.instance,
             concurrency=settings.dispatch_concurrency, interval_s=settings.dispatch_interval_s,
             retry_base_s=settings.retry_base_s, retry_cap_s=settings.retry_cap_s,
-            public_url=settings.public_url, suspended=self._suspended, camera=self._camera,
-            settled=self._settled)
-        self.desk = AlertDesk(
-            self.db, self.bus, self.audit, self.hub, self.policy, self.dispatcher, self.cameras,
-            frames=self.frames, blurrer=self.blurrer, evidence=self.evidence,
-            snapshot_wait_s=settings.snapshot_wait_s, jpeg_quality=settings.snapshot_jpeg_quality,
+            public_url=settings.public_url, cap_identity=identity, suspended=self._suspended,
+            camera=self._camera, settled=self._settled)
+        self.switch = DispatchSwitch(self.db, self.audit, self.hub, self.dispatcher.wake)
+        self.snapshots = Snapshots(
+            self.db, self.hub, self.cameras, frames=self.frames, blurrer=self.blurrer,
+            evidence=self.evidence, wait_s=settings.snapshot_wait_s,
+            jpeg_quality=settings.snapshot_jpeg_quality,
             default_retention=timedelta(days=settings.evidence_retention_default_days))
+        self.desk = AlertDesk(self.db, self.bus, self.audit, self.hub, self.policy, self.cameras,
+                              self.snapshots, self.dispatcher.wake)
         self.rules = RulesClient(settings.rules_target or "", settings.rules_timeout_s)
         self.authenticator = grpc_api.Authenticator(self.db)
-        self.console = Console(settings, self.db, self.desk, self.hub, self.cameras, self.rules,
-                               self.bus, self.audit, self.evidence, self.ctx.auth.from_token)
+        self.console = Console(
+            settings, self.db, desk=self.desk, switch=self.switch, snapshots=self.snapshots,
+            hub=self.hub, cameras=self.cameras, rules=self.rules, bus=self.bus,
+            audit=self.audit, evidence=self.evidence, cap_identity=identity,
+            authenticator=self.ctx.auth.from_token)
         # Console accounts authenticate everywhere in this process: their personal API tokens
         # and console sessions, resolved from the history database.
         self.ctx.auth.add_token_resolver(auth.TOKEN_PREFIX, self.authenticator.resolve_token)
@@ -125,13 +113,13 @@ class AlertsService(Service):
             session_max_age=timedelta(seconds=settings.session_max_age_s))
 
     async def _suspended(self) -> bool:
-        return await self.desk.suspended()
+        return await self.switch.suspended()
 
     async def _settled(self, seq: int, stored: Any) -> None:
         await self.desk.on_settled(seq, stored)
 
     def _camera(self, camera_id: str) -> tuple[str, float | None, float | None]:
-        return self.desk.camera(camera_id)
+        return camera_place(self.cameras, camera_id)
 
     # -- wiring ---------------------------------------------------------------------------------
     def subscriptions(self) -> list[Subscription]:
@@ -172,15 +160,15 @@ class AlertsService(Service):
                                                                 own_server=True)
         else:  # TLS, client certificate and token as configured (VIGIE_TLS_*, VIGIE_AUTH_*)
             self.rules.channel_factory = lambda target: channel(target, core)
-        if self.config.dispatch_suspended and not await self.desk.suspended():
-            await self.desk.set_suspended(True, "service:alerts",
+        if self.config.dispatch_suspended and not await self.switch.suspended():
+            await self.switch.set_suspended(True, "service:alerts",
                                           "VIGIE_ALERTS_DISPATCH_SUSPENDED at start")
-        if await self.db(self.store.count_users, "admin") == 0:
+        if await self.db(self.store.accounts.count_users, "admin") == 0:
             log.warning("no console administrator yet: create one with "
                         "`vigie alerts admin create --login <name>`")
         for name, coro in (("dispatch", self.dispatcher.run(self._stop)),
                            ("live", self.hub.run(self._stop)),
-                           ("snapshots", self.desk.run_snapshots(self._stop)),
+                           ("snapshots", self.snapshots.run(self._stop)),
                            ("housekeeping", self.housekeeping.run(self._stop))):
             self._tasks.append(asyncio.create_task(coro, name=f"alerts:{name}"))
 
@@ -189,7 +177,7 @@ class AlertsService(Service):
         self.hub.close()
         await self.dispatcher.close()
         await self.rules.close()
-        self.desk.close()
+        self.snapshots.close()
         self.db.close()
 
     # -- handlers -------------------------------------------------------------------------------
@@ -203,10 +191,10 @@ class AlertsService(Service):
 
     async def _on_frame(self, event: Event[Any]) -> None:
         if event.message is not None:
-            self.desk.on_frame(event.message)
+            self.snapshots.on_frame(event.message)
 
     def status(self) -> dict[str, Any]:
-        counts = dict(self.desk.counts)
+        counts = {**self.desk.counts, **self.snapshots.counts}
         return {**counts, "live_clients": len(self.hub.subscribers),
                 "frames_buffered": len(self.frames), "frame_buffer_bytes": self.frames.bytes,
                 "dispatched": self.dispatcher.sent, "routes": len(self.policy.routes),
@@ -232,9 +220,9 @@ class AlertsService(Service):
                                 "fix VIGIE_ALERTS_ROUTES_FILE"))
         try:
             core = CoreSettings()
-            store = Store(make_engine(database_url(settings, core.data_dir), 1))
+            store = Store(make_engine(settings.database_url or default_url(core.data_dir), 1))
             store.create_schema()
-            admins = store.count_users("admin")
+            admins = store.accounts.count_users("admin")
             store.engine.dispose()
             checks.append(Check("alerts history database", "ok", store.dialect))
             checks.append(Check("alerts console administrator",

@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from vigie_alerts.adapters.store import Store, User, now_utc
+from vigie_alerts.adapters.store import User, now_utc
+from vigie_alerts.adapters.store.accounts import Accounts
 from vigie_alerts.domain.roles import Role, parse_role
 
 LOGIN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
@@ -66,24 +67,24 @@ def new_token(prefix: str = "") -> str:
     return prefix + secrets.token_urlsafe(32)
 
 
-def create_user(store: Store, login: str, role: str, password: str, created_by: str,
+def create_user(accounts: Accounts, login: str, role: str, password: str, created_by: str,
                 min_chars: int) -> User:
     check_login(login)
     if parse_role(role) is None:
         raise AccountError(f"role must be one of {', '.join(r.value for r in Role)}")
     check_password(password, min_chars)
-    if not store.create_user(login, role, hash_password(password), created_by):
+    if not accounts.create_user(login, role, hash_password(password), created_by):
         raise AccountError(f"an account named {login!r} already exists")
-    user = store.get_user(login)
+    user = accounts.get_user(login)
     assert user is not None
     return user
 
 
-def authenticate(store: Store, login: str, password: str, max_failures: int,
+def authenticate(accounts: Accounts, login: str, password: str, max_failures: int,
                  lockout: timedelta) -> Identity | None:
     """The identity when the password is right and the account usable, else None (the caller
     says only "login failed": no hint whether the login exists or is locked)."""
-    user = store.get_user(login) if LOGIN.match(login) else None
+    user = accounts.get_user(login) if LOGIN.match(login) else None
     if user is None:
         verify_password(_DUMMY_HASH, password)  # same cost as a real check
         return None
@@ -92,6 +93,6 @@ def authenticate(store: Store, login: str, password: str, max_failures: int,
     if user.disabled or locked:
         return None
     if not ok:
-        store.login_failed(login, max_failures, lockout)
+        accounts.login_failed(login, max_failures, lockout)
         return None
     return Identity(user.login, user.role)

@@ -23,9 +23,9 @@ from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.audit.v1 import audit_service_pb2 as audit_pb
 from vigie.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from vigie.audit.v1.audit_pb2 import AuditRecorded
-from vigie_alerts.adapters.desk import AlertDesk, DecisionRefused
 from vigie_alerts.adapters.live import LiveEvent, LiveHub
 from vigie_alerts.adapters.store import AlertQuery, Database, StoredAlert
+from vigie_alerts.app import AlertDesk, DecisionRefused
 from vigie_alerts.domain.roles import Permission, allowed, roles_with
 from vigie_core.audit import read_audit, verify_chain
 from vigie_core.auth.model import Identity
@@ -62,7 +62,7 @@ class Authenticator:
 
     async def resolve_token(self, token: str) -> Identity | None:
         """A personal API token (vgt_...) of an active account, for the process authenticator."""
-        user = await self.db(self.db.store.token_user, token)
+        user = await self.db(self.db.store.accounts.token_user, token)
         if user is None:
             return None
         return Identity(user.login, frozenset({user.role}), "account")
@@ -113,7 +113,8 @@ def record_of(stored: StoredAlert, decisions: list[object]) -> pb.AlertRecord:
 class AlertsServicer(pb_grpc.AlertsServiceServicer):
     def __init__(self, db: Database, hub: LiveHub, desk: AlertDesk, auth: Authenticator,
                  page_size_default: int) -> None:
-        self.db, self.hub, self.desk, self.auth = db, hub, desk, auth
+        self.db, self.history = db, db.store.history
+        self.hub, self.desk, self.auth = hub, desk, auth
         self.page_size_default = page_size_default
 
     async def StreamAlerts(self, request: pb.StreamAlertsRequest,
@@ -132,9 +133,9 @@ class AlertsServicer(pb_grpc.AlertsServiceServicer):
             if f.HasField("since"):
                 cursor = ""
                 for _ in range(HISTORY_PAGES_MAX):
-                    page, cursor = await self.db(self.db.store.list_alerts, query_of(f), MAX_PAGE,
+                    page, cursor = await self.db(self.history.list_alerts, query_of(f), MAX_PAGE,
                                                  cursor, False)
-                    decisions = await self.db(self.db.store.decisions_for,
+                    decisions = await self.db(self.history.decisions_for,
                                               [s.alert.alert_id for s in page])
                     for stored in page:
                         yield pb.StreamAlertsResponse(alert=stored.alert)
@@ -174,12 +175,12 @@ class AlertsServicer(pb_grpc.AlertsServiceServicer):
         if request.HasField("until"):
             query = AlertQuery(**{**query.__dict__, "until": request.until.ToDatetime(UTC)})
         try:
-            page, cursor = await self.db(self.db.store.list_alerts, query, size,
+            page, cursor = await self.db(self.history.list_alerts, query, size,
                                          request.page_token)
         except ValueError:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid page_token")
             raise
-        decisions = await self.db(self.db.store.decisions_for, [s.alert.alert_id for s in page])
+        decisions = await self.db(self.history.decisions_for, [s.alert.alert_id for s in page])
         return pb.ListAlertsResponse(
             alerts=[record_of(s, list(decisions[s.alert.alert_id])) for s in page],
             next_page_token=cursor)

@@ -32,6 +32,7 @@ class Housekeeping:
                  retention_interval_s: float, history_retention: timedelta,
                  session_idle: timedelta, session_max_age: timedelta) -> None:
         self.db, self.audit, self.evidence = db, audit, evidence
+        self.index, self.outbox = db.store.evidence, db.store.audit_outbox
         self.retention_interval_s = retention_interval_s
         self.history_retention = history_retention
         self.session_idle, self.session_max_age = session_idle, session_max_age
@@ -47,29 +48,29 @@ class Housekeeping:
                 if loop.time() - last_retention >= self.retention_interval_s:
                     last_retention = loop.time()
                     await self.retention()
-                    await self.db.bg(self.db.store.purge_sessions, self.session_idle,
-                                  self.session_max_age)
+                    await self.db.bg(self.db.store.sessions.purge_sessions, self.session_idle,
+                                     self.session_max_age)
             except Exception:
                 log.exception("housekeeping round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), audit_interval_s)
 
     async def drain_pending_audit(self) -> int:
-        pending = await self.db.bg(self.db.store.pending_audit, 100)
+        pending = await self.db.bg(self.outbox.pending_audit, 100)
         for item in pending:
             await self.audit.record(item.action, item.subject_ref, event_id=item.event_id,
                                     actor=item.actor, details=item.details,
                                     occurred_at=item.occurred_at)
-            await self.db.bg(self.db.store.delete_pending_audit, [item.id])
+            await self.db.bg(self.outbox.delete_pending_audit, [item.id])
         return len(pending)
 
     async def retention(self) -> tuple[int, int]:
         now = now_utc()
         evidence = 0
-        for stored in await self.db.bg(self.db.store.evidence_due, now):
+        for stored in await self.db.bg(self.index.evidence_due, now):
             evidence += await self._delete_evidence(stored, "evidence retention")
         alerts = 0
-        old = await self.db.bg(self.db.store.alerts_before, now - self.history_retention)
+        old = await self.db.bg(self.index.alerts_before, now - self.history_retention)
         for stored in old:
             if stored.snapshot_path:
                 await self._delete_evidence(stored, "history retention")
@@ -80,7 +81,7 @@ class Housekeeping:
                            expired_at=raised + self.history_retention,
                            retention=self.history_retention).record(self.audit)
         if old:
-            alerts = await self.db.bg(self.db.store.delete_alerts, [s.alert.alert_id for s in old])
+            alerts = await self.db.bg(self.index.delete_alerts, [s.alert.alert_id for s in old])
             metrics.RETENTION_DELETED.labels("alert").inc(alerts)
         self.deleted_evidence += evidence
         self.deleted_alerts += alerts
@@ -91,7 +92,7 @@ class Housekeeping:
     async def _delete_evidence(self, stored: StoredAlert, why: str) -> int:
         alert = stored.alert
         existed = await asyncio.to_thread(self.evidence.delete, stored.snapshot_path)
-        await self.db.bg(self.db.store.mark_evidence_deleted, alert.alert_id, now_utc())
+        await self.db.bg(self.index.mark_evidence_deleted, alert.alert_id, now_utc())
         await Deletion("snapshot", alert.alert_id, f"alert:{alert.alert_id}", "snapshot", why,
                        camera_id=alert.camera_id, sha256=stored.snapshot_sha256,
                        size_bytes=stored.snapshot_bytes, captured_at=stored.snapshot_captured_at,

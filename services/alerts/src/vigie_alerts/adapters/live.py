@@ -61,7 +61,7 @@ class Subscriber:
 
 class LiveHub:
     def __init__(self, db: Database, poll_interval_s: float, queue_max: int) -> None:
-        self.db = db
+        self.db, self.feed, self.history = db, db.store.feed, db.store.history
         self.poll_interval_s = poll_interval_s
         self.queue_max = queue_max
         self.subscribers: set[Subscriber] = set()
@@ -99,7 +99,7 @@ class LiveHub:
             subscriber.offer(event)
 
     async def start(self) -> None:
-        self._cursor = await self.db(self.db.store.feed_head)
+        self._cursor = await self.db(self.feed.feed_head)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tail the feed for what other replicas stored."""
@@ -114,11 +114,11 @@ class LiveHub:
                 log.exception("live feed poll failed")
 
     async def poll(self) -> int:
-        items = await self.db.bg(self.db.store.feed_after, max(0, self._cursor - LOOKBACK), 1000)
+        items = await self.db.bg(self.feed.feed_after, max(0, self._cursor - LOOKBACK), 1000)
         fresh = [i for i in items if i.seq not in self._seen]
         if not fresh:
             return 0
-        alerts = await self.db.bg(self.db.store.get_alerts, {i.alert_id for i in fresh})
+        alerts = await self.db.bg(self.history.get_alerts, {i.alert_id for i in fresh})
         for item in fresh:
             event = await self._event(item, alerts.get(item.alert_id))
             if event is not None:
@@ -132,7 +132,7 @@ class LiveHub:
             return None
         decision = None
         if item.kind == "decision":
-            decision = await self.db.bg(self.db.store.get_decision, item.ref)
+            decision = await self.db.bg(self.history.get_decision, item.ref)
             if decision is None:
                 return None
         return LiveEvent(item.seq, item.kind, alert, decision)

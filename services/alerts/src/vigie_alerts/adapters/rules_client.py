@@ -1,7 +1,8 @@
 """The zone editor's client of vigie.rules.v1.RulesService (served by the rules service: in the
-embedded runtime on this very process's gRPC server). Every call has a deadline and names the
-operator acting (`x-vigie-operator` metadata), whom the rules service records as the actor of its
-RULE_CHANGE audit record."""
+embedded runtime on this very process's gRPC server): the rule kinds it knows, and the rules.
+Every call has a deadline; those that change rules name the operator acting
+(`x-vigie-operator` metadata), whom the rules service records as the actor of its RULE_CHANGE
+audit record."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import grpc
 from vigie.rules.v1 import rules_service_pb2 as pb
 from vigie.rules.v1 import rules_service_pb2_grpc as pb_grpc
 from vigie.rules.v1.rule_pb2 import Rule
+from vigie_alerts.domain.drawing import RuleKindInfo
 
 
 class RulesUnavailable(RuntimeError):
@@ -57,6 +59,18 @@ class RulesClient:
     @staticmethod
     def _who(operator: str) -> tuple[tuple[str, str], ...]:
         return (("x-vigie-operator", operator),) if operator else ()
+
+    async def kinds(self) -> list[RuleKindInfo]:
+        """The rule kinds the rules service knows (built in and plug-ins)."""
+        try:
+            reply = await self._rules().ListRuleKinds(pb.ListRuleKindsRequest(),
+                                                      timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise self._unavailable(exc) from None
+        return [RuleKindInfo(k.name, k.kind, k.title or k.name.replace("_", " ").capitalize(),
+                             k.geometry, frozenset(k.required_fields),
+                             frozenset(k.optional_fields), k.description)
+                for k in reply.kinds]
 
     async def validate(self, rule: Rule, operator: str = "") -> list[tuple[str, str]]:
         try:

@@ -1,18 +1,20 @@
 """From what an operator drew on a camera image to a Rule for the rules service.
 
-Zones are polygons (two clicks make a rectangle from opposite corners; more clicks a polygon),
-lines are two points. Points are normalised image coordinates (0..1, origin top-left). The
-duration chooses the schedule: "1h" and "2h" end the rule's validity that long after `now`,
-"permanent" leaves it open; validity starts at once (valid_from unset, so that frames already on
-their way, stamped a moment before `now`, count). The rules service validates the rest
-(ValidateRule).
+Which rule kinds can be drawn, and as what, is the rules service's to say (ListRuleKinds): a kind
+whose geometry is a zone or a line and whose other required fields are among those the editor
+asks (EDITOR_FIELDS). Zones are polygons (two clicks make a rectangle from opposite corners; more
+clicks a polygon), lines are two points. Points are normalised image coordinates (0..1, origin
+top-left). The duration chooses the schedule: "1h" and "2h" end the rule's validity that long
+after `now`, "permanent" leaves it open; validity starts at once (valid_from unset, so that
+frames already on their way, stamped a moment before `now`, count). The rules service validates
+the rest (ValidateRule).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,20 +23,47 @@ from vigie.rules.v1.rule_pb2 import Rule, RuleKind, Severity
 
 DURATIONS: dict[str, timedelta | None] = {"1h": timedelta(hours=1), "2h": timedelta(hours=2),
                                           "permanent": None}
-ZONE_KINDS = {
-    "zone_intrusion": RuleKind.RULE_KIND_ZONE_INTRUSION,
-    "loitering": RuleKind.RULE_KIND_LOITERING,
-    "stationary_vehicle": RuleKind.RULE_KIND_STATIONARY_VEHICLE,
-    "crowd_density": RuleKind.RULE_KIND_CROWD_DENSITY,
-    "abandoned_object": RuleKind.RULE_KIND_ABANDONED_OBJECT,
-}
-LINE_KINDS = {"line_crossing": RuleKind.RULE_KIND_LINE_CROSSING}
 SEVERITIES = {"info": Severity.SEVERITY_INFO, "low": Severity.SEVERITY_LOW,
               "medium": Severity.SEVERITY_MEDIUM, "high": Severity.SEVERITY_HIGH,
               "critical": Severity.SEVERITY_CRITICAL}
+GEOMETRIES = ("zone", "line")
+EDITOR_FIELDS = ("max_dwell_s", "max_stop_s", "min_count")
+"""Rule fields (the rules service's names) the editor asks for, besides the drawing."""
 MAX_POINTS = 32
 MAX_NAME_CHARS = 120
 CLASS_NAME = re.compile(r"^[a-z][a-z ]{0,39}$")
+
+
+@dataclass(frozen=True)
+class RuleKindInfo:
+    """A rule kind as the rules service declares it (ListRuleKinds)."""
+
+    name: str
+    kind: int  # the RuleKind of a built-in kind; RULE_KIND_UNSPECIFIED for a plug-in
+    title: str
+    geometry: str  # zone, line or none
+    required_fields: Collection[str] = ()
+    optional_fields: Collection[str] = ()
+    description: str = ""
+
+    @property
+    def drawable(self) -> bool:
+        """The editor can make a complete rule of this kind."""
+        return self.geometry in GEOMETRIES and all(
+            f in (self.geometry, *EDITOR_FIELDS) for f in self.required_fields)
+
+    @property
+    def editor_fields(self) -> list[str]:
+        """The fields the editor asks for this kind, required ones first."""
+        return ([f for f in EDITOR_FIELDS if f in self.required_fields]
+                + [f for f in EDITOR_FIELDS if f in self.optional_fields
+                   and f not in self.required_fields])
+
+
+def editor_kinds(kinds: Sequence[RuleKindInfo]) -> list[RuleKindInfo]:
+    """The kinds the editor offers: built-in ones in their enum order, then plug-ins by name."""
+    return sorted((k for k in kinds if k.drawable),
+                  key=lambda k: (k.kind == RuleKind.RULE_KIND_UNSPECIFIED, k.kind, k.name))
 
 
 class DrawingError(ValueError):
@@ -51,6 +80,7 @@ class Drawing:
     severity: str = "medium"
     class_names: Sequence[str] = field(default_factory=tuple)
     max_dwell_s: float = 0.0
+    max_stop_s: float = 0.0
     min_count: int = 0
 
 
@@ -80,7 +110,9 @@ def zone_polygon(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
     return pts
 
 
-def rule_from_drawing(drawing: Drawing, rule_id: str, operator: str, now: datetime) -> Rule:
+def rule_from_drawing(drawing: Drawing, kinds: Mapping[str, RuleKindInfo], rule_id: str,
+                      operator: str, now: datetime) -> Rule:
+    """The Rule for `drawing`, whose kind must be one of `kinds` the editor can draw."""
     if drawing.duration not in DURATIONS:
         raise DrawingError("duration must be 1h, 2h or permanent")
     if drawing.severity not in SEVERITIES:
@@ -90,13 +122,19 @@ def rule_from_drawing(drawing: Drawing, rule_id: str, operator: str, now: dateti
     for name in drawing.class_names:
         if not CLASS_NAME.match(name):
             raise DrawingError(f"unknown class name {name!r}")
+    info = kinds.get(drawing.kind)
+    if info is None or not info.drawable:
+        raise DrawingError(f"unknown rule kind {drawing.kind!r}")
     rule = Rule(rule_id=rule_id, camera_id=drawing.camera_id, enabled=True, created_by=operator,
                 severity=SEVERITIES[drawing.severity], class_names=list(drawing.class_names))
-    if drawing.kind in ZONE_KINDS:
-        rule.kind = ZONE_KINDS[drawing.kind]
+    if info.kind != RuleKind.RULE_KIND_UNSPECIFIED:
+        rule.kind = info.kind  # type: ignore[assignment]
+    else:
+        rule.kind_name = info.name
+    uses = {*info.required_fields, *info.optional_fields}
+    if info.geometry == "zone":
         rule.geometry.zone.extend(Point(x=x, y=y) for x, y in zone_polygon(drawing.points))
-    elif drawing.kind in LINE_KINDS:
-        rule.kind = LINE_KINDS[drawing.kind]
+    else:
         if len(drawing.points) != 2:
             raise DrawingError("a line is drawn with exactly two clicks")
         (x0, y0), (x1, y1) = (_check_point(x, y) for x, y in drawing.points)
@@ -104,18 +142,19 @@ def rule_from_drawing(drawing: Drawing, rule_id: str, operator: str, now: dateti
             raise DrawingError("the line is too short")
         rule.geometry.line.start.CopyFrom(Point(x=x0, y=y0))
         rule.geometry.line.end.CopyFrom(Point(x=x1, y=y1))
-        rule.thresholds.min_count = max(1, drawing.min_count)  # alert from the first crossing
-    else:
-        raise DrawingError(f"unknown rule kind {drawing.kind!r}")
-    if drawing.max_dwell_s:
-        if not 0 < drawing.max_dwell_s <= 86400:
-            raise DrawingError("max_dwell_s must be between 0 and 86400")
-        rule.thresholds.max_dwell.FromTimedelta(timedelta(seconds=drawing.max_dwell_s))
-    if drawing.min_count and drawing.kind != "line_crossing":
+        if "min_count" in uses:
+            rule.thresholds.min_count = max(1, drawing.min_count)  # alert from the first crossing
+    for value, limit, what in ((drawing.max_dwell_s, rule.thresholds.max_dwell, "max_dwell_s"),
+                               (drawing.max_stop_s, rule.thresholds.max_stop, "max_stop_s")):
+        if value:
+            if not 0 < value <= 86400:
+                raise DrawingError(f"{what} must be between 0 and 86400")
+            limit.FromTimedelta(timedelta(seconds=value))
+    if drawing.min_count and info.geometry != "line":
         if not 0 < drawing.min_count <= 10000:
             raise DrawingError("min_count must be between 1 and 10000")
         rule.thresholds.min_count = drawing.min_count
-    shape = "Line" if drawing.kind in LINE_KINDS else "Zone"
+    shape = "Line" if info.geometry == "line" else "Zone"
     runs = {"1h": "1 h", "2h": "2 h"}.get(drawing.duration, "permanent")
     rule.name = drawing.name.strip() or f"{shape} drawn by {operator} ({runs})"
     rule.schedule.time_zone = "UTC"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from vigie.alerts.v1.alerts_service_pb2 import AlertStatus
-from vigie.alerts.v1.decision_pb2 import AlertDecision
+from vigie.alerts.v1.decision_pb2 import AlertDecided, AlertDecision
 from vigie.rules.v1.rule_pb2 import RuleKind
 
 MAX_REASON_CHARS = 1000
@@ -104,6 +104,12 @@ def fold(required: int, decisions: Iterable[DecisionFact]) -> AlertState:
     for decision in decisions:
         state = apply(state, decision)
     return state
+
+
+def fold_decided(required: int, decisions: Iterable[AlertDecided]) -> AlertState:
+    """The fold over decisions as published on vigie.alert-decisions.v1, in topic order."""
+    return fold(required, (DecisionFact(d.decision_id, d.operator, d.decision, d.reason)
+                           for d in decisions))
 
 
 def refusal(state: AlertState, operator: str, decision: int, reason: str) -> str | None:

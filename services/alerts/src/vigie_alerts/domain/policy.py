@@ -1,4 +1,6 @@
 """The routing policy file: channels (where alerts go) and routes (which alerts go there, when).
+Each channel's settings are those of its plug-in (adapters/channels/<kind>.py), validated by
+its config model.
 
 A YAML or JSON document, read once at start (VIGIE_ALERTS_ROUTES_FILE):
 
@@ -32,14 +34,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from vigie.rules.v1.rule_pb2 import RuleKind, Severity
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
 SEVERITY_BY_NAME = {n.removeprefix("SEVERITY_").lower(): v for n, v in Severity.items()
@@ -73,117 +81,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _HttpChannel(_Model):
-    timeout_s: float = Field(10.0, gt=0, le=120, description="Bound on one HTTP request.")
-    max_attempts: int = Field(6, ge=1, le=50, description="Attempts before the delivery fails.")
-    allow_insecure_http: bool = Field(
-        False, description="Allow plain http to non-loopback hosts (not recommended).")
+class ChannelConfig(_Model):
+    """What the settings of every channel have. Each channel plug-in (adapters/channels/<kind>.py)
+    extends it with its own fields and `kind: Literal["<kind>"]`."""
 
-
-class SmsChannel(_HttpChannel):
-    """An HTTP SMS API. provider "twilio": POST {base_url}/2010-04-01/Accounts/{account_sid}/
-    Messages.json, form fields To, From, Body, HTTP basic auth account_sid:token."""
-
-    kind: Literal["sms"] = Field(description="SMS through a provider's HTTP API.")
-    provider: Literal["twilio"] = Field("twilio", description="API dialect of the provider.")
-    base_url: str = Field(description="Provider API root, e.g. https://api.twilio.com.")
-    account_sid: str = Field(pattern=r"^[A-Za-z0-9]{1,64}$", description="Provider account id.")
-    auth_token_env: str | None = Field(None, description="Environment variable with the token.")
-    auth_token_file: Path | None = Field(None, description="File holding the token.")
-    from_number: str = Field(description="Sender number, E.164.")
-    to_numbers: list[str] = Field(min_length=1, max_length=50,
-                                  description="Recipients, E.164; one message each.")
-    # An SMS is "in doubt" when an attempt may have reached the provider without its answer
-    # being recorded (a crash during the request, a timeout, a dropped connection). These say
-    # how the next attempt finds out; see the alerts README for what remains.
-    honours_idempotency_key: bool = Field(
-        False, description="The provider (or a gateway in front of it) sends no second message "
-                           "for a repeated Idempotency-Key header (the delivery id): an SMS in "
-                           "doubt is simply sent again with the same key.")
-    lookup: bool = Field(
-        True, description="Before sending an SMS in doubt again, ask the provider whether it "
-                          "has it: its message list to that recipient (Twilio: GET "
-                          "Messages.json?To=&From=), searched for the delivery's reference. "
-                          "Turn off if the provider redacts message bodies.")
-    in_doubt: Literal["resend", "hold"] = Field(
-        "resend", description="When the provider cannot tell: resend (at-least-once; the text "
-                              "says it may be a repeat) or hold (at-most-once; the delivery "
-                              "ends 'unknown', shown on the alert and audited).")
-
-    @field_validator("from_number")
-    @classmethod
-    def _from_e164(cls, value: str) -> str:
-        if not E164.match(value):
-            raise ValueError("from_number must be an E.164 number such as +33612345678")
-        return value
-
-    @field_validator("to_numbers")
-    @classmethod
-    def _to_e164(cls, value: list[str]) -> list[str]:
-        for i, number in enumerate(value):
-            if not E164.match(number):
-                raise ValueError(f"to_numbers[{i}] is not an E.164 number")
-        return value
-
-    @model_validator(mode="after")
-    def _checks(self) -> SmsChannel:
-        check_url(self.base_url, self.allow_insecure_http)
-        if not (self.auth_token_env or self.auth_token_file):
-            raise ValueError("set auth_token_env or auth_token_file")
-        return self
-
-
-class WebhookChannel(_HttpChannel):
-    """JSON POST signed with HMAC-SHA256 (X-Vigie-Signature), with an Idempotency-Key that stays
-    the same across retries of one delivery."""
-
-    kind: Literal["webhook"] = Field(description="Signed JSON webhook.")
-    url: str = Field(description="Endpoint receiving the POST.")
-    secret_env: str | None = Field(None, description="Environment variable with the HMAC key.")
-    secret_file: Path | None = Field(None, description="File holding the HMAC key.")
-
-    @model_validator(mode="after")
-    def _checks(self) -> WebhookChannel:
-        check_url(self.url, self.allow_insecure_http)
-        if not (self.secret_env or self.secret_file):
-            raise ValueError("a webhook must be signed: set secret_env or secret_file")
-        return self
-
-
-class CapChannel(_HttpChannel):
-    """CAP 1.2 XML POSTed to an emergency system (signed like webhooks when a secret is set)."""
-
-    kind: Literal["cap"] = Field(description="CAP 1.2 XML over HTTP POST.")
-    url: str = Field(description="Endpoint receiving the CAP message.")
-    secret_env: str | None = Field(None, description="Environment variable with the HMAC key.")
-    secret_file: Path | None = Field(None, description="File holding the HMAC key.")
-
-    @model_validator(mode="after")
-    def _checks(self) -> CapChannel:
-        check_url(self.url, self.allow_insecure_http)
-        return self
-
-
-class KafkaChannel(_Model):
-    """Records on a Kafka topic of the same cluster for downstream systems (key camera_id)."""
-
-    kind: Literal["kafka"] = Field(description="Records on a downstream Kafka topic.")
-    topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,200}$", description="Topic to write.")
-    format: Literal["cap", "json", "protobuf"] = Field(
-        "json", description="Value format: CAP 1.2 XML, JSON, or the AlertRaised protobuf.")
-    partitions: int = Field(6, ge=1, le=1000, description="Partitions if the topic is created.")
+    kind: str = Field(description="The channel plug-in (sms, webhook, cap, kafka, ...).")
     max_attempts: int = Field(6, ge=1, le=50, description="Attempts before the delivery fails.")
 
-    @field_validator("topic")
-    @classmethod
-    def _not_ours(cls, value: str) -> str:
-        if value.startswith("vigie."):
-            raise ValueError("downstream topics must not use the vigie. prefix of Vigie's own")
-        return value
+    def recipients(self) -> int:
+        """Deliveries per alert and route: one per recipient."""
+        return 1
 
 
-Channel = Annotated[SmsChannel | WebhookChannel | CapChannel | KafkaChannel,
-                    Field(discriminator="kind")]
+CHANNEL_MODELS = "channel_models"
+"""Validation context key: channel kind -> its config model (the channel plug-ins' registry)."""
 
 
 class ActiveWindowSpec(_Model):
@@ -253,9 +164,36 @@ class CapSettings(_Model):
 
 
 class Policy(_Model):
+    """Validated with the channel plug-ins' config models in the validation context
+    (`CHANNEL_MODELS`), each channel by the model of its kind."""
+
     cap: CapSettings = Field(default_factory=CapSettings, description="CAP identity.")
-    channels: dict[str, Channel] = Field(default_factory=dict, description="By name.")
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict, description="By name.")
     routes: list[Route] = Field(default_factory=list, description="Evaluated in order.")
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_models(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, dict):
+            return value  # pydantic says what is wrong
+        models: dict[str, type[ChannelConfig]] = (info.context or {}).get(CHANNEL_MODELS, {})
+        channels = {}
+        for name, spec in value.items():
+            if isinstance(spec, ChannelConfig):  # validated already
+                channels[name] = spec
+                continue
+            kind = spec.get("kind") if isinstance(spec, dict) else None
+            model = models.get(str(kind))
+            if model is None:
+                raise ValueError(f"channel {name!r}: unknown kind {kind!r}; known: "
+                                 f"{', '.join(sorted(models)) or 'none'}")
+            try:
+                channels[name] = model.model_validate(spec)
+            except ValidationError as exc:
+                raise ValueError(f"channel {name!r} ({kind}): " + "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".removeprefix(": ")
+                    for e in exc.errors())) from None
+        return channels
 
     @model_validator(mode="after")
     def _references(self) -> Policy:

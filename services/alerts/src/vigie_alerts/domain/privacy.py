@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.rules.v1.rule_pb2 import RuleKind
+
 
 @dataclass(frozen=True)
 class Box:
@@ -81,6 +84,23 @@ def head_regions(boxes: Sequence[Box], person: bool, face_match: bool) -> list[B
         if height > 0 and height >= width:  # upright; a person lying down is left to YuNet
             heads.append(Box(b.x_min, b.y_min, b.x_max, b.y_min + HEAD_FRACTION * height))
     return heads
+
+
+LEGACY_PERSON_KINDS = frozenset({
+    RuleKind.RULE_KIND_LOITERING, RuleKind.RULE_KIND_CROWD_DENSITY,
+    RuleKind.RULE_KIND_CROWD_MOVEMENT, RuleKind.RULE_KIND_PERSON_ON_GROUND})
+"""Legacy: the built-in kinds about people, for alerts raised before AlertRaised carried
+involves_persons (and rule_kind_name, which every newer alert has). Do not extend it: a rule
+kind says whether its alerts involve persons by setting the field."""
+
+
+def involves_persons(alert: AlertRaised) -> bool:
+    """Whether the alert is about people, so its snapshot gets the head-area blur: the rule kind
+    says so on the alert (involves_persons), or the object it fired on was a person; an alert
+    from before the field existed (no rule_kind_name either) falls back on its built-in kind."""
+    if alert.involves_persons or alert.attributes.get("class_name") == "person":
+        return True
+    return not alert.rule_kind_name and alert.rule_kind in LEGACY_PERSON_KINDS
 
 
 def redact_phone(number: str) -> str:

@@ -7,6 +7,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const state = {
   me: null, alerts: new Map(), order: [], selected: null, ws: null, retry: 0,
   cameras: [], editorPoints: [], historyCursor: "", dispatch: { suspended: false },
+  kinds: null, kindList: [],
 };
 const $ = (id) => document.getElementById(id);
 
@@ -366,20 +367,49 @@ function drawMap(cameras) {
 }
 
 // ------------------------------------------------------------------------------ zone editor
-const KINDS = { zone: [["zone_intrusion", "Intrusion"], ["loitering", "Loitering"],
-  ["stationary_vehicle", "Stationary vehicle"], ["crowd_density", "Crowd density"],
-  ["abandoned_object", "Abandoned object"]], line: [["line_crossing", "Line crossing"]] };
+// The rule kinds the editor offers, and the fields each asks for, come from the rules service
+// (GET /rule-kinds); the editor only knows how to ask for these fields (its names):
+const FIELDS = {
+  max_dwell_s: { label: "Dwell before alert (s)", min: 1, max: 86400, value: 60 },
+  max_stop_s: { label: "Stop before alert (s)", min: 1, max: 86400, value: 60 },
+  min_count: { label: "At least (objects)", min: 1, max: 10000, value: 5 },
+};
 
 function shape() { return document.querySelector("input[name=shape]:checked").value; }
 
-function fillKinds() {
-  const select = $("editor-kind");
-  select.replaceChildren(...KINDS[shape()].map(([v, t]) => el("option", { value: v, text: t })));
-  $("editor-polygon").disabled = shape() === "line";
-  updateDwell();
+function loadKinds() {  // once; again after a failure
+  if (!state.kinds) {
+    state.kinds = api("/rule-kinds").then((data) => ({ list: data.kinds, error: "" }),
+      (error) => { state.kinds = null; return { list: [], error: error.message }; });
+  }
+  return state.kinds;
 }
-function updateDwell() {
-  $("dwell-field").hidden = !["loitering", "abandoned_object"].includes($("editor-kind").value);
+
+async function fillKinds() {
+  const { list, error } = await loadKinds();
+  state.kindList = list;
+  const kinds = list.filter((k) => k.geometry === shape());
+  const select = $("editor-kind");
+  const current = select.value;
+  select.replaceChildren(...kinds.map((k) => el("option", { value: k.name, text: k.title })));
+  if (kinds.some((k) => k.name === current)) select.value = current;
+  $("editor-kinds-message").textContent = error
+    ? `Rule kinds unavailable, no rule can be created: ${error}`
+    : (kinds.length ? "" : `No rule kind is drawn as a ${shape()}`);
+  $("editor-polygon").disabled = shape() === "line";
+  updateFields();
+}
+
+function updateFields() {
+  const kind = (state.kindList || []).find((k) => k.name === $("editor-kind").value);
+  $("editor-fields").replaceChildren(...(kind ? kind.fields : []).filter((n) => FIELDS[n]).map((name) => {
+    const f = FIELDS[name];
+    const input = el("input", { type: "number", min: f.min, max: f.max, "data-field": name });
+    if (kind.required_fields.includes(name)) { input.value = f.value; input.required = true; }
+    else input.placeholder = "optional";
+    return el("label", {}, `${f.label} `, input);
+  }));
+  redrawEditor();
 }
 
 async function loadEditor() {
@@ -391,7 +421,7 @@ async function loadEditor() {
   select.replaceChildren(el("option", { value: "", text: "— choose —" }),
     ...state.cameras.map((c) => el("option", { value: c.camera_id, text: c.name })));
   if (current) select.value = current;
-  fillKinds();
+  await fillKinds();
 }
 
 function chooseCamera(cameraId) {
@@ -466,7 +496,7 @@ function redrawEditor(existing) {
   }
   const ready = (shape() === "line" && pts.length === 2) || (!polygon && pts.length === 2) ||
     (polygon && state.closed && pts.length >= 3);
-  $("editor-save").disabled = !ready || !$("editor-camera").value;
+  $("editor-save").disabled = !ready || !$("editor-camera").value || !$("editor-kind").value;
   $("editor-finish").hidden = !polygon;
 }
 
@@ -495,7 +525,7 @@ async function loadRules(cameraId) {
 
 $("editor-camera").addEventListener("change", showEditorFrame);
 $("editor-reload").addEventListener("click", showEditorFrame);
-$("editor-kind").addEventListener("change", updateDwell);
+$("editor-kind").addEventListener("change", updateFields);
 for (const r of document.querySelectorAll("input[name=shape]")) {
   r.addEventListener("change", () => { state.editorPoints = []; state.closed = false; fillKinds(); redrawEditor(); });
 }
@@ -512,7 +542,9 @@ $("editor-form").addEventListener("submit", async (event) => {
     severity: $("editor-severity").value,
     duration: document.querySelector("input[name=duration]:checked").value,
   };
-  if (!$("dwell-field").hidden) body.max_dwell_s = Number($("editor-dwell").value);
+  for (const input of $("editor-fields").querySelectorAll("input[data-field]")) {
+    if (input.value !== "") body[input.dataset.field] = Number(input.value);
+  }
   message.className = "message"; message.textContent = "…";
   try {
     const r = await api("/rules", { method: "POST", body });

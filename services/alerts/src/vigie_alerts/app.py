@@ -1,15 +1,17 @@
-"""The alert desk: what happens to alerts and decisions, whoever drives it (the consume loop, the
-gRPC servicer, the console).
+"""The use cases of the alerts service, whoever drives them (the consume loop, the gRPC servicer,
+the console). service.py builds them; the adapters call them.
 
-- An alert consumed from vigie.alerts.v1 is stored once (by alert_id), pushed to the live feed,
-  planned for `trigger: raised` routes (never for face matches), and queued for a snapshot.
-- A decision consumed from vigie.alert-decisions.v1 is stored once (by decision_id) and folded
-  into the alert's status in the same transaction; the fold that releases dispatch plans the
-  `trigger: confirmed` routes.
-- `decide` checks the caller's permission and the lifecycle, publishes the decision (durable),
-  appends the DECISION audit record (durable), then waits briefly for its own consumer to fold it,
-  so it answers with the status everyone will see.
-- The suspend switch is kept in the database (shared by replicas), audited, and pushed live.
+- AlertDesk: an alert consumed from vigie.alerts.v1 is stored once (by alert_id), pushed to the
+  live feed, planned for `trigger: raised` routes (never for face matches), and handed to the
+  snapshots. A decision consumed from vigie.alert-decisions.v1 is stored once (by decision_id)
+  and folded into the alert's status in the same transaction; the fold that releases dispatch
+  plans the `trigger: confirmed` routes. `decide` checks the caller's permission and the
+  lifecycle, publishes the decision (durable), appends the DECISION audit record (durable), then
+  waits briefly for its own consumer to fold it, so it answers with the status everyone will see.
+- DispatchSwitch: the suspend switch, kept in the database (shared by replicas), audited, and
+  pushed live.
+- Snapshots: the alert's frame from the buffer, faces (and, on alerts about people, head areas)
+  blurred, written to the evidence store with its retention deadline; the zone editor's image.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,8 +34,12 @@ from vigie.audit.v1.audit_pb2 import AuditAction
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.rules.v1.rule_pb2 import RuleKind
+from vigie_core.audit import AuditLog
+from vigie_core.bus.base import Bus
+from vigie_core.topics import ALERT_DECISIONS
+from vigie_core.view import CompactedView
+
 from vigie_alerts import metrics
-from vigie_alerts.adapters.dispatch import Dispatcher
 from vigie_alerts.adapters.live import LiveEvent, LiveHub
 from vigie_alerts.adapters.snapshots import EvidenceStore, FaceBlurrer
 from vigie_alerts.adapters.store import (
@@ -42,23 +49,17 @@ from vigie_alerts.adapters.store import (
     delivery_id,
     now_utc,
 )
+from vigie_alerts.adapters.store.state import DISPATCH_STATE
 from vigie_alerts.domain import lifecycle
 from vigie_alerts.domain.frames import BufferedFrame, FrameBuffer
-from vigie_alerts.domain.policy import Policy, SmsChannel
-from vigie_alerts.domain.privacy import Box
+from vigie_alerts.domain.policy import Policy
+from vigie_alerts.domain.privacy import Box, involves_persons
 from vigie_alerts.domain.retention import evidence_retention, expires_at
 from vigie_alerts.domain.roles import Permission, allowed
-from vigie_alerts.domain.routing import AlertFacts, PastDispatch, plan
-from vigie_core.audit import AuditLog
-from vigie_core.bus.base import Bus
-from vigie_core.topics import ALERT_DECISIONS
-from vigie_core.view import CompactedView
+from vigie_alerts.domain.routing import AlertFacts, PastDispatch, Planned, plan
 
 log = logging.getLogger(__name__)
 
-DISPATCH_STATE = "dispatch"
-PERSON_KINDS = frozenset({RuleKind.RULE_KIND_LOITERING, RuleKind.RULE_KIND_CROWD_DENSITY,
-                          RuleKind.RULE_KIND_PERSON_ON_GROUND})
 DECISION_WAIT_S = 5.0
 
 
@@ -78,45 +79,36 @@ class DecisionResult:
     required: int
 
 
-def fold_fn(required: int, decisions: list[AlertDecided]) -> tuple[int, int, bool]:
-    state = lifecycle.fold(required, [
-        lifecycle.DecisionFact(d.decision_id, d.operator, d.decision, d.reason)
-        for d in decisions])
-    return state.status, state.confirmations, state.released
-
-
 def facts(alert: AlertRaised) -> AlertFacts:
     return AlertFacts(alert.alert_id, alert.rule_id, alert.rule_kind, alert.camera_id,
                       alert.severity, alert.raised_at.ToDatetime(UTC))
 
 
+def camera_place(cameras: CompactedView[Camera], camera_id: str
+                 ) -> tuple[str, float | None, float | None]:
+    """A camera's name and position (lat, lon), as far as the camera view knows them."""
+    camera = cameras.get(camera_id)
+    if camera is None:
+        return camera_id, None, None
+    if camera.HasField("geo"):
+        return camera.name or camera_id, camera.geo.lat_deg, camera.geo.lon_deg
+    return camera.name or camera_id, None, None
+
+
 class AlertDesk:
     def __init__(self, db: Database, bus: Bus, audit: AuditLog, hub: LiveHub,
-                 policy: Policy, dispatcher: Dispatcher, cameras: CompactedView[Camera], *,
-                 frames: FrameBuffer, blurrer: FaceBlurrer, evidence: EvidenceStore,
-                 snapshot_wait_s: float, jpeg_quality: int,
-                 default_retention: timedelta) -> None:
-        self.db, self.bus, self.audit, self.hub = db, bus, audit, hub
-        self.policy, self.dispatcher, self.cameras = policy, dispatcher, cameras
-        self.frames, self.blurrer, self.evidence = frames, blurrer, evidence
-        self.snapshot_wait_s, self.jpeg_quality = snapshot_wait_s, jpeg_quality
-        self.default_retention = default_retention
-        self._frame_waiters: dict[str, asyncio.Event] = {}
+                 policy: Policy, cameras: CompactedView[Camera], snapshots: Snapshots,
+                 wake_dispatcher: Callable[[], None]) -> None:
+        self.db, self.history = db, db.store.history
+        self.bus, self.audit, self.hub = bus, audit, hub
+        self.policy, self.cameras, self.snapshots = policy, cameras, snapshots
+        self.wake_dispatcher = wake_dispatcher
         self._decision_waiters: dict[str, asyncio.Event] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._snapshots: asyncio.Queue[AlertRaised] = asyncio.Queue(maxsize=200)
-        self._cv = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-blur")
-        self._suspended_cache: tuple[float, bool] = (0.0, False)
         self.counts: dict[str, int] = defaultdict(int)
 
-    # -- cameras ----------------------------------------------------------------------------------
     def camera(self, camera_id: str) -> tuple[str, float | None, float | None]:
-        camera = self.cameras.get(camera_id)
-        if camera is None:
-            return camera_id, None, None
-        if camera.HasField("geo"):
-            return camera.name or camera_id, camera.geo.lat_deg, camera.geo.lon_deg
-        return camera.name or camera_id, None, None
+        return camera_place(self.cameras, camera_id)
 
     # -- consumed events --------------------------------------------------------------------------
     async def on_alert(self, alert: AlertRaised, published_at: datetime | None = None) -> None:
@@ -133,8 +125,7 @@ class AlertDesk:
         # once the alert is stored.
         early = None if self._limited("raised") else self._deliveries(
             alert, plan(self.policy, facts(alert), "raised", []))
-        recorded = await self.db(self.db.store.add_alert, alert, required, fold_fn,
-                                 early or ())
+        recorded = await self.db(self.history.add_alert, alert, required, early or ())
         if not recorded.seq:
             metrics.ALERTS.labels("duplicate").inc()
             self.counts["duplicate_alerts"] += 1
@@ -149,20 +140,20 @@ class AlertDesk:
         if early is None:
             await self._plan(stored, "raised")
         elif early:
-            self.dispatcher.wake()
+            self.wake_dispatcher()
         if recorded.released:
             await self._plan(stored, "confirmed")
-        self._queue_snapshot(alert)
+        self.snapshots.queue(alert)
 
     async def on_decision(self, decision: AlertDecided) -> None:
-        recorded = await self.db(self.db.store.add_decision, decision, fold_fn)
+        recorded = await self.db(self.history.add_decision, decision)
         waiter = self._decision_waiters.get(decision.decision_id)
         if not recorded.seq:
             if waiter is not None:
                 waiter.set()
             return
         self.counts["decisions"] += 1
-        stored = await self.db(self.db.store.get_alert, decision.alert_id)
+        stored = await self.db(self.history.get_alert, decision.alert_id)
         if stored is not None:
             self.hub.publish(LiveEvent(recorded.seq, "decision", stored, decision))
             if recorded.released:
@@ -170,20 +161,23 @@ class AlertDesk:
         if waiter is not None:
             waiter.set()
 
+    async def on_settled(self, seq: int, stored: StoredAlert | None) -> None:
+        """A delivery reached its outcome: the console shows it live."""
+        if stored is not None:
+            self.hub.publish(LiveEvent(seq, "delivery", stored))
+
     # -- routing ----------------------------------------------------------------------------------
     def _limited(self, trigger: str) -> list[Any]:
         """Routes of `trigger` whose planning needs the dispatch history."""
         return [r for r in self.policy.routes if r.trigger == trigger
                 and (r.cooldown_s > 0 or r.rate_limit_count > 0)]
 
-    def _deliveries(self, alert: AlertRaised, planned: list[Any]) -> list[NewDelivery]:
+    def _deliveries(self, alert: AlertRaised, planned: list[Planned]) -> list[NewDelivery]:
         items = []
         now = now_utc()
         for p in planned:
             channel = self.policy.channels[p.channel]
-            recipients = (range(len(channel.to_numbers)) if isinstance(channel, SmsChannel)
-                          else range(1))
-            for recipient in recipients:
+            for recipient in range(channel.recipients()):
                 items.append(NewDelivery(
                     delivery_id(alert.alert_id, p.route, p.channel, recipient), p.route,
                     p.channel, channel.kind, recipient, p.trigger,
@@ -205,8 +199,8 @@ class AlertDesk:
             span = timedelta(seconds=max([r.cooldown_s for r in limited]
                                          + [r.rate_limit_period_s for r in limited
                                             if r.rate_limit_count > 0]))
-            past = await self.db(self.db.store.dispatch_history, [r.name for r in limited],
-                                 about.raised_at, span,
+            past = await self.db(self.db.store.outbox.dispatch_history,
+                                 [r.name for r in limited], about.raised_at, span,
                                  None if rate_limited else alert.camera_id,
                                  None if rate_limited else alert.rule_id)
             history = [PastDispatch(*p) for p in past]
@@ -214,9 +208,9 @@ class AlertDesk:
                                              history))
         if not items:
             return
-        inserted: list[str] = await self.db(self.db.store.add_deliveries, alert, items)
+        inserted: list[str] = await self.db(self.db.store.outbox.add_deliveries, alert, items)
         if inserted:
-            self.dispatcher.wake()
+            self.wake_dispatcher()
 
     # -- decisions --------------------------------------------------------------------------------
     async def decide(self, login: str, role: str, alert_id: str, decision: int,
@@ -233,14 +227,12 @@ class AlertDesk:
 
     async def _decide(self, login: str, role: str, alert_id: str, decision: int,
                       reason: str) -> DecisionResult:
-        stored = await self.db(self.db.store.get_alert, alert_id)
+        stored = await self.db(self.history.get_alert, alert_id)
         if stored is None:
             metrics.DECISIONS_REFUSED.labels("not_found").inc()
             raise DecisionRefused(f"no alert {alert_id!r}", "not_found")
-        before = await self.db(self.db.store.decisions, alert_id)
-        facts_before = [lifecycle.DecisionFact(d.decision_id, d.operator, d.decision, d.reason)
-                        for d in before]
-        state = lifecycle.fold(stored.required, facts_before)
+        before = await self.db(self.history.decisions, alert_id)
+        state = lifecycle.fold_decided(stored.required, before)
         if why := lifecycle.refusal(state, login, decision, reason):
             metrics.DECISIONS_REFUSED.labels("lifecycle").inc()
             raise DecisionRefused(why, "invalid" if "reason" in why or "must be" in why
@@ -269,44 +261,64 @@ class AlertDesk:
                 await asyncio.wait_for(waiter.wait(), DECISION_WAIT_S)
         finally:
             self._decision_waiters.pop(made.decision_id, None)
-        now = await self.db(self.db.store.get_alert, alert_id)
+        now = await self.db(self.history.get_alert, alert_id)
         if now is not None and waiter.is_set():
             return DecisionResult(made, now.status, now.confirmations, now.required)
         return DecisionResult(made, after.status, after.confirmations, after.required)
 
-    async def on_settled(self, seq: int, stored: StoredAlert | None) -> None:
-        """A delivery reached its outcome: the console shows it live."""
-        if stored is not None:
-            self.hub.publish(LiveEvent(seq, "delivery", stored))
 
-    # -- suspend switch ---------------------------------------------------------------------------
+class DispatchSwitch:
+    """Suspends all external dispatch (every replica reads the state from the database)."""
+
+    def __init__(self, db: Database, audit: AuditLog, hub: LiveHub,
+                 wake_dispatcher: Callable[[], None]) -> None:
+        self.db, self.state = db, db.store.state
+        self.audit, self.hub, self.wake_dispatcher = audit, hub, wake_dispatcher
+        self._cache: tuple[float, bool] = (0.0, False)
+
     async def dispatch_state(self) -> dict[str, Any]:
-        state = await self.db(self.db.store.get_state, DISPATCH_STATE)
+        state = await self.db(self.state.get_state, DISPATCH_STATE)
         return state or {"suspended": False}
 
     async def suspended(self) -> bool:
-        at, value = self._suspended_cache
+        at, value = self._cache
         if time.monotonic() - at < 1.0:
             return value
         value = bool((await self.dispatch_state()).get("suspended"))
-        self._suspended_cache = (time.monotonic(), value)
+        self._cache = (time.monotonic(), value)
         return value
 
     async def set_suspended(self, suspended: bool, actor: str, reason: str) -> dict[str, Any]:
         state = {"suspended": suspended, "by": actor, "at": now_utc().isoformat(),
                  "reason": reason[:500]}
-        await self.db(self.db.store.set_state, DISPATCH_STATE, state)
-        self._suspended_cache = (time.monotonic(), suspended)
+        await self.db(self.state.set_state, DISPATCH_STATE, state)
+        self._cache = (time.monotonic(), suspended)
         await self.audit.record(AuditAction.AUDIT_ACTION_DISPATCH_SUSPENSION, "dispatch:all",
                                 event_id=f"dispatch-{uuid.uuid4().hex}", actor=actor,
                                 details={"suspended": str(suspended).lower(),
                                          "reason": reason[:500]})
         self.hub.publish(LiveEvent(0, "dispatch", None, None, state))
         if not suspended:
-            self.dispatcher.wake()
+            self.wake_dispatcher()
         return state
 
-    # -- frames and snapshots ---------------------------------------------------------------------
+
+class Snapshots:
+    """Recent frames (a byte-bounded buffer) and the snapshots taken from them, blurred."""
+
+    def __init__(self, db: Database, hub: LiveHub, cameras: CompactedView[Camera], *,
+                 frames: FrameBuffer, blurrer: FaceBlurrer, evidence: EvidenceStore,
+                 wait_s: float, jpeg_quality: int, default_retention: timedelta) -> None:
+        self.db, self.evidence_index = db, db.store.evidence
+        self.hub, self.cameras = hub, cameras
+        self.frames, self.blurrer, self.evidence = frames, blurrer, evidence
+        self.wait_s, self.jpeg_quality = wait_s, jpeg_quality
+        self.default_retention = default_retention
+        self._frame_waiters: dict[str, asyncio.Event] = {}
+        self._queue: asyncio.Queue[AlertRaised] = asyncio.Queue(maxsize=200)
+        self._cv = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-blur")
+        self.counts: dict[str, int] = defaultdict(int)
+
     def on_frame(self, frame: FrameSampled) -> None:
         self.frames.add(BufferedFrame(frame.frame_id, frame.camera_id,
                                       frame.captured_at.ToMilliseconds(), bytes(frame.jpeg),
@@ -315,7 +327,8 @@ class AlertDesk:
         if waiter is not None:
             waiter.set()
 
-    def _queue_snapshot(self, alert: AlertRaised) -> None:
+    def queue(self, alert: AlertRaised) -> None:
+        """Take the alert's snapshot in the background (run)."""
         if alert.HasField("snapshot") and alert.snapshot.uri:
             metrics.SNAPSHOTS.labels("provided").inc()
             return
@@ -323,19 +336,19 @@ class AlertDesk:
             metrics.SNAPSHOTS.labels("no_frame").inc()
             return
         try:
-            self._snapshots.put_nowait(alert)
+            self._queue.put_nowait(alert)
         except asyncio.QueueFull:
             metrics.SNAPSHOTS.labels("dropped").inc()
             self.counts["snapshots_dropped"] += 1
 
-    async def run_snapshots(self, stop: asyncio.Event, concurrency: int = 32) -> None:
+    async def run(self, stop: asyncio.Event, concurrency: int = 32) -> None:
         """Take queued snapshots, up to `concurrency` at once (most of them wait for their frame;
         blurring itself runs on one worker thread)."""
         slots = asyncio.Semaphore(concurrency)
         running: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                getter = asyncio.ensure_future(self._snapshots.get())
+                getter = asyncio.ensure_future(self._queue.get())
                 stopper = asyncio.ensure_future(stop.wait())
                 done, _ = await asyncio.wait([getter, stopper],
                                              return_when=asyncio.FIRST_COMPLETED)
@@ -344,7 +357,7 @@ class AlertDesk:
                     getter.cancel()
                     return
                 await slots.acquire()
-                task = asyncio.create_task(self._snapshot_job(getter.result(), slots))
+                task = asyncio.create_task(self._job(getter.result(), slots))
                 running.add(task)
                 task.add_done_callback(running.discard)
         finally:
@@ -352,21 +365,22 @@ class AlertDesk:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _snapshot_job(self, alert: AlertRaised, slots: asyncio.Semaphore) -> None:
+    async def _job(self, alert: AlertRaised, slots: asyncio.Semaphore) -> None:
         try:
-            await self.snapshot(alert)
+            await self.take(alert)
         except Exception:
             metrics.SNAPSHOTS.labels("failed").inc()
             log.exception("snapshot failed", extra={"event_id": alert.alert_id})
         finally:
             slots.release()
 
-    async def snapshot(self, alert: AlertRaised) -> bool:
+    async def take(self, alert: AlertRaised) -> bool:
+        """The alert's snapshot, blurred, stored and pushed live; False without its frame."""
         frame = self.frames.get(alert.frame_id)
-        if frame is None and self.snapshot_wait_s > 0:
+        if frame is None and self.wait_s > 0:
             waiter = self._frame_waiters.setdefault(alert.frame_id, asyncio.Event())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), self.snapshot_wait_s)
+                await asyncio.wait_for(waiter.wait(), self.wait_s)
             self._frame_waiters.pop(alert.frame_id, None)
             frame = self.frames.get(alert.frame_id)
         if frame is None:
@@ -375,12 +389,10 @@ class AlertDesk:
             return False
         boxes = [Box(b.x_min, b.y_min, b.x_max, b.y_max) for b in alert.boxes]
         face_match = alert.rule_kind == RuleKind.RULE_KIND_FACE_MATCH
-        persons = (alert.attributes.get("class_name") == "person"
-                   or alert.rule_kind in PERSON_KINDS)
         loop = asyncio.get_running_loop()
         jpeg, blurred = await loop.run_in_executor(
             self._cv, self.blurrer.blur, frame.jpeg, boxes, face_match, self.jpeg_quality,
-            persons)
+            involves_persons(alert))
         captured = datetime.fromtimestamp(frame.captured_ms / 1000, UTC)
         written = await loop.run_in_executor(self._cv, self.evidence.write, alert.camera_id,
                                              captured, alert.alert_id, jpeg)
@@ -395,29 +407,26 @@ class AlertDesk:
         updated.snapshot.media_type = "image/jpeg"
         updated.snapshot.size_bytes = written.size
         updated.snapshot.captured_at.FromDatetime(captured)
-        seq = await self.db(self.db.store.set_snapshot, alert.alert_id, updated, written.path,
-                            written.sha256, written.size, captured,
+        seq = await self.db(self.evidence_index.set_snapshot, alert.alert_id, updated,
+                            written.path, written.sha256, written.size, captured,
                             expires_at(captured, retention))
         metrics.SNAPSHOTS.labels("written").inc()
         if blurred > 0:
             metrics.FACES_BLURRED.inc(blurred)
         self.counts["snapshots"] += 1
-        stored = await self.db(self.db.store.get_alert, alert.alert_id)
+        stored = await self.db(self.db.store.history.get_alert, alert.alert_id)
         if stored is not None:
             self.hub.publish(LiveEvent(seq, "snapshot", stored))
         return True
 
-    def blur_frame(self, frame: BufferedFrame) -> bytes:
-        """A camera's live frame for the zone editor, every face blurred (runs on a thread)."""
-        return self.blurrer.blur(frame.jpeg, [], False, self.jpeg_quality)[0]
-
     async def blurred_latest(self, camera_id: str) -> tuple[BufferedFrame, bytes] | None:
+        """A camera's latest frame for the zone editor, every face blurred."""
         frame = self.frames.latest(camera_id)
         if frame is None:
             return None
-        data = await asyncio.get_running_loop().run_in_executor(self._cv, self.blur_frame, frame)
+        data = await asyncio.get_running_loop().run_in_executor(
+            self._cv, lambda: self.blurrer.blur(frame.jpeg, [], False, self.jpeg_quality)[0])
         return frame, data
 
     def close(self) -> None:
         self._cv.shutdown(wait=True)
-
