@@ -243,7 +243,7 @@ class Service:
                         "dispatch_interval_s": 0.05, "dispatch_concurrency": 16,
                         "live_queue_max": 100_000}})
         service = self.running.services[0]
-        await service.db(auth.create_user, service.store, "bench", "operator",  # type: ignore[attr-defined]
+        await service.db(auth.create_user, service.store.accounts, "bench", "operator",  # type: ignore[attr-defined]
                          PASSWORD, "bench", 12)
         base = f"http://127.0.0.1:{self.running.http_port}"
         self.http = aiohttp.ClientSession()

@@ -175,7 +175,7 @@ async def test_embedded_a_drawn_zone_fires_and_one_confirmation_sends_one_sms(cl
         alerts = next(s for s in running.services if s.name == "alerts")
         from vigie_alerts.adapters import auth
 
-        auth.create_user(alerts.store, "ann", "operator", PASSWORD, "e2e", 12)  # type: ignore[attr-defined]
+        auth.create_user(alerts.store.accounts, "ann", "operator", PASSWORD, "e2e", 12)  # type: ignore[attr-defined]
         await (await bus.publish(CAMERAS, "tud", camera(clip, "tud")))
         alert_id = await operator_draws_and_confirms(f"http://127.0.0.1:{running.http_port}",
                                                      "tud", sms, tmp_path)

@@ -262,10 +262,10 @@ async def world(tmp_path_factory) -> AsyncIterator[World]:
 
         tokens = {}
         for login in ("ann", "bob"):
-            auth.create_user(alerts_service.store, login, "operator", f"{login}-password-long",
-                             "privacy-suite", 12)
+            auth.create_user(alerts_service.store.accounts, login, "operator",
+                             f"{login}-password-long", "privacy-suite", 12)
             tokens[login] = auth.new_token(auth.TOKEN_PREFIX)
-            alerts_service.store.create_token(tokens[login], login, "privacy-suite")
+            alerts_service.store.accounts.create_token(tokens[login], login, "privacy-suite")
         # the watchlist: one person, with a consent record
         consent = ConsentRecord(legal_basis=LEGAL_BASIS_CONSENT, reference="form-2026-0007")
         consent.expires_at.FromDatetime(datetime.now(UTC) + timedelta(days=30))
@@ -304,7 +304,7 @@ async def _snapshots_done(world: World) -> bool:
     if not {RuleKind.RULE_KIND_FACE_MATCH, RuleKind.RULE_KIND_ZONE_INTRUSION} <= kinds:
         return False
     store = world.service("alerts").store
-    stored = [store.get_alert(a.alert_id) for a in alerts]
+    stored = [store.history.get_alert(a.alert_id) for a in alerts]
     return all(s is not None and s.snapshot_path for s in stored)
 
 
@@ -471,7 +471,7 @@ async def test_invariant_7_snapshots_blur_every_face_but_the_matched_one(world):
     assert len(originals) >= 6 and len(enrolled) == 1
 
     def snapshot(alert: AlertRaised) -> np.ndarray | None:
-        stored = alerts.store.get_alert(alert.alert_id)
+        stored = alerts.store.history.get_alert(alert.alert_id)
         path = alerts.evidence.resolve(stored.snapshot_path) if stored else None
         return cv2.imread(str(path)) if path is not None and path.exists() else None
 
@@ -505,7 +505,7 @@ async def test_invariant_7_snapshots_blur_every_face_but_the_matched_one(world):
 
 async def test_invariant_6_evidence_is_deleted_after_its_camera_retention_with_proof(world):
     alerts = world.service("alerts")
-    stored = [alerts.store.get_alert(a.alert_id) for a in await world.alerts()]
+    stored = [alerts.store.history.get_alert(a.alert_id) for a in await world.alerts()]
     files = {s.alert.alert_id: (alerts.evidence.resolve(s.snapshot_path), s.snapshot_sha256)
              for s in stored if s and s.snapshot_path}
     assert files and all(path is not None and path.exists() for path, _ in files.values())
@@ -571,5 +571,5 @@ async def test_invariant_9_secure_by_default(world, tmp_path):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.ListAlerts(alerts_pb.ListAlertsRequest(), metadata=metadata, timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    users = world.service("alerts").store.list_users()
+    users = world.service("alerts").store.accounts.list_users()
     assert sorted(u.login for u in users) == ["ann", "bob"]  # only those the suite created

@@ -161,7 +161,7 @@ async def test_the_console_reaches_a_separate_rules_process_over_mutual_tls(pki,
                     "rules_target": f"localhost:{rules.grpc_port}"}})
     try:
         service = alerts.services[0]
-        auth.create_user(service.store, "ann", "operator", "ann-password-long", "t", 12)
+        auth.create_user(service.store.accounts, "ann", "operator", "ann-password-long", "t", 12)
         await bus.publish(CAMERAS, "cam-1", Camera(camera_id="cam-1", enabled=True))
         await wait_camera(alerts, "cam-1")
         base = f"http://127.0.0.1:{alerts.http_port}"

@@ -33,7 +33,7 @@ def test_no_setting_has_a_secret_by_default():
 @pytest.mark.asyncio(loop_scope="module")
 async def test_a_fresh_system_has_no_account_and_no_token(system):
     alerts = next(s for s in system.running.services if s.name == "alerts")
-    assert await alerts.db(alerts.store.count_users) == 0
+    assert await alerts.db(alerts.store.accounts.count_users) == 0
     assert not (system.data_dir / "auth" / "tokens.json").exists() or all(
         e.name == "table" for e in system.running.auth.store.entries())
 

@@ -23,8 +23,8 @@ EVIL = "https://evil.example"
 async def sign_in(http: aiohttp.ClientSession, system, role: str) -> tuple[str, str]:
     alerts = next(s for s in system.running.services if s.name == "alerts")
     login = f"{role}-user"
-    if await alerts.db(alerts.store.get_user, login) is None:
-        await alerts.db(auth.create_user, alerts.store, login, role, PASSWORD, "test", 12)
+    if await alerts.db(alerts.store.accounts.get_user, login) is None:
+        await alerts.db(auth.create_user, alerts.store.accounts, login, role, PASSWORD, "test", 12)
     async with http.post(f"{system.http}/alerts/api/session",
                          json={"login": login, "password": PASSWORD},
                          headers={"Origin": system.http}) as r:
