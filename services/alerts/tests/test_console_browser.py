@@ -244,8 +244,22 @@ async def test_operators_watch_confirm_draw_and_audit_in_a_real_browser(site: Si
             assert rule.created_by == "bob" and site.rules.operators == ["bob"]
             assert rule.name == "Steps, after hours"
 
+            # -- the kinds offered are the rules service's (a plug-in kind among them), with
+            # the fields each asks for
+            kinds = page.locator("#editor-kind option")
+            assert await kinds.evaluate_all("os => os.map(o => o.value)") == [
+                "zone_intrusion", "loitering", "zone_occupancy"]
+            await page.locator("#editor-kind").select_option("loitering")
+            dwell = page.locator('#editor-fields input[data-field="max_dwell_s"]')
+            assert await dwell.input_value() == "60"
+            await page.locator("#editor-kind").select_option("zone_intrusion")
+            assert await page.locator("#editor-fields input").count() == 0
+
             # -- and a line, permanently
             await page.locator("input[name=shape][value=line]").check()
+            await page.locator('#editor-kind option[value="line_crossing"]').wait_for(
+                state="attached", timeout=5_000)
+            assert await kinds.evaluate_all("os => os.map(o => o.value)") == ["line_crossing"]
             await overlay.click(position={"x": box["width"] * 0.1, "y": box["height"] * 0.7})
             await overlay.click(position={"x": box["width"] * 0.9, "y": box["height"] * 0.7})
             await page.locator("#duration-permanent").check()

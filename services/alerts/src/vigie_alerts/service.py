@@ -162,7 +162,7 @@ class AlertsService(Service):
             self.rules.channel_factory = lambda target: channel(target, core)
         if self.config.dispatch_suspended and not await self.switch.suspended():
             await self.switch.set_suspended(True, "service:alerts",
-                                          "VIGIE_ALERTS_DISPATCH_SUSPENDED at start")
+                                            "VIGIE_ALERTS_DISPATCH_SUSPENDED at start")
         if await self.db(self.store.accounts.count_users, "admin") == 0:
             log.warning("no console administrator yet: create one with "
                         "`vigie alerts admin create --login <name>`")

@@ -27,16 +27,16 @@ from sqlalchemy.pool import StaticPool
 from vigie_alerts.adapters.store.accounts import Accounts, User
 from vigie_alerts.adapters.store.evidence import EvidenceIndex
 from vigie_alerts.adapters.store.feed import Feed, FeedItem
-from vigie_alerts.adapters.store.history import AlertHistory, AlertQuery, Recorded
+from vigie_alerts.adapters.store.history import AlertHistory, AlertQuery
 from vigie_alerts.adapters.store.outbox import Delivery, NewDelivery, Outbox, delivery_id
 from vigie_alerts.adapters.store.sessions import SessionInfo, Sessions
-from vigie_alerts.adapters.store.state import AuditOutbox, PendingAudit, ServiceState
+from vigie_alerts.adapters.store.state import AuditOutbox, ServiceState
 from vigie_alerts.adapters.store.stored import StoredAlert
 from vigie_alerts.adapters.store.tables import Base, now_utc
 
-__all__ = ["AlertQuery", "Database", "Delivery", "FeedItem", "NewDelivery", "PendingAudit",
-           "Recorded", "SessionInfo", "Store", "StoredAlert", "User", "default_url",
-           "delivery_id", "make_engine", "now_utc", "open_store"]
+__all__ = ["AlertQuery", "Database", "Delivery", "FeedItem", "NewDelivery", "SessionInfo", "Store",
+           "StoredAlert", "User", "default_url", "delivery_id", "make_engine", "now_utc",
+           "open_store"]
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,7 +61,6 @@ class NewDelivery:
     status: str
     reason: str = ""
     next_attempt_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def delivery_id(alert_id: str, route: str, channel: str, recipient: int) -> str:
