@@ -287,7 +287,7 @@ async def world(tmp_path_factory) -> AsyncIterator[World]:
         frames = len(SCENES) * SECONDS_PER_SCENE
         await until(lambda: all(ingest.status()["health"].get(c) == "down"
                                 for c in ("cam-face", "cam-late", "cam-plain")), 120, "ingest")
-        face = next(s for s in running.services if s.name == "face")
+        face = next(s for s in running.services if s.name == "face").app
         await until(lambda: sum(face.frames.values()) >= 3 * frames, 120, "face")
         world = World(running, bus, data, receiver, enrolled.subject_id, tokens, capture.lines)
         await until(lambda: _snapshots_done(world), 120, "alerts and their snapshots")
@@ -314,7 +314,7 @@ async def test_invariant_1_faces_are_processed_only_where_and_while_authorised(w
     matches = await world.matches()
     assert matches and {m.camera_id for m in matches} == {"cam-face"}
     assert {m.subject_id for m in matches} == {world.subject_id}
-    refused = world.service("face").frames
+    refused = world.service("face").app.frames
     assert any(k.startswith("skipped") and "cam" not in k for k in refused)  # reasons counted
     status = world.running.status()
     assert status["no_biometrics"] is False
@@ -354,7 +354,7 @@ async def test_invariant_2_strangers_embeddings_are_nowhere(world):
 
     detector, embedder = resolve(Path.home() / ".cache/vigie/models", "sface")
     engine = FaceEngine(detector, embedder, EngineOptions())
-    face = world.service("face")
+    face = world.service("face").app
     template = engine.embed(working_size(cv2.imread(str(PHOTOS / ENROLLED))),
                             engine.detect(working_size(cv2.imread(str(PHOTOS / ENROLLED)))))[0]
     strangers = []
@@ -386,7 +386,7 @@ async def test_invariant_3_consent_record_and_erasure_by_tombstone_and_key_destr
     assert entry.consent.reference == "form-2026-0007" and entry.consent.enrolled_by
     assert entry.consent.HasField("expires_at") and entry.consent.HasField("enrolled_at")
     assert entry.encrypted_template and entry.key_id
-    face = world.service("face")
+    face = world.service("face").app
     assert face.keystore.exists(entry.key_id)
     await face_grpc.FaceServiceStub(world.running.channel("watchlist")).Erase(
         face_pb.EraseRequest(subject_id=world.subject_id, reason="consent withdrawn"),
@@ -460,7 +460,7 @@ async def test_invariant_7_snapshots_blur_every_face_but_the_matched_one(world):
     detector, embedder = resolve(Path.home() / ".cache/vigie/models", "sface")
     engine = FaceEngine(detector, embedder, EngineOptions())
     alerts = world.service("alerts")
-    threshold = world.service("face").threshold
+    threshold = world.service("face").app.threshold
 
     def faces(image: np.ndarray) -> np.ndarray:
         found = [f for f in engine.detect(image) if f.size_px >= 40]
