@@ -138,6 +138,33 @@ def test_external_messages_never_name_the_subject():
     assert body["alert"]["face_match"] is True and body["status"] == "confirmed"
 
 
+def _outputs(alert: AlertRaised) -> tuple[dict, str, bytes]:
+    payload = alert_payload(alert, event="alert.raised", status=1, confirmations=0, required=1,
+                            camera_name="Gare", sent_at=T0)
+    cap = render_cap(CapAlert(alert_id=alert.alert_id, title=alert.title,
+                              rule_kind=alert.rule_kind, severity=alert.severity, raised_at=T0,
+                              camera_id=alert.camera_id, kind_name=alert.rule_kind_name),
+                     CapIdentity(), T0)
+    return payload, sms_text(alert, "Gare", 0, ""), cap
+
+
+def test_messages_name_the_rule_kind_a_plug_in_kind_included():
+    old = AlertRaised(alert_id="k1", rule_kind=RuleKind.RULE_KIND_CROWD_MOVEMENT,
+                      camera_id="c", severity=Severity.SEVERITY_HIGH)
+    new = AlertRaised()
+    new.CopyFrom(old)
+    new.rule_kind_name = "crowd_movement"
+    assert _outputs(old) == _outputs(new)  # the same bytes, with or without the name
+    payload, text, cap = _outputs(new)
+    assert payload["alert"]["rule_kind"] == "crowd_movement" and "crowd movement" in text
+    plug_in = AlertRaised(alert_id="k2", rule_kind_name="zone_occupancy", camera_id="c",
+                          severity=Severity.SEVERITY_HIGH)
+    payload, text, cap = _outputs(plug_in)
+    assert payload["alert"]["rule_kind"] == "zone_occupancy" and "zone occupancy" in text
+    assert ET.fromstring(cap).findtext(f"{{{CAP_NS}}}info/{{{CAP_NS}}}event") == \
+        "Zone Occupancy"
+
+
 def test_the_sms_reference_survives_any_title_and_a_repeat_says_so():
     a = face_alert()
     a.title = "x" * 300

@@ -61,6 +61,7 @@ class CapAlert:
     confirmed: bool = False
     confirmations: int = 0
     parameters: Mapping[str, str] = field(default_factory=dict)
+    kind_name: str = ""  # the rule kind's registry name (a plug-in kind has only this)
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,12 @@ def render_cap(alert: CapAlert, identity: CapIdentity, sent: datetime) -> bytes:
     info = ET.SubElement(root, f"{{{CAP_NS}}}info")
     _sub(info, "language", identity.language)
     _sub(info, "category", _CATEGORY.get(alert.rule_kind, "Security"))
-    kind = RuleKind.Name(alert.rule_kind).removeprefix("RULE_KIND_").replace("_", " ").title() \
-        if alert.rule_kind in RuleKind.values() else "Alert"
+    if alert.kind_name:
+        kind = alert.kind_name.replace("_", " ").title()
+    elif alert.rule_kind in RuleKind.values():
+        kind = RuleKind.Name(alert.rule_kind).removeprefix("RULE_KIND_").replace("_", " ").title()
+    else:
+        kind = "Alert"
     _sub(info, "event", kind)
     _sub(info, "urgency", _URGENCY.get(alert.severity, "Unknown"))
     _sub(info, "severity", _SEVERITY.get(alert.severity, "Unknown"))

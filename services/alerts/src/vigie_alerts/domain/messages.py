@@ -23,6 +23,12 @@ def kind_name(kind: int) -> str:
             else "unspecified")
 
 
+def alert_kind(alert: AlertRaised) -> str:
+    """The name of the alert's rule kind: its rule_kind_name (all a plug-in kind has), else the
+    built-in kind's (alerts from before that field)."""
+    return alert.rule_kind_name or kind_name(alert.rule_kind)
+
+
 def severity_name(severity: int) -> str:
     return (Severity.Name(severity).removeprefix("SEVERITY_").lower()
             if severity in Severity.values() else "unspecified")
@@ -42,7 +48,7 @@ def sms_text(alert: AlertRaised, camera_name: str, confirmations: int, console_u
              reference: str = "", repeat: bool = False) -> str:
     """The reference and link come last and are never cut: the title gives way first.
     `repeat`: this may be a second copy (an earlier attempt's outcome is unknown)."""
-    title = alert.title or kind_name(alert.rule_kind).replace("_", " ")
+    title = alert.title or alert_kind(alert).replace("_", " ")
     when = alert.raised_at.ToDatetime(UTC).strftime("%H:%M:%S UTC")
     head = (f"{'POSSIBLE REPEAT - ' if repeat else ''}"
             f"Vigie {severity_name(alert.severity).upper()}: {title} - "
@@ -63,7 +69,7 @@ def alert_payload(alert: AlertRaised, *, event: str, status: int, confirmations:
         "alert": {
             "alert_id": alert.alert_id,
             "rule_id": alert.rule_id,
-            "rule_kind": kind_name(alert.rule_kind),
+            "rule_kind": alert_kind(alert),
             "severity": severity_name(alert.severity),
             "title": alert.title,
             "camera_id": alert.camera_id,

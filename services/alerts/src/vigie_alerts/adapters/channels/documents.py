@@ -28,7 +28,8 @@ def cap_document(ctx: Context, identity: CapIdentity) -> bytes:
         severity=alert.severity, raised_at=alert.raised_at.ToDatetime(UTC),
         camera_id=alert.camera_id, camera_name=ctx.camera_name, lat_deg=ctx.lat_deg,
         lon_deg=ctx.lon_deg, confirmed=ctx.delivery.trigger == "confirmed",
-        confirmations=ctx.alert.confirmations), identity, ctx.delivery.created_at)
+        confirmations=ctx.alert.confirmations, kind_name=alert.rule_kind_name), identity,
+        ctx.delivery.created_at)
 
 
 def json_document(ctx: Context) -> bytes:

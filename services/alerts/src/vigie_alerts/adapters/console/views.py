@@ -11,7 +11,7 @@ from vigie.rules.v1.rule_pb2 import Rule, RuleKind
 from vigie_alerts.adapters.store import Delivery, StoredAlert
 from vigie_alerts.domain import lifecycle
 from vigie_alerts.domain.drawing import RuleKindInfo
-from vigie_alerts.domain.messages import iso, kind_name, severity_name
+from vigie_alerts.domain.messages import alert_kind, iso, kind_name, severity_name
 from vigie_alerts.domain.roles import Permission, allowed
 
 ACTION_NAMES = {v: n.removeprefix("AUDIT_ACTION_").lower() for n, v in AuditAction.items()}
@@ -31,7 +31,7 @@ def alert_json(stored: StoredAlert, role: str,
     has_snapshot = bool(stored.snapshot_path) and stored.evidence_deleted_at is None
     body: dict[str, Any] = {
         "alert_id": a.alert_id, "title": a.title,
-        "kind": a.rule_kind_name or kind_name(a.rule_kind),
+        "kind": alert_kind(a),
         "severity": severity_name(a.severity), "rule_id": a.rule_id,
         "camera_id": a.camera_id, "camera_name": name, "lat": lat, "lon": lon,
         "raised_at": ts(a, "raised_at"), "started_at": ts(a, "started_at"),
