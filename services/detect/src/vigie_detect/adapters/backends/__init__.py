@@ -39,7 +39,13 @@ def backend(name: str) -> Backend:
 
 def model_store(models_dir: Path, allow_downloads: bool = False) -> ModelStore:
     """The detection models: the catalogue's, and the files of models_dir a backend loads."""
-    user_files = {suffix: b.name for b in registry().values() for suffix in b.user_files}
+    user_files: dict[str, str] = {}
+    for b in registry().values():
+        for suffix in b.user_files:
+            if suffix in user_files:
+                raise RuntimeError(f"backends {user_files[suffix]!r} and {b.name!r} both load "
+                                   f"{suffix} files")
+            user_files[suffix] = b.name
     return ModelStore(models_dir, DETECTION_MODELS, allow_downloads, user_files,
                       restore="run `vigie models fetch {name}`")
 
