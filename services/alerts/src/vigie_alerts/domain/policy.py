@@ -191,7 +191,8 @@ class Policy(_Model):
                 channels[name] = model.model_validate(spec)
             except ValidationError as exc:
                 raise ValueError(f"channel {name!r} ({kind}): " + "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".removeprefix(": ")
+                    f"{'.'.join(str(p) for p in e['loc'])}: "
+                    f"{e['msg'].removeprefix('Value error, ')}".removeprefix(": ")
                     for e in exc.errors())) from None
         return channels
 

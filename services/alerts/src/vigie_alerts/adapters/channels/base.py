@@ -64,6 +64,7 @@ class Channel:
     # the delivery in doubt (Delivery.in_doubt_since), and a delivery whose last attempt is in
     # doubt ends `unknown`, not `failed`.
     tracks_doubt: ClassVar[bool] = False
+    kit: Kit  # given by start()
 
     def __init__(self, name: str, config: ChannelConfig) -> None:
         self.name = name
