@@ -22,16 +22,16 @@ from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_rules.domain.alert_ids import alert_id
 from vigie_rules.domain.engine import (
     DEFAULT_TOLERANCE_MS,
-    OTHER_EVENT_KINDS,
     WINDOW_MS,
     CameraState,
     evaluate,
     flush,
 )
-from vigie_rules.domain.kinds import kind_of
+from vigie_rules.domain.kinds import KINDS, kind_of
 from vigie_rules.domain.schedule import rule_active
 
 K = RuleKind
+OTHER_EVENT_KINDS = {k.enum for k in KINDS if k.step is None}  # face matches, citizen reports
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a Thursday (01:00 in Paris); window-aligned
 STEP = 100  # 10 frames per second
 CAM = "cam-1"

@@ -20,12 +20,13 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from google.protobuf import json_format
 from pydantic import ValidationError
-from vigie.rules.v1.rule_pb2 import Rule, RuleKind, Severity
+from vigie.rules.v1.rule_pb2 import Rule, Severity
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.codec import DecodeError, decode
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import RULES
 
+from vigie_rules.domain.kinds import kind_of
 from vigie_rules.domain.spec import (
     MAX_DOCUMENT_BYTES,
     RuleSpecError,
@@ -119,8 +120,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     except (TimeoutError, OSError, RuntimeError, KafkaException) as exc:
         sys.exit(f"vigie rules: could not publish to {RULES.name}: {exc}")
     for rule in rules:
-        print(f"added {rule.rule_id} ({RuleKind.Name(rule.kind).removeprefix('RULE_KIND_').lower()}"
-              f" on {rule.camera_id or 'all cameras'})")
+        print(f"added {rule.rule_id} ({_kind(rule)} on {rule.camera_id or 'all cameras'})")
     return 0
 
 
@@ -176,8 +176,13 @@ async def read_rules(bootstrap: str, idle_s: float = IDLE_S,
         await bus.close()
 
 
+def _kind(rule: Rule) -> str:
+    kind = kind_of(rule)
+    return kind.name if kind is not None else rule.kind_name or f"kind {rule.kind}"
+
+
 def _row(rule: Rule) -> str:
-    kind = RuleKind.Name(rule.kind).removeprefix("RULE_KIND_").lower()
+    kind = _kind(rule)
     severity = Severity.Name(rule.severity).removeprefix("SEVERITY_").lower()
     until = (rule.schedule.valid_until.ToDatetime(tzinfo=UTC).isoformat(timespec="minutes")
              if rule.schedule.HasField("valid_until") else "permanent")

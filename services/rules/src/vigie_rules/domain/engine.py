@@ -65,20 +65,19 @@ from collections.abc import Sequence
 
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
-from vigie.rules.v1.rule_pb2 import Rule, RuleKind
+from vigie.rules.v1.rule_pb2 import Rule
 from vigie.rules.v1.signal_pb2 import SignalObserved
 from vigie.stats.v1.stats_pb2 import Count, CountsAggregated
 
 from vigie_rules.domain.engine_state import CameraState, RuleState
 from vigie_rules.domain.geometry import box_bottom_centre
 from vigie_rules.domain.kind import Frame, FrameContext, Kind, Obj, SettleContext
-from vigie_rules.domain.kinds import KINDS, kind_of
+from vigie_rules.domain.kinds import kind_of
 from vigie_rules.domain.schedule import rule_active
 from vigie_rules.domain.signal_timeline import SignalTimeline
 
 __all__ = [
     "DEFAULT_TOLERANCE_MS",
-    "OTHER_EVENT_KINDS",
     "SIGNAL_TOLERANCE_MS",
     "TRACK_TTL_MS",
     "WINDOW_MS",
@@ -97,10 +96,6 @@ TRACK_TTL_MS = 5_000
 SIGNAL_TOLERANCE_MS = 2_000
 """How far signal observations may arrive out of order among themselves; what waits for a signal
 state at t is decided once the signal's observations reach t + this."""
-
-OTHER_EVENT_KINDS: frozenset[RuleKind] = frozenset(
-    k.enum for k in KINDS if k.step is None and k.enum)
-"""Built-in kinds driven by other events than frames (face matches, citizen reports)."""
 
 CameraRule = tuple[Rule, Kind]
 
