@@ -297,6 +297,7 @@ def rule() -> Rule:
         created_by="op.martin",
         updated_at=ts("2025-06-14T17:58:31Z"),
         signal_id="ctrl-lyon-c2-barre/sg-3",
+        kind_name="red_light",
     )
 
 
@@ -343,6 +344,8 @@ def alert_raised() -> AlertRaised:
         requires_confirmations=2,
         attributes={"score": "0.512", "threshold": "0.363", "match_id": face_matched().match_id},
         frame_id="cam-bellecour-01:48213",
+        involves_persons=True,
+        rule_kind_name="face_match",
     )
 
 
