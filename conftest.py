@@ -1,9 +1,8 @@
 """Fixtures shared by every test folder: a real Apache Kafka broker or PostgreSQL server when a
-test asks for one."""
+test asks for one, the shared clips; under CI=true a skip is a failure (tests/ci_gate.py)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "tests"))
 
+import required_inputs as inputs
 from kafka_broker import KafkaCluster
 from postgres_server import PostgresServer
+
+# Under CI=true (or 1) a skipped test fails: CI must provide every input (tests/ci_gate.py).
+pytest_plugins = ["ci_gate"]
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-SHARED_DATA = Path(os.environ.get("VIGIE_TEST_DATA", Path(__file__).parent.parent / "shared/data"))
-
-
 @pytest.fixture(scope="session")
 def clips() -> Path:
     """The real test clips (../shared/data/clips, or $VIGIE_TEST_DATA/clips); never in the repo."""
-    folder = SHARED_DATA / "clips"
-    if not (folder / "carpark_topdown.mp4").is_file():
-        pytest.skip(f"test clips not found in {folder} (set VIGIE_TEST_DATA)")
-    return folder
+    return inputs.need(inputs.clips)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import required_inputs as inputs
 from process_helpers import VIGIE, free_port
 from process_helpers import vigie_env as env
 from vigie.audit.v1.audit_pb2 import AuditAction
@@ -42,7 +43,6 @@ from vigie_core.topics import CAMERAS, REGISTRY
 sys.path.insert(0, str(Path(__file__).parents[2] / "services/alerts/tests"))
 from alerts_fakes import SmsProvider
 
-CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-default-apps", "--disable-extensions"]
@@ -76,10 +76,9 @@ async def operator_draws_and_confirms(url: str, camera_id: str, sms: SmsProvider
                                       shots: Path) -> str:
     """The browser part; returns the confirmed alert's id."""
     async_playwright = pytest.importorskip("playwright.async_api").async_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    chromium = inputs.need(inputs.chromium)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS,
                                           headless=True, timeout=30_000)
         try:
             page = await (await browser.new_context(

@@ -10,6 +10,12 @@ would meet them.
   into a new topic (as compaction-like tooling would), reorder records in an exported copy. A
   copy missing the chain's tail verifies (nothing inside it is wrong) but its head hash differs
   from the one verify printed before: truncation shows against a head kept elsewhere.
+- `vigie audit verify --keys FILE`, the auditor's check against the public keys they were given
+  (printed by `vigie audit public-key` from the key files the writers sign with, as the chart
+  mounts them from its Secret): passes with the right keys; fails, naming the chain and the key,
+  when the file lacks a writer's key, holds another key for it, or names a chain the trail lacks,
+  and when a whole chain was written by another service's key; a malformed file is refused with
+  its line and the reason, not a traceback.
 - `vigie topics check` reports topics whose configuration drifted from the registry (retention,
   and the audit topic below its 183-day floor) and `vigie topics create` sets them back.
 """
@@ -25,13 +31,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from PIL import Image
 from process_helpers import VIGIE, vigie_env
 from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
 from vigie.ingest.v1.ingest_service_pb2 import UploadMetadata
-from vigie_core.audit import decode_records, record_hash, seal
+from vigie_core.audit import (
+    AuditLog,
+    decode_records,
+    key_id,
+    load_signing_key,
+    public_key_bytes,
+    record_hash,
+    seal,
+)
 from vigie_core.bus.base import Record, TopicSpec
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.codec import encode, new_envelope
@@ -40,9 +56,10 @@ from vigie_core.settings import CoreSettings
 from vigie_core.topics import AUDIT, FRAMES, REGISTRY
 
 
-def vigie(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+def vigie(bootstrap: str, *args: str, stdin: str | None = None,
+          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([VIGIE, *args], env=vigie_env(VIGIE_KAFKA_BOOTSTRAP=bootstrap),
-                          capture_output=True, text=True, timeout=180)
+                          capture_output=True, text=True, timeout=180, input=stdin)
 
 
 def photo(colour: tuple[int, int, int]) -> bytes:
@@ -193,3 +210,138 @@ async def test_topics_check_reports_drift_and_create_sets_the_registry_retention
         in fixed.stdout
     again = vigie(kafka.bootstrap, "topics", "check")
     assert again.returncode == 0, again.stdout
+
+
+def chain_lines(out: str) -> dict[str, str]:
+    """`vigie audit verify` output by chain (the first line of each)."""
+    lines: dict[str, str] = {}
+    for line in out.splitlines():
+        if not line.startswith(" ") and ": " in line:
+            lines.setdefault(line.split(": ", 1)[0], line)
+    return lines
+
+
+@pytest.mark.timeout(480)  # nine `vigie` processes, each a few seconds on a busy 2-core machine
+async def test_audit_verify_keys_as_an_auditor_runs_it(kafka, tmp_path):
+    run = uuid.uuid4().hex[:8]
+    bus = KafkaBus(kafka.bootstrap, "audit-keys-e2e")
+    try:
+        await bus.ensure_topics(REGISTRY)
+        # The chart's Secret, as the pods find it: one key file per service.
+        secret = tmp_path / "secret"
+        secret.mkdir()
+        for service in ("rules", "alerts"):
+            (secret / f"{service}.pem").write_bytes(Ed25519PrivateKey.generate().private_bytes(
+                Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        # Two pods of each service, each on a chain of its own, signing with its service's key
+        # (VIGIE_AUDIT_KEY_FILE), as Service.audit builds its writer; two records each.
+        chains = []
+        for service in ("rules", "alerts"):
+            for pod in ("a", "b"):
+                core = CoreSettings(kafka_bootstrap=kafka.bootstrap, data_dir=tmp_path / pod,
+                                    audit_replica=f"vigie-{service}-{run}-{pod}",
+                                    audit_key_file=secret / f"{service}.pem")
+                chain = f"{service}/{core.audit_replica}"
+                writer = AuditLog(bus, chain, f"service:{service}",
+                                  load_signing_key(core.audit_key_path(chain)))
+                for n in range(2):
+                    await writer.record(AuditAction.AUDIT_ACTION_RULE_CHANGE, f"rule:r{n}")
+                assert writer.chain == chain  # the Secret's key: the same chain, never ~<id>
+                chains.append(chain)
+        assert not list(tmp_path.glob("[ab]/**/*.key"))  # no pod made a key of its own
+        # An export of the trail with these chains (the live topic holds other tests' chains).
+        mine = [r for r in await bus.read_all(AUDIT.name) if r.key.decode() in chains]
+        assert len(mine) == 8
+        export = await copy_topic(bus, mine)
+
+        # What the operator hands the auditor: `vigie audit public-key` over each key file
+        # (the documented command pipes it from the Secret: stdin here too).
+        printed = {}
+        for service in ("rules", "alerts"):
+            out = vigie(kafka.bootstrap, "audit", "public-key", "--chain", f"{service}/*", "-",
+                        stdin=(secret / f"{service}.pem").read_text())
+            assert out.returncode == 0, out.stderr
+            printed[service] = out.stdout
+        keys = tmp_path / "audit-keys.txt"
+        keys.write_text(printed["rules"] + printed["alerts"])
+
+        def verify(keys_text: str | None) -> subprocess.CompletedProcess[str]:
+            args = ["audit", "verify", "--topic", export]
+            if keys_text is not None:
+                keys.write_text(keys_text)
+                args += ["--keys", str(keys)]
+            return vigie(kafka.bootstrap, *args)
+
+        # the right keys (through stdin, as `kubectl exec -i ... --keys -` passes them): every
+        # chain verifies, exit 0
+        good = vigie(kafka.bootstrap, "audit", "verify", "--topic", export, "--keys", "-",
+                     stdin=printed["rules"] + printed["alerts"])
+        assert good.returncode == 0, good.stdout + good.stderr
+        rules_id = printed["rules"].rsplit("# key ", 1)[1].strip()
+        alerts_id = printed["alerts"].rsplit("# key ", 1)[1].strip()
+        lines = chain_lines(good.stdout)
+        assert set(lines) == set(chains)
+        for chain in chains:
+            signer = rules_id if chain.startswith("rules/") else alerts_id
+            assert f"{chain}: ok, 2 records, signed by {signer}, head " in lines[chain]
+
+        # a file without alerts' key: the alerts chains fail, named, with the key they carry
+        missing = verify(printed["rules"])
+        assert missing.returncode == 1, missing.stdout
+        lines = chain_lines(missing.stdout)
+        for chain in chains:
+            if chain.startswith("alerts/"):
+                assert lines[chain] == (f"{chain}: INVALID at sequence 1: record 1 is signed by "
+                                        f"key {alerts_id}, which is not trusted")
+                assert f"  {keys} trusts for {chain}: no key" in missing.stdout
+            else:
+                assert lines[chain].startswith(f"{chain}: ok, 2 records")
+
+        # a file with another key for alerts: the same, and which key the file trusts instead;
+        # and a chain the file names exactly but the export lacks (deleted whole): MISSING
+        other = public_key_bytes(Ed25519PrivateKey.generate())
+        gone = f"rules/vigie-rules-{run}-c"
+        rules_hex = printed["rules"].split()[1]
+        wrong = verify(printed["rules"] + f"alerts/* {other.hex()}\n{gone} {rules_hex}\n")
+        assert wrong.returncode == 1
+        for chain in chains:
+            if chain.startswith("alerts/"):
+                assert f"{chain}: INVALID at sequence 1: record 1 is signed by key {alerts_id}" \
+                    in wrong.stdout
+                assert f"  {keys} trusts for {chain}: {key_id(other)}" in wrong.stdout
+            else:
+                assert chain_lines(wrong.stdout)[chain].startswith(f"{chain}: ok, 2 records")
+        assert f"{gone}: MISSING: {keys} names it, but {export} has no record of it" \
+            in wrong.stdout
+
+        # a whole chain started by someone holding rules' key, posing as an alerts pod: the
+        # chain is sound in itself (verify without keys passes), only the keys tell
+        intruder = AuditLog(bus, f"alerts/vigie-alerts-{run}-x", "service:alerts",
+                            load_signing_key(secret / "rules.pem"))
+        await intruder.record(AuditAction.AUDIT_ACTION_DECISION, "alert:x")
+        posed = [r for r in await bus.read_all(AUDIT.name) if r.key == intruder.chain.encode()]
+        export2 = await copy_topic(bus, mine + posed)
+        unkeyed = vigie(kafka.bootstrap, "audit", "verify", "--topic", export2)
+        assert unkeyed.returncode == 0, unkeyed.stdout
+        keys.write_text(printed["rules"] + printed["alerts"])
+        keyed = vigie(kafka.bootstrap, "audit", "verify", "--topic", export2, "--keys", str(keys))
+        assert keyed.returncode == 1
+        assert (f"{intruder.chain}: INVALID at sequence 1: record 1 is signed by key {rules_id}, "
+                "which is not trusted") in keyed.stdout
+
+        # a malformed file (the commonest mistake: the Secret's private key instead of the
+        # public one): exit 2, the line and the reason, no traceback, nothing of the key echoed
+        # (more malformed files: libs/core/tests/test_audit_cli.py)
+        pasted = (secret / "rules.pem").read_text()
+        bad = verify(f"alerts/* {printed['alerts'].split()[1]}\n" + pasted)
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+        assert (f"{keys}:2: a PEM block, not a public key (this is a PRIVATE key: keep it "
+                "secret") in bad.stderr
+        assert "Traceback" not in bad.stderr and bad.stdout == ""
+        assert pasted.splitlines()[1] not in bad.stderr
+
+        # and an export that does not exist (a mistyped name) proves nothing: exit 1
+        typo = vigie(kafka.bootstrap, "audit", "verify", "--topic", f"{export}-typo")
+        assert typo.returncode == 1 and f"no audit records on {export}-typo" in typo.stdout
+    finally:
+        await bus.close()

@@ -68,6 +68,7 @@ import grpc
 import numpy as np
 import pytest
 import pytest_asyncio
+import required_inputs as inputs
 from vigie.alerts.v1 import alerts_service_pb2 as alerts_pb
 from vigie.alerts.v1 import alerts_service_pb2_grpc as alerts_grpc
 from vigie.alerts.v1.alert_pb2 import AlertRaised
@@ -228,8 +229,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory) -> AsyncIterator[World]:
-    if not (PHOTOS / "MANIFEST.json").is_file():
-        pytest.skip(f"face test photos not found in {PHOTOS}: run make face-testdata")
+    inputs.need(inputs.face_photos)
     data = tmp_path_factory.mktemp("privacy")
     media = data / "media"
     media.mkdir()

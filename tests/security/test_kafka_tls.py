@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import required_inputs as inputs
 from kafka_broker import fetch, find_free_base_port
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie_core.auth import certs
@@ -36,8 +36,7 @@ def _port_open(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if shutil.which("java") is None:
-        pytest.skip("java is needed for a real Kafka broker")
+    inputs.need(inputs.java)
     home = fetch()
     work = tmp_path_factory.mktemp("kafka-tls")
     pki = work / "tls"

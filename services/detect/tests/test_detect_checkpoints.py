@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 import pytest
+import required_inputs as inputs
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie.ingest.v1.frame_pb2 import FrameSampled
@@ -21,7 +22,6 @@ from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import DETECTIONS, FRAMES, TRACKER_STATE
 
-TUD = Path(__file__).resolve().parents[3].parent / "shared/data/mot15/TUD-Stadtmitte"
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
@@ -36,9 +36,7 @@ class KeptBus(MemoryBus):
 @pytest.fixture(scope="module")
 def frames() -> list[FrameSampled]:
     """Every other frame of TUD-Stadtmitte's first 120 (12.5 frames/s), as ingest sends them."""
-    clip = TUD / "TUD-Stadtmitte.mp4"
-    if not clip.is_file():
-        pytest.skip(f"{clip} not found (../shared/data)")
+    clip = inputs.need(inputs.mot15) / "TUD-Stadtmitte/TUD-Stadtmitte.mp4"
     out = []
     with av.open(str(clip)) as container:
         for i, decoded in enumerate(container.decode(video=0)):

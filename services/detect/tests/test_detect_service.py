@@ -8,11 +8,11 @@ import io
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import av
 import grpc
 import pytest
+import required_inputs as inputs
 from vigie.detect.v1 import detect_service_pb2 as pb
 from vigie.detect.v1 import detect_service_pb2_grpc as pb_grpc
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
@@ -23,16 +23,13 @@ from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import DETECTIONS, FRAMES
 
-TUD = Path(__file__).resolve().parents[3].parent / "shared/data/mot15/TUD-Stadtmitte"
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def jpegs() -> list[bytes]:
     """The first 40 frames of TUD-Stadtmitte (640x480, 25 fps) as JPEG, as ingest sends them."""
-    clip = TUD / "TUD-Stadtmitte.mp4"
-    if not clip.is_file():
-        pytest.skip(f"{clip} not found (../shared/data)")
+    clip = inputs.need(inputs.mot15) / "TUD-Stadtmitte/TUD-Stadtmitte.mp4"
     out = []
     with av.open(str(clip)) as container:
         for frame in container.decode(video=0):

@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+import required_inputs as inputs
 from vigie_core.hashing import file_sha256
 from vigie_core.model_catalogue import DETECTION_MODELS
 from vigie_core.model_store import ModelVerificationError, UnknownModel, package_dir
@@ -74,6 +75,26 @@ def test_a_corrupted_local_copy_fails_verification_naming_file_and_hashes(tmp_pa
     assert file_sha256(cfg) in message
     status = {s.spec.name: s.where for s in model_store(tmp_path).list()}
     assert status["yolov3-tiny"] == "corrupt: yolov3-tiny.cfg"
+
+
+def test_a_corrupted_weights_file_is_an_error_never_a_skip(tmp_path: Path) -> None:
+    weights = copy_tiny(tmp_path, roles=("weights",)) / "yolov3-tiny.weights"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one weight
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelVerificationError) as caught:
+        model_store(tmp_path).resolve("yolov3-tiny")
+    assert caught.value.path == weights
+    assert caught.value.expected == TINY.files["weights"].sha256 != caught.value.actual
+    # The lookup the detector tests skip through when no copy is installed raises it too.
+    try:
+        inputs.need(inputs.yolov3_tiny, tmp_path)
+    except pytest.skip.Exception as skipped:
+        pytest.fail(f"a weights file failing its SHA-256 was skipped: {skipped}")
+    except ModelVerificationError as exc:
+        assert exc.path == weights
+    else:
+        pytest.fail("a weights file failing its SHA-256 was accepted")
 
 
 def test_backends_are_the_modules_of_their_folder_each_with_described_options() -> None:

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import required_inputs as inputs
 
 cv2 = pytest.importorskip("cv2")
 if not hasattr(cv2.dnn, "readNetFromDarknet"):
@@ -16,7 +16,6 @@ if not hasattr(cv2.dnn, "readNetFromDarknet"):
                 "4.x)", allow_module_level=True)
 
 from vigie_core.model_store import ModelError, ResolvedModel  # noqa: E402
-from vigie_detect.adapters.backends import model_store  # noqa: E402
 from vigie_detect.adapters.backends.opencv_darknet import (  # noqa: E402
     DarknetOptions,
     OpenCvDarknetDetector,
@@ -24,25 +23,18 @@ from vigie_detect.adapters.backends.opencv_darknet import (  # noqa: E402
 )
 from vigie_detect.domain.detections import COCO_CLASSES, Detections, box_iou  # noqa: E402
 
-SHARED_DATA = Path(os.environ.get("VIGIE_TEST_DATA",
-                                  Path(__file__).resolve().parents[3].parent / "shared/data"))
 N_FRAMES = 20
 PERSON = COCO_CLASSES.index("person")
 
 
 def mot15(sequence: str = "TUD-Stadtmitte") -> Path:
-    folder = SHARED_DATA / "mot15" / sequence
-    if not (folder / f"{sequence}.mp4").is_file() or not (folder / "gt/gt.txt").is_file():
-        pytest.skip(f"MOT15 {sequence} not found in {folder} (set VIGIE_TEST_DATA)")
-    return folder
+    return inputs.need(inputs.mot15) / sequence
 
 
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> ResolvedModel:
-    try:
-        return model_store(tmp_path_factory.mktemp("models")).resolve("yolov3-tiny")
-    except ModelError as exc:
-        pytest.skip(f"yolov3-tiny weights unavailable: {exc}")
+    # Skips only when no copy is installed; one failing its SHA-256 raises (test_models.py).
+    return inputs.need(inputs.yolov3_tiny, tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ camera independence and eviction in the pool, and ground-truth boxes of a real s
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
+import required_inputs as inputs
 
 if importlib.util.find_spec("ultralytics") is None:  # not importorskip: importing it is the
     pytest.skip("ultralytics not installed", allow_module_level=True)  # backend's job (env first)
@@ -17,11 +17,6 @@ pytest.importorskip("lap")
 
 from vigie_detect.adapters.tracking import CameraTracker, TrackerParams, TrackerPool
 from vigie_detect.domain.detections import Detections
-
-SHARED_DATA = Path(os.environ.get("VIGIE_TEST_DATA",
-                                  Path(__file__).resolve().parents[3].parent / "shared/data"))
-TUD = SHARED_DATA / "mot15/TUD-Stadtmitte"
-
 
 Box = tuple[float, float, float, float]
 
@@ -173,10 +168,13 @@ def load_mot_gt(path: Path) -> dict[int, list[tuple[int, Box]]]:
     return frames
 
 
-@pytest.mark.skipif(not (TUD / "gt/gt.txt").is_file(),
-                    reason=f"MOT15 TUD-Stadtmitte not found in {TUD} (set VIGIE_TEST_DATA)")
-def test_tud_stadtmitte_ground_truth_identities_keep_one_track_id() -> None:
-    gt = load_mot_gt(TUD / "gt/gt.txt")
+@pytest.fixture
+def tud_gt() -> Path:
+    return inputs.need(inputs.mot15) / "TUD-Stadtmitte/gt/gt.txt"
+
+
+def test_tud_stadtmitte_ground_truth_identities_keep_one_track_id(tud_gt: Path) -> None:
+    gt = load_mot_gt(tud_gt)
     tracker = CameraTracker()
     carried: dict[int, Counter[int]] = defaultdict(Counter)  # identity -> track id -> boxes
     boxes_of: Counter[int] = Counter()
@@ -223,12 +221,11 @@ def noisy_sequence(gt: dict[int, list[tuple[int, Box]]], seed: int = 7) -> list[
     return out
 
 
-@pytest.mark.skipif(not (TUD / "gt/gt.txt").is_file(),
-                    reason=f"MOT15 TUD-Stadtmitte not found in {TUD} (set VIGIE_TEST_DATA)")
-def test_a_restored_checkpoint_continues_exactly_like_the_uninterrupted_tracker() -> None:
+def test_a_restored_checkpoint_continues_exactly_like_the_uninterrupted_tracker(
+        tud_gt: Path) -> None:
     from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 
-    frames = noisy_sequence(load_mot_gt(TUD / "gt/gt.txt"))
+    frames = noisy_sequence(load_mot_gt(tud_gt))
     reference = CameraTracker()
     outputs, checkpoints = [], []
     for detections in frames:

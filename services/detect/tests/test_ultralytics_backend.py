@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import required_inputs as inputs
 
 if importlib.util.find_spec("ultralytics") is None:  # not importorskip: importing it is the
     pytest.skip("ultralytics not installed", allow_module_level=True)  # backend's job (env first)
@@ -33,9 +34,6 @@ from vigie_detect.adapters.backends.ultralytics_yolo import (  # noqa: E402
 from vigie_detect.adapters.tracking import CameraTracker, TrackerParams  # noqa: E402
 from vigie_detect.domain.detections import COCO_CLASSES, Detections  # noqa: E402
 
-SHARED_DATA = Path(os.environ.get("VIGIE_TEST_DATA",
-                                  Path(__file__).resolve().parents[3].parent / "shared/data"))
-CLIP = SHARED_DATA / "mot15/TUD-Stadtmitte/TUD-Stadtmitte.mp4"
 # Random weights: the detect head's class bias is initialised to log(5 / 80 / (640 / stride)^2), so
 # every score is ~1e-4; this threshold still keeps a few boxes per image.
 RANDOM_WEIGHTS_CONF = 1e-4
@@ -86,9 +84,8 @@ def no_network() -> Iterator[list[object]]:
 
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
-    if not CLIP.is_file():
-        pytest.skip(f"MOT15 TUD-Stadtmitte not found at {CLIP} (set VIGIE_TEST_DATA)")
-    capture = cv2.VideoCapture(str(CLIP))
+    clip = inputs.need(inputs.mot15) / "TUD-Stadtmitte/TUD-Stadtmitte.mp4"
+    capture = cv2.VideoCapture(str(clip))
     images = []
     for _ in range(8):
         ok, image = capture.read()

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
+import required_inputs as inputs  # tests/, put on sys.path by the root conftest
 
 sys.path.insert(0, str(Path(__file__).parent))  # face_helpers
-
-TESTDATA = Path(os.environ.get("VIGIE_FACE_TESTDATA",
-                               Path.home() / ".cache/vigie/testdata/faces"))
-LFW = Path(os.environ.get("VIGIE_TEST_DATA",
-                          Path(__file__).resolve().parents[3].parent / "shared/data")) / \
-    "faces/lfw"
 
 
 @pytest.fixture(scope="session")
 def photos() -> Path:
     """face_recognition, insightface and kphotoalbum package photos (never in the repo)."""
-    if not (TESTDATA / "MANIFEST.json").is_file():
-        pytest.skip(f"face test photos not found in {TESTDATA}: run make face-testdata")
-    return TESTDATA
+    return inputs.need(inputs.face_photos)
 
 
 @pytest.fixture(scope="session")
 def lfw() -> Path:
-    if not (LFW / "meta/pairs.txt").is_file():
-        pytest.skip(f"LFW not found in {LFW} (../shared/data, or set VIGIE_TEST_DATA)")
-    return LFW
+    return inputs.need(inputs.lfw)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import required_inputs as inputs
 from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, CameraState
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.ingest.v1.frame_pb2 import FrameSampled
@@ -19,15 +20,10 @@ from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import CAMERA_HEALTH, CAMERAS, FRAMES
 
-TUD = Path(__file__).resolve().parents[3].parent / "shared/data/mot15/TUD-Stadtmitte"
-
 
 @pytest.fixture
 def clip() -> Path:
-    path = TUD / "TUD-Stadtmitte.mp4"
-    if not path.is_file():
-        pytest.skip(f"{path} not found (../shared/data)")
-    return path
+    return inputs.need(inputs.mot15) / "TUD-Stadtmitte/TUD-Stadtmitte.mp4"
 
 
 class KeptBus(MemoryBus):

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import prometheus_client
 import pytest
+import required_inputs as inputs
 from vigie.camera.v1.camera_pb2 import SOURCE_KIND_CITIZEN
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.ingest.v1.report_pb2 import ReportChannel, ReportReceived
@@ -28,7 +29,6 @@ from vigie_core.topics import FRAMES, REPORTS
 from vigie_ingest.adapters import whip as whip_module
 from vigie_ingest.adapters.whip import WhipIngest
 
-CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 LAT, LON = 43.6961, 7.2718  # Nice, place Masséna
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -79,10 +79,11 @@ async def read(bus: MemoryBus, topic: str, want: Any, deadline: float) -> list[b
 @pytest.mark.timeout(90)
 async def test_citizen_page_streams_geolocated_frames_over_whip(server: Server, tmp_path):
     async_playwright = pytest.importorskip("playwright.async_api").async_playwright
+    chromium = inputs.need(inputs.chromium)
 
     began = time.monotonic()
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS,
                                           headless=True, timeout=30_000)
         try:
             context = await browser.new_context(

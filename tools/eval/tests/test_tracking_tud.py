@@ -7,17 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+import required_inputs as inputs
 from vigie_core.cli import main
 from vigie_detect.config import Settings
 from vigie_eval.tracking import evaluate_sequence, summary
 
 
 @pytest.fixture(scope="module")
-def mot15(clips: Path) -> Path:
-    folder = clips.parent / "mot15"
-    if not (folder / "TUD-Stadtmitte" / "seqinfo.ini").is_file():
-        pytest.skip(f"MOT15 sequences not found in {folder}")
-    return folder
+def mot15() -> Path:
+    return inputs.need(inputs.mot15)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ Truncating a chain's tail is only visible against a head hash kept elsewhere (`V
 
 The pure part (`seal`, `verify_chain`, `verify_records`) knows nothing of Kafka; `AuditLog` is the
 writer a service holds, resuming its chain from the topic when it starts, with its key from
-`load_signing_key` (a file kept with the service's data, created at first start).
+`load_signing_key` (`VIGIE_AUDIT_KEY_FILE`, mounted from a Secret by the Helm chart; else a file
+kept with the service's data, created at first start).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
                               too, for services whose name is not also a command (rules is)
   vigie topics create|check|list   Kafka topics from the registry (create also corrects drift)
   vigie audit verify [--topic T] [--keys FILE]   check every signed hash chain of the audit trail
+  vigie audit public-key [--chain C] FILE...     a signing key's public key, as a --keys line
   vigie retention report      what retention deleted, from the audit trail
   vigie doctor [--distributed]
   vigie services              installed services
@@ -22,6 +23,7 @@ import re
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,23 +183,76 @@ async def _drift(bus: Any, drifts: list[Any], *, fix: bool) -> int:
     return 1 if left else 0
 
 
-def _trusted_keys(path: Path) -> tuple[set[bytes], dict[str, set[bytes]]]:
-    """`--keys FILE`: one public key (64 hex digits) per line, optionally after a chain name
-    ("alerts/0 <hex>"); '#' starts a comment. Keys without a chain are trusted for every chain."""
-    anywhere: set[bytes] = set()
-    by_chain: dict[str, set[bytes]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        words = line.split("#", 1)[0].split()
-        if not words:
-            continue
+class KeysFileError(ValueError):
+    """A `--keys` file that cannot be used, with a message that says where and why."""
+
+
+@dataclass
+class TrustedKeys:
+    """`vigie audit verify --keys FILE`: the public keys an auditor trusts, read from a text file,
+    one key (64 hex digits, as `vigie audit public-key` prints them) per line, optionally after
+    a chain name: "alerts/0 <hex>" trusts the key for that chain only (which must then be on
+    the trail), "alerts/* <hex>" for every chain whose name starts with "alerts/" (a service's
+    replicas), a bare "<hex>" for every chain. '#' starts a comment. FILE "-": stdin."""
+
+    path: Path
+    anywhere: set[bytes] = field(default_factory=set)
+    by_chain: dict[str, set[bytes]] = field(default_factory=dict)
+    by_prefix: dict[str, set[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> TrustedKeys:
         try:
-            key = bytes.fromhex(words[-1])
-        except ValueError:
-            sys.exit(f"vigie: {path}:{number}: not a hex public key")
-        if len(key) != 32 or len(words) > 2:
-            sys.exit(f"vigie: {path}:{number}: expected [chain] <64 hex digits>")
-        (by_chain.setdefault(words[0], set()) if len(words) == 2 else anywhere).add(key)
-    return anywhere, by_chain
+            text = (sys.stdin.read() if str(path) == "-" else
+                    path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise KeysFileError(f"{path}: not a text file of public keys (64 hex digits a "
+                                "line)") from None
+        except OSError as exc:
+            raise KeysFileError(f"cannot read the keys file {path}: "
+                                f"{exc.strerror or exc}") from None
+        keys = cls(path)
+        for number, line in enumerate(text.splitlines(), 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            where = f"{path}:{number}"
+            if words[0].startswith("-----"):
+                raise KeysFileError(
+                    f"{where}: a PEM block, not a public key"
+                    + (" (this is a PRIVATE key: keep it secret, give the auditor what "
+                       "`vigie audit public-key` prints instead)" if "PRIVATE" in line else
+                       "; write each key as 64 hex digits (`vigie audit public-key`)"))
+            if len(words) > 2:
+                raise KeysFileError(f"{where}: expected '[chain] <64 hex digits>', found "
+                                    f"{len(words)} words")
+            try:
+                key = bytes.fromhex(words[-1])
+            except ValueError:
+                key = b""
+            if len(key) != 32:
+                raise KeysFileError(f"{where}: not an Ed25519 public key (expected 64 hex "
+                                    "digits, as `vigie audit public-key` prints them)")
+            if len(words) == 1:
+                keys.anywhere.add(key)
+                continue
+            chain = words[0]
+            if "*" in chain[:-1]:
+                raise KeysFileError(f"{where}: '*' may only end a chain name ({chain!r})")
+            if chain.endswith("*"):
+                keys.by_prefix.setdefault(chain[:-1], set()).add(key)
+            else:
+                keys.by_chain.setdefault(chain, set()).add(key)
+        if not (keys.anywhere or keys.by_chain or keys.by_prefix):
+            raise KeysFileError(f"{path}: no public key in it")
+        return keys
+
+    def for_chain(self, chain: str) -> set[bytes]:
+        out = self.by_chain.get(chain, set()) | self.anywhere
+        for prefix, keys in self.by_prefix.items():
+            if chain.startswith(prefix):
+                out |= keys
+        return out
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -206,26 +261,31 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from vigie_core.bus.kafka import KafkaBus
     from vigie_core.topics import AUDIT
 
+    try:
+        trusted = TrustedKeys.read(args.keys) if args.keys else None
+    except KeysFileError as exc:
+        print(f"vigie: {exc}", file=sys.stderr)
+        return 2
     core = _core_settings()
+    topic = args.topic or AUDIT.name
     bus = KafkaBus(core.kafka_bootstrap, "vigie-audit-verify",
                    client_config=core.kafka_client_config())
-    trusted = _trusted_keys(args.keys) if args.keys else None
 
     async def verify() -> int:
-        await bus.ping()
         try:
-            records = decode_records(await bus.read_all(args.topic or AUDIT.name))
+            await bus.ping()
+            records = decode_records(await bus.read_all(topic))
         finally:
             await bus.close()
         keys = None
         if trusted is not None:
-            anywhere, by_chain = trusted
-            keys = {chain: by_chain.get(chain, set()) | anywhere
-                    for chain in {r.chain for r in records}}
+            keys = {chain: trusted.for_chain(chain) for chain in {r.chain for r in records}}
         results = verify_records(records, keys)
-        if not results:
-            print("no audit records")
         bad = 0
+        if not results:
+            print(f"no audit records on {topic}")
+            if args.topic:  # an export to check: empty (or a mistyped name) proves nothing
+                bad += 1
         for chain, result in results.items():
             signer = (", signed by " + ", ".join(key_id(k) for k in result.public_keys)
                       if result.signed else ", UNSIGNED (a record appended at its end would "
@@ -233,15 +293,57 @@ def cmd_audit(args: argparse.Namespace) -> int:
             if result.valid:
                 print(f"{chain}: ok, {result.records_checked} records{signer}, head "
                       f"{result.head_hash.hex()}")
-            else:
+                continue
+            bad += 1
+            print(f"{chain}: INVALID at sequence {result.first_invalid_sequence}: "
+                  f"{result.error}")
+            if trusted is not None:
+                mine = sorted(key_id(k) for k in trusted.for_chain(chain))
+                print(f"  {trusted.path} trusts for {chain}: " + (", ".join(mine) if mine else
+                                                                   "no key"))
+        if trusted is not None:
+            for chain in sorted(set(trusted.by_chain) - set(results)):
                 bad += 1
-                print(f"{chain}: INVALID at sequence {result.first_invalid_sequence}: "
-                      f"{result.error}")
+                print(f"{chain}: MISSING: {trusted.path} names it, but {topic} has no record "
+                      "of it")
         return 1 if bad else 0
     try:
         return asyncio.run(verify())
-    except ConnectionError as exc:
+    except (ConnectionError, TimeoutError) as exc:
         sys.exit(f"vigie: {exc}")
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    """`vigie audit public-key FILE...`: the lines of a `--keys` file, from signing keys (the
+    PEM files services sign with, e.g. read from the chart's Secret); '-' reads stdin."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from vigie_core.audit import key_id, public_key_bytes
+
+    if args.chain is not None and (not args.chain or len(args.chain.split()) != 1
+                                   or "#" in args.chain or "*" in args.chain[:-1]):
+        print(f"vigie: --chain {args.chain!r}: one chain name, or a prefix ending in '*'",
+              file=sys.stderr)
+        return 2
+    for name in args.files:
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as exc:
+            print(f"vigie: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        try:
+            key = load_pem_private_key(data, password=None)
+        except (ValueError, TypeError):  # never echo what was read: it may be a secret
+            key = None
+        if not isinstance(key, Ed25519PrivateKey):
+            print(f"vigie: {'stdin' if name == '-' else name}: not an unencrypted Ed25519 "
+                  "private key in PEM (what VIGIE_AUDIT_KEY_FILE holds)", file=sys.stderr)
+            return 2
+        public = public_key_bytes(key)
+        chain = f"{args.chain} " if args.chain else ""
+        print(f"{chain}{public.hex()}  # key {key_id(public)}")
+    return 0
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
@@ -317,13 +419,24 @@ def parser() -> argparse.ArgumentParser:
                              "...) on topics that drifted; check: report drift, exit 1 if any")
     topics.set_defaults(func=cmd_topics)
     audit = sub.add_parser("audit", help="the hash-chained audit trail")
-    audit.add_argument("action", choices=["verify"])
-    audit.add_argument("--topic", help="verify this topic (an exported or restored copy of the "
-                                       "audit trail) instead of vigie.audit.v1")
-    audit.add_argument("--keys", type=Path, help="trusted public keys, one per line, "
-                                                  "'[chain] <hex>': every record must be signed "
-                                                  "by one (accepts a key rotation)")
-    audit.set_defaults(func=cmd_audit)
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    verify = audit_actions.add_parser(
+        "verify", help="check every hash chain and signature; exit 1 if one fails")
+    verify.add_argument("--topic", help="verify this topic (an exported or restored copy of the "
+                                        "audit trail) instead of vigie.audit.v1")
+    verify.add_argument("--keys", type=Path, help="trusted public keys, one per line, "
+                                                   "'[chain] <hex>' ('face/*': every chain "
+                                                   "starting so; no chain: any): every record "
+                                                   "must be signed by one of its chain's keys "
+                                                   "(accepts a key rotation); a chain named "
+                                                   "here must be on the trail")
+    verify.set_defaults(func=cmd_audit)
+    public_key = audit_actions.add_parser(
+        "public-key", help="print the public key of signing key files, as a --keys line")
+    public_key.add_argument("files", nargs="+", metavar="FILE",
+                            help="PEM Ed25519 private key (VIGIE_AUDIT_KEY_FILE); - reads stdin")
+    public_key.add_argument("--chain", help="chain name or 'service/*' to put before each key")
+    public_key.set_defaults(func=cmd_audit_public_key)
     retention = sub.add_parser("retention", help="what retention deleted, with its proof")
     retention.add_argument("action", choices=["report"])
     retention.add_argument("--since", help="ISO 8601 date or time (UTC unless given)")

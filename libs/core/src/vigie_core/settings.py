@@ -100,8 +100,9 @@ class CoreSettings(BaseSettings):
     audit_replica: str = Field(
         "0", pattern=r"^[A-Za-z0-9._-]{1,63}$",
         description="Tells replicas of one service apart in the audit trail: each writes the "
-                    "chain <service>/<audit_replica> (a StatefulSet ordinal); never shared by "
-                    "two running processes.")
+                    "chain <service>/<audit_replica> (a StatefulSet ordinal; the Helm chart sets "
+                    "the pod's name); never shared by two running processes, which would fork "
+                    "the chain.")
     audit_key_file: Path | None = Field(
         None, description="Ed25519 private key (PEM) that signs this replica's audit chain; keep "
                           "it from one start to the next (a Secret or the data volume): with a "

@@ -168,3 +168,8 @@ topologySpreadConstraints:
 {{- if .Values.controller.enabled -}}{{- $_ := set $out "controller" .Values.controller -}}{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
+
+{{/* The Secret holding every service's audit signing key (<service>.pem). */}}
+{{- define "vigie.auditKeysSecret" -}}
+{{- default (printf "%s-audit-keys" (include "vigie.fullname" .)) .Values.audit.signingKeys.existingSecret -}}
+{{- end -}}
