@@ -116,3 +116,30 @@ async def test_a_restarted_detect_goes_on_with_the_same_track_ids(frames, tmp_pa
     assert tracks(found) == expected  # the same ids (and boxes) as the uninterrupted run
     assert len(found) == len(frames)  # the republished frames gave nothing twice
     assert status["checkpoints"] is True
+
+
+async def test_a_corrupt_image_among_frames_in_flight_holds_back_no_later_offset(frames, tmp_path):
+    """Found by the fuzz suite: a frame whose image is undecodable, arriving while the frame
+    before it was still being detected, was marked "not published" instead of following that
+    frame, so every later frame of the camera waited for a checkpoint that never came and the
+    camera's offsets stayed uncommitted (the stream looked alive and did nothing durable)."""
+    bus = KeptBus("detect-poison", retain_records=10_000)
+    running = await run_detect(bus, tmp_path)
+    try:
+        corrupt = FrameSampled()
+        corrupt.CopyFrom(frames[3])
+        corrupt.frame_id, corrupt.jpeg = "tud:corrupt", b"\xff\xd8 not a jpeg"
+        corrupt.captured_at.FromMicroseconds(frames[3].captured_at.ToMicroseconds() + 1)
+        await publish(bus, [*frames[:4], corrupt, *frames[4:20]])  # all at once: in flight
+        found = await detections(bus, 20)
+        assert len({d.frame_id for d in found}) == 20
+        end = bus.end_offsets(FRAMES.name)
+        deadline = asyncio.get_running_loop().time() + 60
+        while bus.committed("vigie-detect", FRAMES.name) != [e or None for e in end]:
+            assert asyncio.get_running_loop().time() < deadline, (
+                bus.committed("vigie-detect", FRAMES.name), end)
+            await asyncio.sleep(0.2)
+        dead = await bus.read_all(FRAMES.dlq)
+        assert [FrameSampled.FromString(r.value).frame_id for r in dead] == ["tud:corrupt"]
+    finally:
+        await running.stop()

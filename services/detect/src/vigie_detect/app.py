@@ -198,10 +198,14 @@ class DetectApp:
             previous, durable = progress.durable, asyncio.get_running_loop().create_future()
             durable.add_done_callback(_retrieve)
             progress.durable = durable
+        poisoned = False
         try:
             await self._detected(frame, pending, cover, previous, durable)
+        except PoisonError:
+            poisoned = True  # nothing of its own: its durable follows the frame before it
+            raise
         finally:
-            if not durable.done():
+            if not poisoned and not durable.done():
                 durable.set_exception(RuntimeError("frame not published"))
 
     async def _detected(self, frame: FrameSampled, pending: asyncio.Future[Result],
