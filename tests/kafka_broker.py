@@ -87,6 +87,13 @@ def find_free_base_port(count: int, lo: int = 20000, hi: int = 60000) -> int:
     raise KafkaError("could not find free ports")
 
 
+def _tail(path: Path, lines: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
 def _wait_port(port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -265,7 +272,10 @@ class KafkaCluster:
         ]
         (self._dir / "pids").write_text("\n".join(pids) + "\n")
         if not _wait_port(self.broker_port(i), timeout):
-            raise KafkaError(f"broker {i} did not reopen its port; see {bd}/server.log")
+            state = "running" if proc.poll() is None else f"exited with {proc.returncode}"
+            tail = "\n".join(_tail(bd / "server.log", 30) + _tail(bd / "stdout.log", 10))
+            raise KafkaError(f"broker {i} did not reopen its port in {timeout:g} s (its JVM "
+                             f"{state}); {bd}/server.log ends:\n{tail}")
         self.wait_ready(timeout=timeout)
 
     def wait_ready(self, brokers: int | None = None, timeout: float = 60) -> None:
