@@ -24,7 +24,7 @@ from vigie_alerts.domain.drawing import (
 from vigie_alerts.domain.frames import BufferedFrame, FrameBuffer
 from vigie_alerts.domain.messages import alert_payload, sms_reference, sms_text
 from vigie_alerts.domain.privacy import Box, faces_to_blur, involves_persons, redact_phone
-from vigie_alerts.domain.retention import due_for_deletion, evidence_retention
+from vigie_alerts.domain.retention import due_for_deletion, evidence_retention, expires_at
 from vigie_alerts.domain.roles import Permission, Role, allowed
 
 T0 = datetime(2026, 3, 2, 12, 0, 5, 250000, tzinfo=UTC)
@@ -349,6 +349,13 @@ def test_frame_buffer_is_bounded_by_bytes_and_age_and_shared_fairly():
                                                    (10**12, 3650)])
 def test_evidence_retention(retention_s, days):
     assert evidence_retention(retention_s) == timedelta(days=days)
+
+
+def test_retention_never_counts_from_a_capture_time_in_the_future():
+    day = timedelta(days=1)
+    assert expires_at(T0 - day, day, T0) == T0  # counted from capture
+    # a file played faster than real time stamps its last frames ahead of the clock
+    assert expires_at(T0 + timedelta(minutes=5), day, T0) == T0 + day
 
 
 def test_due_for_deletion_respects_locks():

@@ -409,7 +409,7 @@ class Snapshots:
         updated.snapshot.captured_at.FromDatetime(captured)
         seq = await self.db(self.evidence_index.set_snapshot, alert.alert_id, updated,
                             written.path, written.sha256, written.size, captured,
-                            expires_at(captured, retention))
+                            expires_at(captured, retention, now_utc()))
         metrics.SNAPSHOTS.labels("written").inc()
         if blurred > 0:
             metrics.FACES_BLURRED.inc(blurred)

@@ -1,7 +1,8 @@
 """Evidence retention (DESIGN invariant 6): how long a snapshot is kept, and whether it goes now.
 
 A snapshot is kept for its camera's `evidence_retention` (30 days when the camera sets none) from
-the time it was captured, then deleted, unless an evidence lock holds it (a legal hold set by a
+the time it was captured (never from later than when it was written: a file played faster than
+real time, or a camera whose clock runs ahead, stamps frames in the future), then deleted, unless an evidence lock holds it (a legal hold set by a
 supervisor, audited). Deletion is recorded in the audit trail with the evidence's SHA-256, which
 is the proof that what was kept is gone.
 """
@@ -22,8 +23,8 @@ def evidence_retention(camera_retention_s: float | None,
     return min(timedelta(seconds=camera_retention_s), MAX_EVIDENCE_RETENTION)
 
 
-def expires_at(captured_at: datetime, retention: timedelta) -> datetime:
-    return captured_at + retention
+def expires_at(captured_at: datetime, retention: timedelta, written_at: datetime) -> datetime:
+    return min(captured_at, written_at) + retention
 
 
 def due_for_deletion(expires: datetime | None, locked: bool, deleted: bool,
