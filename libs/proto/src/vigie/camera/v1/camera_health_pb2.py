@@ -26,15 +26,17 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#vigie/camera/v1/camera_health.proto\x12\x0fvigie.camera.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n\x13\x43\x61meraHealthChanged\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.vigie.camera.v1.CameraState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x30\n\rnext_retry_in\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0bobserved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x66rames_total\x18\x07 \x01(\x04\x12\x34\n\x0eprevious_state\x18\x08 \x01(\x0e\x32\x1c.vigie.camera.v1.CameraState*\xa9\x01\n\x0b\x43\x61meraState\x12\x1c\n\x18\x43\x41MERA_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41MERA_STATE_UP\x10\x01\x12\x18\n\x14\x43\x41MERA_STATE_STALLED\x10\x02\x12\x1d\n\x19\x43\x41MERA_STATE_RECONNECTING\x10\x03\x12\x17\n\x13\x43\x41MERA_STATE_FAILED\x10\x04\x12\x15\n\x11\x43\x41MERA_STATE_DOWN\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#vigie/camera/v1/camera_health.proto\x12\x0fvigie.camera.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x04\n\x13\x43\x61meraHealthChanged\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.vigie.camera.v1.CameraState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x30\n\rnext_retry_in\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0bobserved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x66rames_total\x18\x07 \x01(\x04\x12\x34\n\x0eprevious_state\x18\x08 \x01(\x0e\x32\x1c.vigie.camera.v1.CameraState\x12\x10\n\x08reporter\x18\t \x01(\t\x12\x32\n\x0cview_problem\x18\n \x01(\x0e\x32\x1c.vigie.camera.v1.ViewProblem\x12;\n\x15previous_view_problem\x18\x0b \x01(\x0e\x32\x1c.vigie.camera.v1.ViewProblem\x12\x31\n\rproblem_since\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66rame_id\x18\r \x01(\t\x12\x16\n\x0ereference_jpeg\x18\x0e \x01(\x0c\x12\x14\n\x0c\x63urrent_jpeg\x18\x0f \x01(\x0c*\xa9\x01\n\x0b\x43\x61meraState\x12\x1c\n\x18\x43\x41MERA_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41MERA_STATE_UP\x10\x01\x12\x18\n\x14\x43\x41MERA_STATE_STALLED\x10\x02\x12\x1d\n\x19\x43\x41MERA_STATE_RECONNECTING\x10\x03\x12\x17\n\x13\x43\x41MERA_STATE_FAILED\x10\x04\x12\x15\n\x11\x43\x41MERA_STATE_DOWN\x10\x05*\xb1\x01\n\x0bViewProblem\x12\x1c\n\x18VIEW_PROBLEM_UNSPECIFIED\x10\x00\x12\x18\n\x14VIEW_PROBLEM_COVERED\x10\x01\x12\x1a\n\x16VIEW_PROBLEM_DEFOCUSED\x10\x02\x12\x16\n\x12VIEW_PROBLEM_MOVED\x10\x03\x12\x19\n\x15VIEW_PROBLEM_TOO_DARK\x10\x04\x12\x1b\n\x17VIEW_PROBLEM_TOO_BRIGHT\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigie.camera.v1.camera_health_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CAMERASTATE']._serialized_start=418
-  _globals['_CAMERASTATE']._serialized_end=587
+  _globals['_CAMERASTATE']._serialized_start=664
+  _globals['_CAMERASTATE']._serialized_end=833
+  _globals['_VIEWPROBLEM']._serialized_start=836
+  _globals['_VIEWPROBLEM']._serialized_end=1013
   _globals['_CAMERAHEALTHCHANGED']._serialized_start=122
-  _globals['_CAMERAHEALTHCHANGED']._serialized_end=415
+  _globals['_CAMERAHEALTHCHANGED']._serialized_end=661
 # @@protoc_insertion_point(module_scope)

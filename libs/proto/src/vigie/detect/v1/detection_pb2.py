@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vigie.common.v1 import common_pb2 as vigie_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvigie/detect/v1/detection.proto\x12\x0fvigie.detect.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\"\x82\x01\n\tDetection\x12)\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1c.vigie.common.v1.BoundingBox\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\x05\x12\x12\n\nclass_name\x18\x04 \x01(\t\x12\x10\n\x08track_id\x18\x05 \x01(\x03\"\x87\x02\n\x0fObjectsDetected\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x31\n\x0einference_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bimage_width\x18\x06 \x01(\r\x12\x14\n\x0cimage_height\x18\x07 \x01(\r\x12.\n\ndetections\x18\x08 \x03(\x0b\x32\x1a.vigie.detect.v1.Detectionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvigie/detect/v1/detection.proto\x12\x0fvigie.detect.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\"\xb3\x01\n\tDetection\x12)\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1c.vigie.common.v1.BoundingBox\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\x05\x12\x12\n\nclass_name\x18\x04 \x01(\t\x12\x10\n\x08track_id\x18\x05 \x01(\x03\x12/\n\x0b\x61ppeared_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x02\n\x0fObjectsDetected\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x31\n\x0einference_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bimage_width\x18\x06 \x01(\r\x12\x14\n\x0cimage_height\x18\x07 \x01(\r\x12.\n\ndetections\x18\x08 \x03(\x0b\x32\x1a.vigie.detect.v1.Detectionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigie.detect.v1.detection_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DETECTION']._serialized_start=148
-  _globals['_DETECTION']._serialized_end=278
-  _globals['_OBJECTSDETECTED']._serialized_start=281
-  _globals['_OBJECTSDETECTED']._serialized_end=544
+  _globals['_DETECTION']._serialized_end=327
+  _globals['_OBJECTSDETECTED']._serialized_start=330
+  _globals['_OBJECTSDETECTED']._serialized_end=593
 # @@protoc_insertion_point(module_scope)

@@ -12,18 +12,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Detection(_message.Message):
-    __slots__ = ("box", "confidence", "class_id", "class_name", "track_id")
+    __slots__ = ("box", "confidence", "class_id", "class_name", "track_id", "appeared_at")
     BOX_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
     TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    APPEARED_AT_FIELD_NUMBER: _ClassVar[int]
     box: _common_pb2.BoundingBox
     confidence: float
     class_id: int
     class_name: str
     track_id: int
-    def __init__(self, box: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ..., confidence: _Optional[float] = ..., class_id: _Optional[int] = ..., class_name: _Optional[str] = ..., track_id: _Optional[int] = ...) -> None: ...
+    appeared_at: _timestamp_pb2.Timestamp
+    def __init__(self, box: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ..., confidence: _Optional[float] = ..., class_id: _Optional[int] = ..., class_name: _Optional[str] = ..., track_id: _Optional[int] = ..., appeared_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ObjectsDetected(_message.Message):
     __slots__ = ("frame_id", "camera_id", "captured_at", "model_id", "inference_time", "image_width", "image_height", "detections")
