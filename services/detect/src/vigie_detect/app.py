@@ -9,7 +9,14 @@ stored only behind a durable checkpoint, and a camera's first frame after a star
 re-assignment restores the latest one; frames captured at or before the newest frame handled
 (a redelivery, or a frame ingest published twice) are skipped. So a replay after a crash gives
 the same track ids as a clean run. A model failure on the stream (not a bad frame) stops the
-stream and the process exits: it restarts from its checkpoints, never out of order."""
+stream and the process exits: it restarts from its checkpoints, never out of order.
+
+The scene stage (adapters/scene.py, when `scene_stage` is on) looks at the same decoded frames:
+still regions join the frame's detections as class `static_object` (on vigie.detections.v1, so
+rules see them beside the persons that claim or own them, in one message per frame), and view
+problems (covered, defocused, moved, too dark or bright) go to vigie.camera-health.v1 with
+reporter "detect". Its background models are not checkpointed: after a restart they are
+learned again (a still object is found again `scene_short_s + scene_static_s` later)."""
 
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import numpy as np
+from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, ViewProblem
 from vigie.common.v1.common_pb2 import BoundingBox
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
 from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
@@ -29,7 +37,7 @@ from vigie_core.bus.base import Bus, Record, hold_offset
 from vigie_core.codec import Event
 from vigie_core.model_store import ModelStore
 from vigie_core.processing import PoisonError
-from vigie_core.topics import DETECTIONS
+from vigie_core.topics import CAMERA_HEALTH, DETECTIONS
 
 from vigie_detect import metrics
 from vigie_detect.adapters.backends import load_detector
@@ -43,10 +51,12 @@ from vigie_detect.adapters.checkpoints import (
 )
 from vigie_detect.adapters.detector import Detector
 from vigie_detect.adapters.images import decode_image
+from vigie_detect.adapters.scene import SceneParams, ScenePool, SceneResult
 from vigie_detect.adapters.tracking import TrackerParams, TrackerPool
 from vigie_detect.config import Settings
 from vigie_detect.domain.detections import COCO_CLASSES, Detections
 from vigie_detect.domain.frame_rate import FrameRate
+from vigie_detect.domain.scene import StaticParams
 from vigie_detect.domain.selection import MotionSkip
 
 log = logging.getLogger(__name__)
@@ -62,6 +72,49 @@ def to_proto(found: Detections, width: int, height: int,
                       confidence=float(c), class_id=int(k), class_name=name, track_id=int(t))
             for b, c, k, t, name in zip(boxes, found.confidence, found.class_id,
                                         found.tracker_id, found.class_names(names), strict=True)]
+
+
+STATIC_OBJECT = "static_object"
+STATIC_OBJECT_CLASS_ID = -1
+
+
+def static_objects(scene: SceneResult, width: int, height: int) -> list[Detection]:
+    """The scene stage's still objects as detections (boxes normalised like the model's)."""
+    out = []
+    for o in scene.static:
+        x0, y0, x1, y1 = o.box
+        found = Detection(box=BoundingBox(x_min=min(max(x0 / width, 0.0), 1.0),
+                                          y_min=min(max(y0 / height, 0.0), 1.0),
+                                          x_max=min(max(x1 / width, 0.0), 1.0),
+                                          y_max=min(max(y1 / height, 0.0), 1.0)),
+                          confidence=o.confidence, class_id=STATIC_OBJECT_CLASS_ID,
+                          class_name=STATIC_OBJECT, track_id=o.region_id)
+        found.appeared_at.FromNanoseconds(round(o.appeared_s * 1e9))
+        out.append(found)
+    return out
+
+
+def view_change(frame: FrameSampled, scene: SceneResult) -> CameraHealthChanged | None:
+    """The view change the frame confirmed, as a camera-health event of detect."""
+    change = scene.view_change
+    if change is None:
+        return None
+    event = CameraHealthChanged(camera_id=frame.camera_id, reporter="detect",
+                                view_problem=ViewProblem.ValueType(change.problem.value),
+                                previous_view_problem=ViewProblem.ValueType(
+                                    change.previous.value),
+                                frame_id=frame.frame_id, reference_jpeg=scene.reference_jpeg,
+                                current_jpeg=scene.current_jpeg)
+    event.problem_since.FromNanoseconds(round(change.since_s * 1e9))
+    event.observed_at.GetCurrentTime()
+    return event
+
+
+def scene_pool(config: Settings) -> ScenePool | None:
+    if not config.scene_stage:
+        return None
+    return ScenePool(SceneParams(static=StaticParams(short_s=config.scene_short_s,
+                                                     static_s=config.scene_static_s)))
 
 
 def detector_floor(config: Settings) -> float:
@@ -137,7 +190,8 @@ class DetectApp:
                                                 self.detector_settings)
         trackers = TrackerPool(tracker_params(self.config)) if self.config.tracking else None
         self.batcher = Batcher(self.detector, trackers, self.config.max_batch,
-                               self.config.max_wait_ms / 1000, decode_image)
+                               self.config.max_wait_ms / 1000, decode_image,
+                               scene_pool(self.config))
         self.batcher.start()
         log.info("model %s loaded from %s", self.detector.model_id, resolved.source)
 
@@ -193,7 +247,7 @@ class DetectApp:
                 checkpoint = self._template(camera_id, progress)
                 progress.checkpoint_us = captured_us
             pending = self.batcher.submit(camera_id, frame.jpeg, (frame.width, frame.height),
-                                          rate, checkpoint)
+                                          rate, checkpoint, captured_s)
             cover = self.covers.add(camera_id, captured_us) if self.checkpointing else None
             previous, durable = progress.durable, asyncio.get_running_loop().create_future()
             durable.add_done_callback(_retrieve)
@@ -236,6 +290,14 @@ class DetectApp:
             frame_id=frame.frame_id, camera_id=frame.camera_id, model_id=self.detector.model_id,
             image_width=width, image_height=height,
             detections=to_proto(found, width, height, self.detector.class_names))
+        if result.scene is not None:
+            detected.detections.extend(static_objects(result.scene, width, height))
+            metrics.STATIC_OBJECTS.inc(len(result.scene.static))
+            if (health := view_change(frame, result.scene)) is not None:
+                metrics.VIEW_CHANGES.labels(
+                    ViewProblem.Name(health.view_problem)).inc()
+                await self.bus.publish(CAMERA_HEALTH, frame.camera_id, health,
+                                       event_id=f"{frame.frame_id}/view")
         detected.captured_at.CopyFrom(frame.captured_at)
         detected.inference_time.FromTimedelta(timedelta(seconds=result.seconds))
         delivery = await self.bus.publish(DETECTIONS, frame.camera_id, detected,

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     max_skip_s: float = Field(5.0, ge=0, description="Analyse a camera's frame at least this "
                                                      "often, motion or not.")
     tracking: bool = Field(True, description="ByteTrack per camera: stable track ids.")
+    scene_stage: bool = Field(True, description="Background models per camera: still objects "
+                              "(class static_object, whatever they are) and view problems "
+                              "(covered, defocused, moved...) on vigie.camera-health.v1.")
+    scene_short_s: float = Field(2.0, gt=0, le=60, description="Scene stage: a region still "
+                                 "this long is absorbed by the short-term background...")
+    scene_static_s: float = Field(2.0, ge=0, le=600, description="...and emitted as a "
+                                  "static_object once found still this much longer.")
     # ByteTrack parameters (adapters/tracking.py TrackerParams): Ultralytics 8.4's bytetrack.yaml
     # except fuse_score, off (docs/models/yolov3-tiny.md); `vigie eval tracking` measures them.
     track_high_thresh: float = Field(0.25, ge=0, le=1, description="First association: "

@@ -13,15 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie_core.processing import PoisonError
 
 from vigie_detect import metrics
 from vigie_detect.adapters.detector import Detector, Image
+from vigie_detect.adapters.scene import ScenePool, SceneResult
 from vigie_detect.adapters.tracking import TrackerPool
 from vigie_detect.domain.detections import Detections
 
 Decode = Callable[[bytes], Image]
+CLAIMERS = frozenset({"person", "bicycle", "car", "motorcycle", "bus", "truck"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Result:
     height: int
     # The tracker state after this frame, when the job asked for one.
     checkpoint: TrackerCheckpointed | None = None
+    # The scene stage's still objects and view change, when it runs.
+    scene: SceneResult | None = None
 
 
 @dataclass
@@ -46,12 +51,17 @@ class _Job:
     # Restore jobs: the state to restore (None: drop the camera's tracker).
     restore: TrackerCheckpointed | None = None
     kind: str = "frame"
+    t_s: float = 0.0  # frame time (the scene stage's clock)
 
 
 class Batcher:
     def __init__(self, detector: Detector, trackers: TrackerPool | None, max_batch: int,
-                 max_wait_s: float, decode: Decode) -> None:
+                 max_wait_s: float, decode: Decode, scene: ScenePool | None = None) -> None:
         self.detector, self.trackers, self.decode = detector, trackers, decode
+        self.scene = scene
+        # Boxes of these classes claim a still region: a still person is a person.
+        self.claimer_ids = np.array([i for i, name in enumerate(detector.class_names)
+                                     if name in CLAIMERS], np.int64)
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -72,11 +82,12 @@ class Batcher:
 
     def submit(self, camera_id: str, image: bytes, size: tuple[int, int] | None,
                frame_rate: float, checkpoint: TrackerCheckpointed | None = None,
-               ) -> asyncio.Future[Result]:
-        """Queue a frame now (in order); the future gets what `detect` returns, with the
-        tracker state after the frame written into `checkpoint` when given."""
+               t_s: float = 0.0) -> asyncio.Future[Result]:
+        """Queue a frame (of frame time `t_s`) now, in order; the future gets what `detect`
+        returns, with the tracker state after the frame written into `checkpoint` when given."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(camera_id, image, size, frame_rate, future, checkpoint))
+        self._queue.put_nowait(_Job(camera_id, image, size, frame_rate, future, checkpoint,
+                                    t_s=t_s))
         return future
 
     def submit_restore(self, camera_id: str, checkpoint: TrackerCheckpointed | None) -> None:
@@ -165,8 +176,14 @@ class Batcher:
                     found = self.trackers.update(job.camera_id, found, job.frame_rate)
                     if job.checkpoint is not None:
                         checkpoint = self.trackers.checkpoint(job.camera_id, job.checkpoint)
+                scene = None
+                if self.scene is not None:
+                    claimers = found.xyxy[np.isin(found.class_id, self.claimer_ids)]
+                    scene = self.scene.update(job.camera_id, image, job.t_s,
+                                              [(float(x0), float(y0), float(x1), float(y1))
+                                               for x0, y0, x1, y1 in claimers])
                 results[id(job)] = Result(found, seconds / len(usable), image.shape[1],
-                                          image.shape[0], checkpoint)
+                                          image.shape[0], checkpoint, scene)
         return [results[id(job)] for job in batch]
 
 
