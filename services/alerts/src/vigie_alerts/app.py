@@ -12,6 +12,10 @@ the console). service.py builds them; the adapters call them.
   pushed live.
 - Snapshots: the alert's frame from the buffer, faces (and, on alerts about people, head areas)
   blurred, written to the evidence store with its retention deadline; the zone editor's image.
+  For a camera_tampering alert (attribute `view_problem`) also its "before" image: the camera's
+  reference view from detect's camera-health report of the alert's frame, faces blurred the
+  same way, stored beside the snapshot with the same retention (and the report's own "after"
+  image as the snapshot when the frame is not in the buffer).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.alerts.v1.decision_pb2 import AlertDecided
 from vigie.audit.v1.audit_pb2 import AuditAction
+from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.rules.v1.rule_pb2 import RuleKind
@@ -51,6 +56,7 @@ from vigie_alerts.adapters.store import (
 )
 from vigie_alerts.adapters.store.state import DISPATCH_STATE
 from vigie_alerts.domain import lifecycle
+from vigie_alerts.domain.camera_health import BEFORE, ViewReport, ViewReports, wants_before
 from vigie_alerts.domain.frames import BufferedFrame, FrameBuffer
 from vigie_alerts.domain.policy import Policy
 from vigie_alerts.domain.privacy import Box, involves_persons
@@ -61,6 +67,9 @@ from vigie_alerts.domain.routing import AlertFacts, PastDispatch, Planned, plan
 log = logging.getLogger(__name__)
 
 DECISION_WAIT_S = 5.0
+VIEW_REPORTS_MAX_BYTES = 8 * 1024 * 1024
+"""Images of detect's recent view-change reports kept for tamper alerts (two thumbnails of at
+most 160 px each, a few KB: thousands of reports)."""
 
 
 class DecisionRefused(Exception):
@@ -304,17 +313,21 @@ class DispatchSwitch:
 
 
 class Snapshots:
-    """Recent frames (a byte-bounded buffer) and the snapshots taken from them, blurred."""
+    """Recent frames (a byte-bounded buffer) and the snapshots taken from them, blurred; recent
+    view-change reports of detect and the "before" images of tamper alerts taken from them."""
 
     def __init__(self, db: Database, hub: LiveHub, cameras: CompactedView[Camera], *,
                  frames: FrameBuffer, blurrer: FaceBlurrer, evidence: EvidenceStore,
-                 wait_s: float, jpeg_quality: int, default_retention: timedelta) -> None:
+                 wait_s: float, jpeg_quality: int, default_retention: timedelta,
+                 view_reports: ViewReports | None = None) -> None:
         self.db, self.evidence_index = db, db.store.evidence
         self.hub, self.cameras = hub, cameras
         self.frames, self.blurrer, self.evidence = frames, blurrer, evidence
+        self.view_reports = view_reports or ViewReports(VIEW_REPORTS_MAX_BYTES)
         self.wait_s, self.jpeg_quality = wait_s, jpeg_quality
         self.default_retention = default_retention
         self._frame_waiters: dict[str, asyncio.Event] = {}
+        self._report_waiters: dict[str, asyncio.Event] = {}
         self._queue: asyncio.Queue[AlertRaised] = asyncio.Queue(maxsize=200)
         self._cv = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-blur")
         self.counts: dict[str, int] = defaultdict(int)
@@ -327,13 +340,25 @@ class Snapshots:
         if waiter is not None:
             waiter.set()
 
+    def on_camera_health(self, report: CameraHealthChanged) -> None:
+        """Keep the images of a detect report of a view change, for the alerts naming its
+        frame."""
+        view = ViewReport.of(report)
+        if view is None:
+            return
+        self.view_reports.add(view)
+        waiter = self._report_waiters.pop(view.frame_id, None)
+        if waiter is not None:
+            waiter.set()
+
     def queue(self, alert: AlertRaised) -> None:
-        """Take the alert's snapshot in the background (run)."""
+        """Take the alert's snapshot (and a tamper alert's "before" image) in the background
+        (run)."""
         if alert.HasField("snapshot") and alert.snapshot.uri:
             metrics.SNAPSHOTS.labels("provided").inc()
-            return
-        if not alert.frame_id:
+        elif not alert.frame_id:
             metrics.SNAPSHOTS.labels("no_frame").inc()
+        if not (_wants_snapshot(alert) or wants_before(alert)):
             return
         try:
             self._queue.put_nowait(alert)
@@ -367,7 +392,10 @@ class Snapshots:
 
     async def _job(self, alert: AlertRaised, slots: asyncio.Semaphore) -> None:
         try:
-            await self.take(alert)
+            if _wants_snapshot(alert):
+                await self.take(alert)
+            if wants_before(alert):
+                await self.take_before(alert)
         except Exception:
             metrics.SNAPSHOTS.labels("failed").inc()
             log.exception("snapshot failed", extra={"event_id": alert.alert_id})
@@ -383,6 +411,11 @@ class Snapshots:
                 await asyncio.wait_for(waiter.wait(), self.wait_s)
             self._frame_waiters.pop(alert.frame_id, None)
             frame = self.frames.get(alert.frame_id)
+        if frame is None:  # a tamper alert: detect's report has the frame, small
+            report = self.view_reports.get(alert.frame_id)
+            if report is not None and report.current_jpeg and report.camera_id == alert.camera_id:
+                frame = BufferedFrame(alert.frame_id, alert.camera_id,
+                                      alert.raised_at.ToMilliseconds(), report.current_jpeg, 0, 0)
         if frame is None:
             metrics.SNAPSHOTS.labels("no_frame").inc()
             self.counts["snapshots_without_frame"] += 1
@@ -396,10 +429,7 @@ class Snapshots:
         captured = datetime.fromtimestamp(frame.captured_ms / 1000, UTC)
         written = await loop.run_in_executor(self._cv, self.evidence.write, alert.camera_id,
                                              captured, alert.alert_id, jpeg)
-        camera = self.cameras.get(alert.camera_id)
-        retention_s = (camera.evidence_retention.ToTimedelta().total_seconds()
-                       if camera is not None and camera.HasField("evidence_retention") else None)
-        retention = evidence_retention(retention_s, self.default_retention)
+        retention = self._retention(alert.camera_id)
         updated = AlertRaised()
         updated.CopyFrom(alert)
         updated.snapshot.uri = f"vigie-evidence:snapshots/{written.path}"
@@ -419,6 +449,50 @@ class Snapshots:
             self.hub.publish(LiveEvent(seq, "snapshot", stored))
         return True
 
+    async def take_before(self, alert: AlertRaised) -> bool:
+        """A tamper alert's "before" image: the camera's reference view from detect's report of
+        the alert's frame (waiting up to wait_s for it), faces blurred like a snapshot's, stored
+        beside the snapshot with the camera's evidence retention counted from when the problem
+        began, and pushed live; False without the report."""
+        report = self.view_reports.get(alert.frame_id)
+        if report is None and self.wait_s > 0:
+            waiter = self._report_waiters.setdefault(alert.frame_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), self.wait_s)
+            self._report_waiters.pop(alert.frame_id, None)
+            report = self.view_reports.get(alert.frame_id)
+        if report is None or not report.reference_jpeg or report.camera_id != alert.camera_id:
+            metrics.SNAPSHOTS.labels("no_before").inc()
+            self.counts["before_without_report"] += 1
+            return False
+        loop = asyncio.get_running_loop()
+        jpeg, blurred = await loop.run_in_executor(
+            self._cv, self.blurrer.blur, report.reference_jpeg, [], False, self.jpeg_quality,
+            False)
+        # The reference view is the view until the problem began (its own capture time is not
+        # reported): its retention counts from then, like a snapshot's from its frame.
+        captured = report.since or alert.started_at.ToDatetime(UTC)
+        written = await loop.run_in_executor(self._cv, self.evidence.write, alert.camera_id,
+                                             captured, alert.alert_id, jpeg, BEFORE)
+        seq = await self.db(self.evidence_index.set_item, alert.alert_id, BEFORE,
+                            alert.camera_id, written.path, written.sha256, written.size,
+                            captured, expires_at(captured, self._retention(alert.camera_id),
+                                                 now_utc()))
+        metrics.SNAPSHOTS.labels("before_written").inc()
+        if blurred > 0:
+            metrics.FACES_BLURRED.inc(blurred)
+        self.counts["before_images"] += 1
+        stored = await self.db(self.db.store.history.get_alert, alert.alert_id)
+        if stored is not None:
+            self.hub.publish(LiveEvent(seq, "evidence", stored))
+        return True
+
+    def _retention(self, camera_id: str) -> timedelta:
+        camera = self.cameras.get(camera_id)
+        retention_s = (camera.evidence_retention.ToTimedelta().total_seconds()
+                       if camera is not None and camera.HasField("evidence_retention") else None)
+        return evidence_retention(retention_s, self.default_retention)
+
     async def blurred_latest(self, camera_id: str) -> tuple[BufferedFrame, bytes] | None:
         """A camera's latest frame for the zone editor, every face blurred."""
         frame = self.frames.latest(camera_id)
@@ -430,3 +504,7 @@ class Snapshots:
 
     def close(self) -> None:
         self._cv.shutdown(wait=True)
+
+
+def _wants_snapshot(alert: AlertRaised) -> bool:
+    return bool(alert.frame_id) and not (alert.HasField("snapshot") and alert.snapshot.uri)

@@ -17,7 +17,8 @@ DISPATCHES = Counter("vigie_alerts_dispatches_total",
 DISPATCH_SECONDS = Histogram("vigie_alerts_dispatch_seconds", "Time of one delivery attempt.",
                              ["kind"])
 SNAPSHOTS = Counter("vigie_alerts_snapshots_total",
-                    "Snapshots by outcome (written, no_frame, failed, dropped, provided).",
+                    "Snapshots by outcome (written, no_frame, failed, dropped, provided; "
+                    "a tamper alert's before image: before_written, no_before).",
                     ["outcome"])
 FACES_BLURRED = Counter("vigie_alerts_faces_blurred_total", "Faces blurred on snapshots.")
 LIVE_CLIENTS = Gauge("vigie_alerts_live_clients", "Connected live-feed clients (WebSocket and "

@@ -13,6 +13,10 @@ Streams:
   frame (with several replicas a camera's frames and alerts may be consumed by different ones;
   such alerts go without snapshot, counted under snapshots_without_frame).
 - a private view of vigie.cameras.v1 (names, geo, evidence retention).
+- a private stream of vigie.camera-health.v1 (every instance reads every partition from the
+  start, never committing: reports are few and small): each camera's latest source state and
+  view problem for the console (HealthBoard), and the images of detect's view-change reports,
+  from which a camera_tampering alert's "before" image is taken (Snapshots).
 Background tasks: the dispatcher (outbox), the live-feed tailer, the snapshot worker and
 housekeeping (retention, CLI audit records, sessions).
 """
@@ -31,7 +35,7 @@ from vigie_core.auth.rpc import channel
 from vigie_core.codec import Event
 from vigie_core.processing import Subscription
 from vigie_core.service import Check, GrpcBinding, Service, Stream
-from vigie_core.topics import ALERT_DECISIONS, ALERTS, CAMERAS, FRAMES, Topic
+from vigie_core.topics import ALERT_DECISIONS, ALERTS, CAMERA_HEALTH, CAMERAS, FRAMES, Topic
 from vigie_core.view import CompactedView
 
 from vigie_alerts.adapters import auth, grpc_api
@@ -53,6 +57,7 @@ from vigie_alerts.adapters.snapshots import (
 from vigie_alerts.adapters.store import Database, Store, default_url, make_engine
 from vigie_alerts.app import AlertDesk, DispatchSwitch, Snapshots, camera_place
 from vigie_alerts.config import Settings, load_policy
+from vigie_alerts.domain.camera_health import HealthBoard
 from vigie_alerts.domain.frames import FrameBuffer
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,7 @@ class AlertsService(Service):
                                        settings.database_pool_size))
         self.db = Database(self.store, settings.database_pool_size)
         self.cameras: CompactedView[Camera] = CompactedView()
+        self.health = HealthBoard()
         self.hub = LiveHub(self.db, settings.live_poll_interval_s, settings.live_queue_max)
         self.evidence = EvidenceStore(core.data_dir / "evidence" / "snapshots")
         self.frames = FrameBuffer(settings.frame_buffer_max_bytes,
@@ -96,7 +102,8 @@ class AlertsService(Service):
         self.authenticator = grpc_api.Authenticator(self.db)
         self.console = Console(
             settings, self.db, desk=self.desk, switch=self.switch, snapshots=self.snapshots,
-            hub=self.hub, cameras=self.cameras, rules=self.rules, bus=self.bus,
+            hub=self.hub, cameras=self.cameras, health=self.health, rules=self.rules,
+            bus=self.bus,
             audit=self.audit, evidence=self.evidence, cap_identity=identity,
             authenticator=self.ctx.auth.from_token)
         # Console accounts authenticate everywhere in this process: their personal API tokens
@@ -131,7 +138,10 @@ class AlertsService(Service):
 
     def streams(self) -> list[Stream]:
         return [*super().streams(),
-                Stream(f"{self.group}-frames", [Subscription(FRAMES, self._on_frame)])]
+                Stream(f"{self.group}-frames", [Subscription(FRAMES, self._on_frame)]),
+                Stream(f"{self.group}-camera-health-{self.ctx.core.instance}",
+                       [Subscription(CAMERA_HEALTH, self._on_camera_health)],
+                       store_offsets=False)]
 
     def grpc_bindings(self) -> list[GrpcBinding]:
         alerts = grpc_api.AlertsServicer(self.db, self.hub, self.desk, self.authenticator,
@@ -193,10 +203,17 @@ class AlertsService(Service):
         if event.message is not None:
             self.snapshots.on_frame(event.message)
 
+    async def _on_camera_health(self, event: Event[Any]) -> None:
+        if event.message is not None:
+            self.health.apply(event.message)
+            self.snapshots.on_camera_health(event.message)
+
     def status(self) -> dict[str, Any]:
         counts = {**self.desk.counts, **self.snapshots.counts}
         return {**counts, "live_clients": len(self.hub.subscribers),
                 "frames_buffered": len(self.frames), "frame_buffer_bytes": self.frames.bytes,
+                "cameras_with_health": len(self.health),
+                "view_reports_buffered": len(self.snapshots.view_reports),
                 "dispatched": self.dispatcher.sent, "routes": len(self.policy.routes),
                 "face_detector": "ok" if self.blurrer.available else "unavailable: whole "
                                  "snapshots blurred",

@@ -1,10 +1,11 @@
 """The rules service's use cases, whichever runtime drives them: a frame of detections, a signal
-observation, a face match, a citizen report or a sampled frame in; the alerts, windows of counts
-and signal observations to publish out (`Output`), then `emit` publishes them and waits until
-they are durable. The steps are pure functions of (state, event): the runtimes
-(adapters/builtin_worker.py, adapters/faust_worker.py) keep the states, and keep a new state
-only once its outputs are durable, so a crash replays inputs rather than losing outputs; alert
-ids are deterministic, so replays produce the same alerts and consumers de-duplicate them.
+observation, a face match, a citizen report, a camera-health report or a sampled frame in; the
+alerts, windows of counts and signal observations to publish out (`Output`), then `emit`
+publishes them and waits until they are durable. The steps are pure functions of (state,
+event): the runtimes (adapters/builtin_worker.py, adapters/faust_worker.py) keep the states,
+and keep a new state only once its outputs are durable, so a crash replays inputs rather than
+losing outputs; alert ids are deterministic, so replays produce the same alerts and consumers
+de-duplicate them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged
 from vigie.camera.v1.camera_pb2 import Camera
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.face.v1.face_match_pb2 import FaceMatched
@@ -33,6 +35,7 @@ from vigie_rules import metrics
 from vigie_rules.config import Settings
 from vigie_rules.domain.engine import evaluate, observe_signal
 from vigie_rules.domain.engine_state import CameraState
+from vigie_rules.domain.kinds.camera_tampering import evaluate_camera_health
 from vigie_rules.domain.kinds.citizen_report import evaluate_report
 from vigie_rules.domain.kinds.face_match import FaceState, evaluate_face_match
 
@@ -121,6 +124,14 @@ class RulesApp:
         """Stateless: the alerts of citizen-report rules (of any camera) for one report."""
         cameras = {c.camera_id: c for c in self.cameras}
         return alert_outputs(evaluate_report(list(self.rules), cameras, report))
+
+    def step_camera_health(self, report: CameraHealthChanged) -> list[Output]:
+        """Stateless: the alerts of camera-tampering rules (of the report's camera, or of every
+        camera) when detect reports that a view problem began; ingest's reports and returns to
+        normal raise none. Raises ValueError on a malformed report (the runtimes dead-letter
+        it)."""
+        self.counts["camera_health_reports"] += 1
+        return alert_outputs(evaluate_camera_health(list(self.rules), report))
 
     def signal_observations(self, frame: FrameSampled) -> list[Output]:
         """The colour of every red-light signal region watched on this frame's camera (empty,

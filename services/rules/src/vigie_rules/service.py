@@ -1,6 +1,6 @@
-"""Rules service assembly: detections, signal observations, face matches and citizen reports in,
-alerts, windowed counts and signal observations out (the use cases: app.py; what each rule kind
-detects: domain/kinds/); RulesService over gRPC for rule management.
+"""Rules service assembly: detections, signal observations, face matches, citizen reports and
+camera-health reports in, alerts, windowed counts and signal observations out (the use cases:
+app.py; what each rule kind detects: domain/kinds/); RulesService over gRPC for rule management.
 
 Two runtimes drive the same steps: on Kafka a Faust app (adapters/faust_worker.py: agents keyed
 by camera, per-camera state in tables with changelog recovery), on the embedded in-memory bus

@@ -23,6 +23,8 @@ A scenario file (YAML):
       alerts:                        # alerts of a rule, each expected within a time window
         - rule: car-stopped          # (stream seconds); an alert outside every window of its
           windows: [[8, 14]]         # rule is a false alert, a window without one a miss
+          box: [0.2, 0.67, 0.3, 0.8] # optional: where (normalised); an alert whose box overlaps
+          min_iou: 0.3               # it less is a false alert (default 0.3)
       max_count:                     # the largest number seen at once (crowd_density)
         - rule: crossing-density
           count: 25
@@ -80,6 +82,9 @@ class AlertExpectation(_Model):
     rule: str = Field(description="rule_id")
     windows: list[tuple[float, float]] = Field(
         default_factory=list, description="[start_s, end_s] of stream time, one alert each")
+    box: tuple[float, float, float, float] | None = Field(
+        None, description="[x_min, y_min, x_max, y_max], normalised: where the alerts must be")
+    min_iou: float = Field(0.3, gt=0, le=1, description="least IoU with `box`")
     note: str = Field("", description="what happens then")
 
 
@@ -246,6 +251,19 @@ def stream_seconds(alert: AlertRaised, origin_ms: int) -> float:
     return float(alert.raised_at.ToMilliseconds() - origin_ms) / 1000
 
 
+def _alert_iou(alert: AlertRaised, box: tuple[float, float, float, float]) -> float:
+    """The best IoU of the alert's boxes with `box` (0 when it has none)."""
+    best = 0.0
+    for b in alert.boxes:
+        w = min(b.x_max, box[2]) - max(b.x_min, box[0])
+        h = min(b.y_max, box[3]) - max(b.y_min, box[1])
+        inter = max(w, 0.0) * max(h, 0.0)
+        union = ((b.x_max - b.x_min) * (b.y_max - b.y_min)
+                 + (box[2] - box[0]) * (box[3] - box[1]) - inter)
+        best = max(best, inter / union if union > 0 else 0.0)
+    return best
+
+
 def score(scenario: Scenario, alerts: list[AlertRaised], stats: list[CountsAggregated],
           origin_ms: int) -> tuple[list[Outcome], dict[str, dict[str, int]]]:
     """Each expectation against the engine's output; origin_ms: event time of stream time 0."""
@@ -262,9 +280,13 @@ def score(scenario: Scenario, alerts: list[AlertRaised], stats: list[CountsAggre
         outcome.passed = outcome.error <= e.tolerance + 1e-9
         outcomes.append(outcome)
     for a in scenario.spec.expect.alerts:
-        times = sorted(stream_seconds(x, origin_ms) for x in alerts if x.rule_id == a.rule)
+        mine = [x for x in alerts if x.rule_id == a.rule]
+        placed = [x for x in mine if a.box is None or _alert_iou(x, a.box) >= a.min_iou]
+        times = sorted(stream_seconds(x, origin_ms) for x in placed)
         hit = [any(lo <= t <= hi for t in times) for lo, hi in a.windows]
-        false_alerts = sum(1 for t in times if not any(lo <= t <= hi for lo, hi in a.windows))
+        false_alerts = len(mine) - len(placed) + sum(
+            1 for t in times if not any(lo <= t <= hi for lo, hi in a.windows))
+        times = sorted(stream_seconds(x, origin_ms) for x in mine)
         outcomes.append(Outcome("alerts", a.rule, "alerts in their windows", len(a.windows),
                                 len(times), all(hit) and false_alerts == 0,
                                 misses=hit.count(False), false_alerts=false_alerts))

@@ -4,6 +4,8 @@
   evidence lock holds them; each deletion is an AUDIT_ACTION_RETENTION_DELETION record carrying
   the SHA-256 of what was deleted, the camera and when it was captured (`vigie_core.retention`,
   shared with the other services that delete evidence; `vigie retention report` lists them).
+  An alert's further evidence (the "before" image of a camera_tampering alert) goes the same
+  way, held by the same lock, its record naming the evidence (`evidence: before`).
 - History retention: alerts raised before `history_retention` (with their decisions and
   deliveries) leave the read model, audited the same way. Locked alerts stay.
 - Audit records queued in the database by `vigie alerts` commands (accounts, tokens, suspension)
@@ -20,7 +22,7 @@ from datetime import UTC, timedelta
 
 from vigie_alerts import metrics
 from vigie_alerts.adapters.snapshots import EvidenceStore
-from vigie_alerts.adapters.store import Database, StoredAlert, now_utc
+from vigie_alerts.adapters.store import Database, EvidenceItem, StoredAlert, now_utc
 from vigie_core.audit import AuditLog
 from vigie_core.retention import Deletion
 
@@ -69,11 +71,16 @@ class Housekeeping:
         evidence = 0
         for stored in await self.db.bg(self.index.evidence_due, now):
             evidence += await self._delete_evidence(stored, "evidence retention")
+        for item in await self.db.bg(self.index.items_due, now):
+            evidence += await self._delete_item(item, "evidence retention")
         alerts = 0
         old = await self.db.bg(self.index.alerts_before, now - self.history_retention)
         for stored in old:
             if stored.snapshot_path:
                 await self._delete_evidence(stored, "history retention")
+            for item in stored.extra_evidence:
+                if item.available:
+                    await self._delete_item(item, "history retention")
             alert = stored.alert
             raised = alert.raised_at.ToDatetime(UTC)
             await Deletion("alert", alert.alert_id, f"alert:{alert.alert_id}", "alert history",
@@ -86,7 +93,7 @@ class Housekeeping:
         self.deleted_evidence += evidence
         self.deleted_alerts += alerts
         if evidence or alerts:
-            log.info("retention deleted %d snapshots and %d alerts", evidence, alerts)
+            log.info("retention deleted %d evidence files and %d alerts", evidence, alerts)
         return evidence, alerts
 
     async def _delete_evidence(self, stored: StoredAlert, why: str) -> int:
@@ -99,4 +106,15 @@ class Housekeeping:
                        expired_at=stored.evidence_expires_at,
                        file_found=existed).record(self.audit)
         metrics.RETENTION_DELETED.labels("snapshot").inc()
+        return 1
+
+    async def _delete_item(self, item: EvidenceItem, why: str) -> int:
+        existed = await asyncio.to_thread(self.evidence.delete, item.path)
+        await self.db.bg(self.index.mark_item_deleted, item.alert_id, item.name, now_utc())
+        await Deletion("snapshot", f"{item.alert_id}:{item.name}", f"alert:{item.alert_id}",
+                       f"snapshot ({item.name})", why, camera_id=item.camera_id,
+                       sha256=item.sha256, size_bytes=item.size_bytes,
+                       captured_at=item.captured_at, expired_at=item.expires_at,
+                       file_found=existed, extra={"evidence": item.name}).record(self.audit)
+        metrics.RETENTION_DELETED.labels(item.name).inc()
         return 1

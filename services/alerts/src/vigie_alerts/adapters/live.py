@@ -1,5 +1,6 @@
-"""The live feed: every stored alert, decision and snapshot, pushed to console WebSockets and
-gRPC StreamAlerts subscribers of this process.
+"""The live feed: every stored alert, decision, snapshot and further evidence, pushed to console
+WebSockets and gRPC StreamAlerts subscribers of this process (StreamAlerts sends alerts again for
+their snapshot, not for further evidence, which AlertRaised cannot carry).
 
 Changes this process stores are pushed at once. Changes other replicas store (they share the
 PostgreSQL read model) are found by tailing the feed table every `poll_interval_s`; sequence
@@ -31,7 +32,8 @@ SEEN_MAX = 20000
 @dataclass(frozen=True)
 class LiveEvent:
     seq: int  # feed sequence number; 0 for events not in the feed (dispatch state)
-    kind: str  # alert, decision, snapshot, delivery (an outcome), dispatch (the switch)
+    kind: str  # alert, decision, snapshot, evidence (a further image), delivery (an outcome),
+    # dispatch (the switch)
     alert: StoredAlert | None
     decision: AlertDecided | None = None
     state: dict[str, Any] | None = None

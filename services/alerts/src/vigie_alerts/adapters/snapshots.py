@@ -7,7 +7,9 @@ blurred with a margin, except the matched person's on a face-match alert. If the
 loaded, the whole image is blurred: no snapshot ever shows a face the detector did not look for.
 
 Snapshots are JPEG files under <VIGIE_DATA_DIR>/evidence/snapshots/<camera>/<yyyy-mm-dd>/,
-written atomically (temporary file, fsync, rename), readable by the service's user only.
+written atomically (temporary file, fsync, rename), readable by the service's user only; an
+alert's further evidence (the "before" image of a camera_tampering alert) goes beside its
+snapshot, named `<alert id>-<name>.jpg`.
 """
 
 from __future__ import annotations
@@ -175,14 +177,17 @@ class EvidenceStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path_for(self, camera_id: str, captured_at: datetime, alert_id: str) -> Path:
+    def path_for(self, camera_id: str, captured_at: datetime, alert_id: str,
+                 name: str = "") -> Path:
+        """The alert's snapshot file, or its further evidence `name` (e.g. "before")."""
         day = captured_at.strftime("%Y-%m-%d")
+        suffix = f"-{_SAFE.sub('_', name)[:32]}" if name else ""
         return (self.root / _SAFE.sub("_", camera_id)[:100] / day
-                / f"{_SAFE.sub('_', alert_id)[:80]}.jpg")
+                / f"{_SAFE.sub('_', alert_id)[:80]}{suffix}.jpg")
 
     def write(self, camera_id: str, captured_at: datetime, alert_id: str,
-              data: bytes) -> StoredEvidence:
-        target = self.path_for(camera_id, captured_at, alert_id)
+              data: bytes, name: str = "") -> StoredEvidence:
+        target = self.path_for(camera_id, captured_at, alert_id, name)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = target.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

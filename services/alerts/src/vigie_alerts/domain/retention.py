@@ -1,10 +1,12 @@
 """Evidence retention (DESIGN invariant 6): how long a snapshot is kept, and whether it goes now.
 
-A snapshot is kept for its camera's `evidence_retention` (30 days when the camera sets none) from
-the time it was captured (never from later than when it was written: a file played faster than
-real time, or a camera whose clock runs ahead, stamps frames in the future), then deleted, unless an evidence lock holds it (a legal hold set by a
-supervisor, audited). Deletion is recorded in the audit trail with the evidence's SHA-256, which
-is the proof that what was kept is gone.
+A snapshot (and any further evidence of its alert, such as the "before" image of a camera
+tampering alert) is kept for its camera's `evidence_retention` (30 days when the camera sets
+none) from the time it was captured (never from later than when it was written: a file played
+faster than real time, or a camera whose clock runs ahead, stamps frames in the future), then
+deleted, unless an evidence lock holds it (a legal hold set by a supervisor, audited). Deletion
+is recorded in the audit trail with the evidence's SHA-256, which is the proof that what was
+kept is gone.
 """
 
 from __future__ import annotations

@@ -180,6 +180,31 @@ function snapshotView(alert, cls) {
   return box;
 }
 
+// A camera tampering alert: the camera's view before (its reference view, as detect reported it)
+// beside the snapshot of the frame that confirmed the problem (after).
+function beforeView(alert, cls) {
+  const box = el("div", { class: `snap ${cls}` });
+  if (alert.before_url) {
+    const img = el("img", { src: alert.before_url, alt: "the camera's view before (faces blurred)" });
+    img.addEventListener("load", () => {
+      if (img.naturalWidth) box.style.aspectRatio = `${img.naturalWidth} / ${img.naturalHeight}`;
+    });
+    box.append(img);
+  } else {
+    box.append(el("p", { class: "placeholder",
+      text: alert.before_deleted ? "deleted (retention)" : "no before image yet" }));
+  }
+  return box;
+}
+
+function evidenceView(alert, cls) {
+  if (!alert.view_problem) return snapshotView(alert, cls);
+  return el("div", { class: `pair ${cls}`, "data-view-problem": alert.view_problem },
+    el("figure", {}, beforeView(alert, cls), el("figcaption", { text: "before" })),
+    el("figure", {}, snapshotView(alert, cls),
+      el("figcaption", { text: `after: ${label(alert.view_problem)}` })));
+}
+
 function upsertAlert(alert, fresh) {
   const known = state.alerts.has(alert.alert_id);
   state.alerts.set(alert.alert_id, alert);
@@ -187,15 +212,18 @@ function upsertAlert(alert, fresh) {
   const card = el("li", { class: "alert-card", "data-alert-id": alert.alert_id,
     "data-status": alert.status });
   if (fresh && !known) card.classList.add("fresh");
+  if (alert.view_problem) card.classList.add("tamper");
   if (state.selected === alert.alert_id) card.classList.add("selected");
   const info = el("div", {},
     el("div", { class: "title", text: alert.title || label(alert.kind) }),
     el("div", { class: "meta", text: `${alert.camera_name} · ${fmtTime(alert.raised_at)}` }),
+    alert.view_problem ? el("div", { class: "meta",
+      text: `${label(alert.view_problem)} since ${fmtTime(alert.started_at)}` }) : null,
     el("span", { class: `badge sev-${alert.severity}`, text: alert.severity }), " ",
     el("span", { class: `badge st-${alert.status}`, "data-role": "status",
       text: label(alert.status) }),
     alert.face_match ? el("span", { class: "badge", text: `face match ${alert.confirmations}/${alert.required}` }) : null);
-  card.append(snapshotView(alert, "thumb"), info);
+  card.append(evidenceView(alert, "thumb"), info);
   card.addEventListener("click", () => openDetail(alert.alert_id));
   const old = feed.querySelector(`[data-alert-id="${CSS.escape(alert.alert_id)}"]`);
   if (old) old.replaceWith(card); else feed.prepend(card);
@@ -221,11 +249,11 @@ async function openDetail(alertId) {
   $("detail-severity").className = `badge sev-${a.severity}`;
   $("detail-status").textContent = label(a.status);
   $("detail-status").className = `badge status st-${a.status}`;
-  $("detail-snapshot").replaceWith(Object.assign(snapshotView(a, "large"), { id: "detail-snapshot" }));
+  $("detail-snapshot").replaceWith(Object.assign(evidenceView(a, "large"), { id: "detail-snapshot" }));
   const facts = $("detail-facts");
   facts.replaceChildren();
   const rows = [["Camera", `${a.camera_name} (${a.camera_id})`], ["Kind", label(a.kind)],
-    ["Raised", fmtTime(a.raised_at)], ["Started", fmtTime(a.started_at)],
+    ["Raised", fmtTime(a.raised_at)], [a.view_problem ? "Began" : "Started", fmtTime(a.started_at)],
     ["Tracks", (a.track_ids || []).join(", ")], ["Alert id", a.alert_id]];
   if (a.face_match) rows.push(["Watchlist subject", a.subject_id || "-"]);
   for (const [k, v] of Object.entries(a.attributes || {})) rows.push([label(k), v]);
@@ -316,11 +344,27 @@ async function loadCameras() {
     const draw = el("button", { type: "button", text: "Draw rule" });
     draw.addEventListener("click", () => { selectTab("editor"); chooseCamera(c.camera_id); });
     return el("tr", { "data-camera-id": c.camera_id },
-      el("td", { text: c.name }), el("td", { text: String(c.open_alerts) }),
+      el("td", { text: c.name }), el("td", { text: String(c.open_alerts) }), healthCell(c.health),
       el("td", { text: c.lat == null ? "no position" : `${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}` }),
       el("td", {}, can("edit_rules") ? draw : null));
   }));
   drawMap(data.cameras);
+}
+
+// Ingest's source state and detect's view problem (covered, defocused, moved, too dark, too bright).
+function healthCell(h) {
+  const cell = el("td", { class: "health" });
+  if (h && h.view_problem) {
+    cell.append(el("span", { class: "badge health-bad", "data-role": "view-problem",
+      text: label(h.view_problem) }), ` since ${fmtTime(h.view_since)}`);
+  }
+  if (h && h.source_state && h.source_state !== "up") {
+    if (cell.childNodes.length) cell.append(el("br"));
+    cell.append(el("span", { class: "badge health-warn", "data-role": "source-state",
+      text: label(h.source_state) }), h.source_reason ? ` ${h.source_reason}` : "");
+  }
+  if (!cell.childNodes.length) cell.append(el("span", { class: "badge", text: h && h.source_state ? "ok" : "-" }));
+  return cell;
 }
 
 function drawMap(cameras) {

@@ -7,14 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.face.v1.face_match_pb2 import FaceMatched
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie.ingest.v1.report_pb2 import ReportReceived
 from vigie.rules.v1.signal_pb2 import SignalObserved
 from vigie_core.codec import Event
-from vigie_core.processing import Subscription
-from vigie_core.topics import DETECTIONS, FACES, FRAMES, REPORTS, SIGNALS
+from vigie_core.processing import PoisonError, Subscription
+from vigie_core.topics import CAMERA_HEALTH, DETECTIONS, FACES, FRAMES, REPORTS, SIGNALS
 
 from vigie_rules.app import Output, RulesApp
 from vigie_rules.domain.engine_state import CameraState
@@ -34,6 +35,7 @@ class BuiltinWorker:
                 Subscription(SIGNALS, self._on_signal),
                 Subscription(FACES, self._on_face_match),
                 Subscription(REPORTS, self._on_report),
+                Subscription(CAMERA_HEALTH, self._on_camera_health),
                 Subscription(FRAMES, self._on_frame)]
 
     def cameras(self) -> int:
@@ -67,6 +69,14 @@ class BuiltinWorker:
     async def _on_report(self, event: Event[ReportReceived]) -> None:
         if (report := event.message) is not None:
             await self.app.emit(self.app.step_report(report))
+
+    async def _on_camera_health(self, event: Event[CameraHealthChanged]) -> None:
+        if (report := event.message) is not None:
+            try:
+                outputs = self.app.step_camera_health(report)
+            except ValueError as exc:  # malformed: retrying cannot help
+                raise PoisonError(str(exc)) from exc
+            await self.app.emit(outputs)
 
     async def _on_frame(self, event: Event[FrameSampled]) -> None:
         if (frame := event.message) is not None:

@@ -7,6 +7,9 @@ Agents, each concurrency 1:
             record applied from each topic;
   faces     vigie.faces.v1 -> FACE_MATCH rules; per-camera state in the table `face-state`;
   reports   vigie.reports.v1 -> CITIZEN_REPORT rules; stateless;
+  camera-health
+            vigie.camera-health.v1 -> camera_tampering rules (detect's reports of view
+            problems; ingest's are skipped); stateless;
   frames    vigie.frames.v1 -> signal observations of colour-read red lights; stateless.
 Tables use the memory store with changelog topics `<app id>-<table>-changelog`, recovered on
 start and on rebalance.
@@ -56,7 +59,7 @@ from vigie_core.bus.kafka import KafkaBus
 from vigie_core.codec import DecodeError, decode
 from vigie_core.processing import dlq_headers
 from vigie_core.settings import CoreSettings
-from vigie_core.topics import DETECTIONS, FACES, FRAMES, REPORTS, SIGNALS, Topic
+from vigie_core.topics import CAMERA_HEALTH, DETECTIONS, FACES, FRAMES, REPORTS, SIGNALS, Topic
 
 from vigie_rules import metrics
 from vigie_rules.app import Output, RulesApp
@@ -150,6 +153,7 @@ class FaustWorker:
         self._agent("cameras", [DETECTIONS, SIGNALS], self._on_camera_event)
         self._agent("faces", [FACES], self._on_face_match)
         self._agent("reports", [REPORTS], self._on_report)
+        self._agent("camera-health", [CAMERA_HEALTH], self._on_camera_health)
         self._agent("frames", [FRAMES], self._on_frame)
 
     async def start(self) -> None:
@@ -316,6 +320,12 @@ class FaustWorker:
 
     async def _on_report(self, record: Record, report: Any) -> None:
         outputs = await self._step(REPORTS, record, lambda: self.rules_app.step_report(report))
+        if outputs is not None:
+            await self._emit(outputs)
+
+    async def _on_camera_health(self, record: Record, report: Any) -> None:
+        outputs = await self._step(CAMERA_HEALTH, record,
+                                   lambda: self.rules_app.step_camera_health(report))
         if outputs is not None:
             await self._emit(outputs)
 

@@ -32,3 +32,11 @@ def report_alert_id(rule_id: str, report_id: str) -> str:
     redelivered report raises the same id."""
     material = f"{rule_id}|report:{report_id}".encode()
     return hashlib.sha256(material).hexdigest()[:ALERT_ID_HEX_CHARS]
+
+
+def view_alert_id(rule_id: str, camera_id: str, problem: str, episode_ms: int) -> str:
+    """Camera tampering: sha256("rule_id|camera_id|view:<problem>|episode_ms"), truncated like
+    `alert_id`; episode_ms is when the problem began (detect's problem_since), so a redelivered
+    or replayed report raises the same id."""
+    material = f"{rule_id}|{camera_id}|view:{problem}|{episode_ms}".encode()
+    return hashlib.sha256(material).hexdigest()[:ALERT_ID_HEX_CHARS]

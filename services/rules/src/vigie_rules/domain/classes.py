@@ -1,4 +1,5 @@
-"""Groups of COCO classes (`vigie_core.labels.COCO_CLASSES`) that rule kinds use by default."""
+"""Groups of COCO classes (`vigie_core.labels.COCO_CLASSES`) that rule kinds use by default, and
+the scene stage's class."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ VEHICLE_CLASSES = frozenset({"car", "truck", "bus", "motorcycle"})
 """Road vehicles: stationary vehicle, red light, and the vehicle that stops to dump."""
 BAG_CLASSES = frozenset({"backpack", "handbag", "suitcase"})
 WEAPON_CLASSES = frozenset({"knife"})
+STATIC_OBJECT = "static_object"
+"""Not a COCO class: a region that detect's scene stage found appeared in the scene and stayed
+still, whatever it is. Its track id is the region's (from 2**40 up), its Detection.appeared_at
+(`Obj.appeared_ms`) when it first differed from the background; it is emitted only once it has
+stayed still some seconds, so it is first seen that long after it appeared."""
+STATIC_LAG_MS = 12_000
+"""How long after appeared_at a region may first be seen (the scene stage waits about 4 s by
+default, and a passer-by may hide it meanwhile): kinds that look back to appeared_at keep at
+least this much of the past."""
 
 NOT_DUMPED = frozenset({
     PERSON, "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",

@@ -233,7 +233,8 @@ def _prepare(frame: ObjectsDetected) -> Frame:
         x, y = box_bottom_centre(b.x_min, b.y_min, b.x_max, b.y_max)
         h_px = (b.y_max - b.y_min) * height
         aspect = (b.x_max - b.x_min) * width / h_px if h_px > 0 else 0.0
-        objects.append(Obj(d.track_id, d.class_name, d.confidence, x, y, b, aspect))
+        appeared = d.appeared_at.ToMilliseconds() if d.HasField("appeared_at") else None
+        objects.append(Obj(d.track_id, d.class_name, d.confidence, x, y, b, aspect, appeared))
     return Frame(frame, frame.captured_at.ToMilliseconds(), objects)
 
 

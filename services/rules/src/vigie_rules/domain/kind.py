@@ -48,6 +48,7 @@ class Obj(NamedTuple):
     y: float
     box: BoundingBox
     aspect: float  # width / height in pixels (0 when the box has no height)
+    appeared_ms: int | None = None  # Detection.appeared_at (static_object regions), else None
 
 
 @dataclass(slots=True)
@@ -83,6 +84,10 @@ class Kind:
     """Its alerts show people (AlertRaised.involves_persons; consumers blur head areas)."""
     on_detections: bool = True
     """Its events are detections: `classes` and `min_confidence` mean something to it."""
+    class_choices: tuple[str, ...] | None = None
+    """What a rule's `classes` may name: None, the detector's (COCO) classes, and only for kinds
+    on detections; a kind driven by other events may give its own categories instead (e.g.
+    camera_tampering: the view problems that alert)."""
     camera_optional: bool = False
     """A rule of this kind may leave camera_id empty (it then applies to every camera)."""
     memory: type[KindMemory] | None = None

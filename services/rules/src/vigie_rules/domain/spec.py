@@ -20,7 +20,7 @@ import difflib
 import math
 import re
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,6 +53,7 @@ from vigie.rules.v1.rule_pb2 import (
 )
 from vigie_core.labels import COCO_CLASSES as COCO_CLASSES
 
+from vigie_rules.domain.classes import STATIC_OBJECT
 from vigie_rules.domain.geometry import polygon_problems
 from vigie_rules.domain.kind import KIND_FIELDS
 from vigie_rules.domain.kinds import BY_NAME, KINDS
@@ -308,7 +309,8 @@ class RuleSpec(_Model):
     classes: list[str] = Field(
         default_factory=list,
         description="COCO class names the rule considers, e.g. [person] or [car, truck, bus]; "
-                    "empty means the kind's default.")
+                    "empty means the kind's default. camera_tampering: the view problems that "
+                    "alert (covered, defocused, moved, too_dark, too_bright); empty means all.")
     min_confidence: float | None = Field(
         None, gt=0, le=1, description="Ignore detections below this confidence (0..1].")
     max_dwell_s: float | None = Field(
@@ -375,8 +377,11 @@ class RuleSpec(_Model):
 
     @field_validator("classes")
     @classmethod
-    def _classes_ok(cls, value: list[str]) -> list[str]:
-        problems = _class_problems(value)
+    def _classes_ok(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        kind = BY_NAME.get(info.data.get("kind", ""))
+        choices = kind.class_choices if kind is not None else None
+        problems = _class_problems(value, choices or DETECTED_CLASSES,
+                                   "class" if choices is None else "choice")
         if problems:
             raise RuleSpecError(problems)
         return value
@@ -422,6 +427,8 @@ def _kind_problems(spec: RuleSpec) -> list[str]:
                             f"{kind.field_hints.get(field, '')}")
     if not kind.on_detections:
         for field in ("classes", "min_confidence"):
+            if field == "classes" and kind.class_choices is not None:
+                continue  # the kind's own categories
             if getattr(spec, field):
                 problems.append(f"{field}: not used by {kind.name} rules")
     if kind.spec_problems is not None:
@@ -470,14 +477,21 @@ def _geo_problems(geo: tuple[float, float]) -> list[str]:
     return problems
 
 
-def _class_problems(classes: list[str]) -> list[str]:
+DETECTED_CLASSES = (*COCO_CLASSES, STATIC_OBJECT)
+"""What detections are of: the model's COCO classes and detect's scene stage's still objects."""
+
+
+def _class_problems(classes: list[str], known: Sequence[str] = DETECTED_CLASSES,
+                    what: str = "class") -> list[str]:
+    """Unknown or repeated names; `known`: the detector's classes, or the kind's own choices."""
     problems: list[str] = []
     seen: set[str] = set()
     for i, name in enumerate(classes):
-        if name not in COCO_CLASSES:
-            close = difflib.get_close_matches(name, COCO_CLASSES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"classes[{i}]: unknown class {name!r}{hint}")
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (f" (did you mean {close[0]!r}?)" if close
+                    else "" if what == "class" else f" (one of {', '.join(known)})")
+            problems.append(f"classes[{i}]: unknown {what} {name!r}{hint}")
         elif name in seen:
             problems.append(f"classes[{i}]: {name!r} is listed twice")
         seen.add(name)

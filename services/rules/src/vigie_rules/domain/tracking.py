@@ -1,5 +1,6 @@
 """Track machinery shared by kinds: presence in the zone, stillness, line crossings with
-hysteresis, recent headings. The reference point of an object is the bottom centre of its box.
+hysteresis, recent headings, static regions and the model's detections of the same object. The
+reference point of an object is the bottom centre of its box.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import math
 
 from vigie.rules.v1.rule_pb2 import Rule
 
-from vigie_rules.domain.engine_state import TrackState
+from vigie_rules.domain.classes import STATIC_OBJECT
+from vigie_rules.domain.engine_state import Box, TrackState
 from vigie_rules.domain.geometry import segment_crossing, side_of_line
 from vigie_rules.domain.kind import FrameContext, Obj
 
@@ -23,6 +25,9 @@ HEADING_WINDOW_MS = 1_000
 """Headings are measured over this much recent event time..."""
 MIN_HEADING_SPAN_MS = 500
 """...and only once the track has at least this much history."""
+STATIC_MATCH_IOU = 0.3
+"""A model detection overlapping a static_object region this much (IoU), or with its centre in
+the region's box, shows the same object."""
 
 XY = tuple[float, float]
 
@@ -124,3 +129,73 @@ def line_steps(ctx: FrameContext, start: XY, end: XY) -> list[tuple[Obj, int, in
                 out.append((o, sign, before_ms))
         ts.side, ts.anchor = side, p
     return out
+
+
+def box_of(o: Obj) -> Box:
+    b = o.box
+    return (b.x_min, b.y_min, b.x_max, b.y_max)
+
+
+def box_distance(p: XY, box: Box) -> float:
+    """Distance (normalised) from a point to a box; 0 inside it."""
+    x0, y0, x1, y1 = box
+    return math.hypot(max(x0 - p[0], 0.0, p[0] - x1), max(y0 - p[1], 0.0, p[1] - y1))
+
+
+def box_iou(a: Box, b: Box) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _overlap(detection: Obj, region: Obj) -> float:
+    """How well a model detection matches a region (0: not the same object)."""
+    d, r = box_of(detection), box_of(region)
+    iou = box_iou(d, r)
+    centre = ((d[0] + d[2]) / 2, (d[1] + d[3]) / 2)
+    return iou if iou >= STATIC_MATCH_IOU or box_distance(centre, r) == 0.0 else 0.0
+
+
+def merge_static(ctx: FrameContext, objects: list[Obj]) -> list[Obj]:
+    """The objects to evaluate, one per object, when static_object regions and the model's
+    detections may show the same one: the regions (with the confidence of the most confident
+    detection of the same object when higher), then the detections that are no part of a region.
+
+    A detection matching a region (STATIC_MATCH_IOU; the best match when several) is part of it
+    while its track lives (its TrackState.partner is then the region, partner_class
+    STATIC_OBJECT) and is no longer evaluated. When it joins, the region takes over its story
+    (partner, clock, alerted episode) if the region has not alerted and the detection has, or the
+    detection has a partner and the region none: one object raises one alert. Every object given
+    is seen (`ctx.track`)."""
+    regions = [o for o in objects if o.class_name == STATIC_OBJECT]
+    confidence = {r.track_id: r.confidence for r in regions}
+    out = []
+    for d in objects:
+        if d.class_name == STATIC_OBJECT:
+            continue
+        ts = ctx.track(d)
+        best = max(regions, key=lambda r: (_overlap(d, r), -r.track_id), default=None)
+        if best is not None and _overlap(d, best) > 0.0:
+            confidence[best.track_id] = max(confidence[best.track_id], d.confidence)
+            if ts.partner_class != STATIC_OBJECT:
+                _join(ctx.track(best), ts)
+                ts.partner, ts.partner_class = best.track_id, STATIC_OBJECT
+        elif ts.partner_class != STATIC_OBJECT:
+            out.append(d)
+    for r in regions:
+        ctx.track(r)
+    return [r._replace(confidence=confidence[r.track_id]) for r in regions] + out
+
+
+def _join(region: TrackState, detection: TrackState) -> None:
+    if region.alerted_episode_ms is not None or not detection.partner:
+        return
+    if detection.alerted_episode_ms is not None or not region.partner:
+        region.partner, region.partner_class = detection.partner, detection.partner_class
+        region.cond_since_ms = detection.cond_since_ms
+        region.alerted_episode_ms = detection.alerted_episode_ms
+        region.last_alert_ms = detection.last_alert_ms

@@ -39,6 +39,7 @@ from vigie_alerts.adapters.snapshots import EvidenceStore
 from vigie_alerts.adapters.store import Database
 from vigie_alerts.app import AlertDesk, DispatchSwitch, Snapshots
 from vigie_alerts.config import Settings
+from vigie_alerts.domain.camera_health import HealthBoard
 from vigie_alerts.domain.cap import CapIdentity
 from vigie_core.audit import AuditLog
 from vigie_core.auth.model import Identity
@@ -53,7 +54,8 @@ class _Part(Protocol):
 class Console:
     def __init__(self, settings: Settings, db: Database, *, desk: AlertDesk,
                  switch: DispatchSwitch, snapshots: Snapshots, hub: LiveHub,
-                 cameras: CompactedView[Camera], rules: RulesClient, bus: Bus, audit: AuditLog,
+                 cameras: CompactedView[Camera], health: HealthBoard, rules: RulesClient,
+                 bus: Bus, audit: AuditLog,
                  evidence: EvidenceStore, cap_identity: CapIdentity,
                  authenticator: Callable[[str], Awaitable[Identity | None]]) -> None:
         api = Api(settings.max_request_bytes)
@@ -63,7 +65,7 @@ class Console:
                       self.sessions,
                       ConsoleAlerts(db, api, desk, audit, evidence, cap_identity,
                                     settings.page_size_default),
-                      ConsoleCameras(db, api, cameras, snapshots),
+                      ConsoleCameras(db, api, cameras, snapshots, health),
                       ConsoleRules(api, rules, cameras),
                       ConsoleAudit(api, bus),
                       ConsoleAdmin(db, api, switch, audit, settings.password_min_chars),

@@ -1,12 +1,13 @@
 """The console's alerts: history search, an alert's detail (decisions, deliveries), decisions,
-the snapshot (only to roles that may see images, never cached), its CAP rendering, and
-evidence locks."""
+the snapshot and, for a camera_tampering alert, the camera's view before it (only to roles that
+may see images, never cached), its CAP rendering, and evidence locks."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +27,7 @@ from vigie_alerts.adapters.store import (
 )
 from vigie_alerts.app import AlertDesk, DecisionRefused
 from vigie_alerts.domain import lifecycle
+from vigie_alerts.domain.camera_health import BEFORE
 from vigie_alerts.domain.cap import CapIdentity
 from vigie_alerts.domain.policy import KIND_BY_NAME, SEVERITY_BY_NAME
 from vigie_alerts.domain.roles import Permission, allowed
@@ -51,6 +53,8 @@ class ConsoleAlerts:
             route(Permission.DECIDE, "POST", "/api/alerts/{alert_id}/decisions", self.decide),
             route(Permission.VIEW_SNAPSHOT, "GET", "/api/alerts/{alert_id}/snapshot.jpg",
                   self.snapshot),
+            route(Permission.VIEW_SNAPSHOT, "GET", "/api/alerts/{alert_id}/before.jpg",
+                  self.before),
             route(Permission.VIEW_HISTORY, "GET", "/api/alerts/{alert_id}/cap.xml", self.cap),
             route(Permission.LOCK_EVIDENCE, "POST", "/api/alerts/{alert_id}/evidence-lock",
                   self.evidence_lock),
@@ -136,6 +140,21 @@ class ConsoleAlerts:
         if path is None:
             raise ApiError(404, "no snapshot for this alert (none taken, or deleted by "
                                 "retention)")
+        return await self._image(path)
+
+    async def before(self, request: web.Request, _: SessionInfo) -> web.StreamResponse:
+        """A camera_tampering alert's "before" image: the camera's reference view (faces
+        blurred), as detect reported it with the change."""
+        stored = await self._stored(request)
+        item = stored.evidence(BEFORE)
+        path = self.evidence.resolve(item.path) if item is not None and item.available else None
+        if path is None:
+            raise ApiError(404, "no before image for this alert (not a camera tampering "
+                                "alert, none reported, or deleted by retention)")
+        return await self._image(path)
+
+    @staticmethod
+    async def _image(path: Path) -> web.Response:
         data = await asyncio.to_thread(path.read_bytes)
         return web.Response(body=data, content_type="image/jpeg",
                             headers={**API_HEADERS, "Cache-Control": "private, no-store"})
@@ -167,5 +186,7 @@ class ConsoleAlerts:
                                 event_id=f"lock-{uuid.uuid4().hex}",
                                 actor=f"operator:{session.login}",
                                 details={"locked": str(locked).lower(), "reason": reason[:500],
-                                         "sha256": stored.snapshot_sha256})
+                                         "sha256": stored.snapshot_sha256,
+                                         **{f"{e.name}_sha256": e.sha256
+                                            for e in stored.extra_evidence if e.available}})
         return ok({"evidence_locked": locked})

@@ -10,6 +10,7 @@ from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
 from vigie.rules.v1.rule_pb2 import Rule, RuleKind
 from vigie_alerts.adapters.store import Delivery, StoredAlert
 from vigie_alerts.domain import lifecycle
+from vigie_alerts.domain.camera_health import BEFORE, VIEW_PROBLEM_ATTRIBUTE
 from vigie_alerts.domain.drawing import RuleKindInfo
 from vigie_alerts.domain.messages import alert_kind, iso, kind_name, severity_name
 from vigie_alerts.domain.roles import Permission, allowed
@@ -29,6 +30,7 @@ def alert_json(stored: StoredAlert, role: str,
     if a.HasField("geo"):
         lat, lon = a.geo.lat_deg, a.geo.lon_deg
     has_snapshot = bool(stored.snapshot_path) and stored.evidence_deleted_at is None
+    before = stored.evidence(BEFORE)
     body: dict[str, Any] = {
         "alert_id": a.alert_id, "title": a.title,
         "kind": alert_kind(a),
@@ -44,12 +46,19 @@ def alert_json(stored: StoredAlert, role: str,
         "frame_id": a.frame_id, "has_snapshot": has_snapshot,
         "evidence_locked": stored.evidence_locked,
         "evidence_deleted": stored.evidence_deleted_at is not None,
+        # camera tampering: the view problem, and the camera's reference view before it
+        "view_problem": a.attributes.get(VIEW_PROBLEM_ATTRIBUTE, ""),
+        "has_before": before is not None and before.available,
+        "before_deleted": before is not None and before.deleted_at is not None,
     }
     if allowed(role, Permission.VIEW_FEED):
         body["subject_id"] = a.subject_id
     if has_snapshot and allowed(role, Permission.VIEW_SNAPSHOT):
         body["snapshot_url"] = f"/alerts/api/alerts/{a.alert_id}/snapshot.jpg"
         body["snapshot_sha256"] = stored.snapshot_sha256
+    if before is not None and before.available and allowed(role, Permission.VIEW_SNAPSHOT):
+        body["before_url"] = f"/alerts/api/alerts/{a.alert_id}/before.jpg"
+        body["before_sha256"] = before.sha256
     return body
 
 

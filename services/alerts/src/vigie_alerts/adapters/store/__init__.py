@@ -4,7 +4,8 @@ parts by concern, all on one engine:
 - `history`   alerts (one row per alert_id) and the decisions folded into their status
 - `feed`      every change with a sequence number, which the live feed of every replica tails
 - `outbox`    deliveries (the dispatch outbox, leased) and send intents (attempts in doubt)
-- `evidence`  snapshot references, retention deadlines, evidence locks, retention deletions
+- `evidence`  snapshot references and further evidence (a tamper alert's before image),
+              retention deadlines, evidence locks, retention deletions
 - `accounts`  console users and their API tokens; `sessions` their console sessions
 - `state`     the service's switches (dispatch suspended); `audit_outbox` the audit records
               written by the command line, waiting for the service to seal them into its chain
@@ -31,12 +32,12 @@ from vigie_alerts.adapters.store.history import AlertHistory, AlertQuery
 from vigie_alerts.adapters.store.outbox import Delivery, NewDelivery, Outbox, delivery_id
 from vigie_alerts.adapters.store.sessions import SessionInfo, Sessions
 from vigie_alerts.adapters.store.state import AuditOutbox, ServiceState
-from vigie_alerts.adapters.store.stored import StoredAlert
+from vigie_alerts.adapters.store.stored import EvidenceItem, StoredAlert
 from vigie_alerts.adapters.store.tables import Base, now_utc
 
-__all__ = ["AlertQuery", "Database", "Delivery", "FeedItem", "NewDelivery", "SessionInfo", "Store",
-           "StoredAlert", "User", "default_url", "delivery_id", "make_engine", "now_utc",
-           "open_store"]
+__all__ = ["AlertQuery", "Database", "Delivery", "EvidenceItem", "FeedItem", "NewDelivery",
+           "SessionInfo", "Store", "StoredAlert", "User", "default_url", "delivery_id",
+           "make_engine", "now_utc", "open_store"]
 
 T = TypeVar("T")
 

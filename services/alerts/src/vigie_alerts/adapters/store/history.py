@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.alerts.v1.decision_pb2 import AlertDecided
 from vigie_alerts.adapters.store.outbox import NewDelivery, delivery_row
-from vigie_alerts.adapters.store.stored import StoredAlert, stored_alert
+from vigie_alerts.adapters.store.stored import StoredAlert, stored_alerts
 from vigie_alerts.adapters.store.tables import AlertRow, DecisionRow, FeedRow, now_utc
 from vigie_alerts.domain.lifecycle import fold_decided
 
@@ -95,7 +95,7 @@ class AlertHistory:
     def get_alert(self, alert_id: str) -> StoredAlert | None:
         with self.sessions() as s:
             row = s.get(AlertRow, alert_id)
-            return stored_alert(row) if row is not None else None
+            return stored_alerts(s, [row])[0] if row is not None else None
 
     def get_alerts(self, alert_ids: Iterable[str]) -> dict[str, StoredAlert]:
         ids = list(set(alert_ids))
@@ -103,7 +103,7 @@ class AlertHistory:
             return {}
         with self.sessions() as s:
             rows = s.scalars(select(AlertRow).where(AlertRow.alert_id.in_(ids))).all()
-            return {r.alert_id: stored_alert(r) for r in rows}
+            return {a.alert.alert_id: a for a in stored_alerts(s, rows)}
 
     def list_alerts(self, query: AlertQuery, limit: int, cursor: str = "",
                     newest_first: bool = True) -> tuple[list[StoredAlert], str]:
@@ -139,7 +139,7 @@ class AlertHistory:
             stmt = stmt.order_by(AlertRow.raised_at.asc(), AlertRow.alert_id.asc())
         with self.sessions() as s:
             rows = s.scalars(stmt.limit(limit + 1)).all()
-            values = [stored_alert(r) for r in rows[:limit]]
+            values = stored_alerts(s, rows[:limit])
         next_cursor = ""
         if len(rows) > limit and values:
             last = values[-1]

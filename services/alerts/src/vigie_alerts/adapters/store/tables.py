@@ -58,6 +58,24 @@ class AlertRow(Base):
     __table_args__ = (Index("ix_alerts_raised_id", "raised_at", "alert_id"),)
 
 
+class EvidenceItemRow(Base):
+    """Evidence of an alert beside its snapshot (a table of its own: the schema has no migrations
+    yet), e.g. the camera's reference view before a camera_tampering alert ("before"). Kept and
+    deleted like the snapshot: the camera's evidence retention, the alert's evidence lock, a
+    RETENTION_DELETION audit record with its SHA-256."""
+
+    __tablename__ = "alert_evidence"
+    alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(500), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class DecisionRow(Base):
     __tablename__ = "decisions"
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
@@ -74,7 +92,7 @@ class DecisionRow(Base):
 class FeedRow(Base):
     __tablename__ = "feed"
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))  # alert, decision, snapshot, delivery
+    kind: Mapped[str] = mapped_column(String(16))  # alert, decision, snapshot, evidence, delivery
     alert_id: Mapped[str] = mapped_column(String(64))
     ref: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

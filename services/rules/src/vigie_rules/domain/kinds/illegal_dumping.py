@@ -1,25 +1,34 @@
 """Illegal dumping: a vehicle (car, truck, bus, motorcycle) still in the zone for `max_stop`
-(default 5 s) makes a *stop*. An object of the rule's classes (default: every COCO class but
-people, vehicles, animals and street furniture, see `classes.DUMPABLE_CLASSES`) first seen in
-the zone after the stop began, while it lasts or up to DUMP_GRACE_MS after the vehicle left,
-within DUMP_RADIUS of the vehicle's box, is its load. A load static for `max_dwell` (default
-60 s) fires (episode = when it became static, per object), whether the vehicle is still there
-or gone. An object that was there before the vehicle stopped is never a load."""
+(default 5 s) makes a *stop*. An object of the rule's classes (default: static_object regions of
+detect's scene stage and every COCO class but people, vehicles, animals and street furniture,
+see `classes.DUMPABLE_CLASSES`) that appeared in the zone after the stop began, while it lasts or
+up to DUMP_GRACE_MS after the vehicle left, within DUMP_RADIUS of the vehicle's box, is its load.
+A region appeared at its appeared_at (give or take APPEARED_SLACK_MS), a model detection when
+first seen in the zone; a model detection matching a region is the region's
+(`tracking.merge_static`: one alert per object). A load static for `max_dwell` (default 60 s)
+fires (episode = when it became static, per object: for a region, when first seen), whether
+the vehicle is still there or gone. An object that was there before the vehicle stopped is
+never a load."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vigie.rules.v1.rule_pb2 import RuleKind
 
-from vigie_rules.domain.classes import DUMPABLE_CLASSES, PERSON, VEHICLE_CLASSES
+from vigie_rules.domain.classes import (
+    DUMPABLE_CLASSES,
+    PERSON,
+    STATIC_LAG_MS,
+    STATIC_OBJECT,
+    VEHICLE_CLASSES,
+)
 from vigie_rules.domain.engine_state import Box
 from vigie_rules.domain.episodes import ms, seconds
 from vigie_rules.domain.kind import FrameContext, Kind, Obj
-from vigie_rules.domain.tracking import moved, zone_presence
+from vigie_rules.domain.tracking import box_distance, merge_static, moved, zone_presence
 
 DEFAULT_STOP_MS = 5_000
 DEFAULT_DWELL_MS = 60_000
@@ -27,7 +36,11 @@ DUMP_RADIUS = 0.1
 """An object this close (normalised) to a stopped vehicle's box is its load..."""
 DUMP_GRACE_MS = 10_000
 """...if it appears while the vehicle is stopped or up to this long after it left (an object
-hidden behind the vehicle is first seen when it drives away)."""
+hidden behind the vehicle is first seen when it drives away). Stops are remembered
+STATIC_LAG_MS longer, for regions first seen that long after they appeared."""
+APPEARED_SLACK_MS = 2_000
+"""A region's appeared_at is the scene stage's estimate (its short-term background lags about
+2 s): a region may appear this long before the stop began and still be its load."""
 
 
 @dataclass(slots=True)
@@ -70,11 +83,6 @@ class Memory:
         self.stops.clear()
 
 
-def _box_distance(p: tuple[float, float], box: Box) -> float:
-    x0, y0, x1, y1 = box
-    return math.hypot(max(x0 - p[0], 0.0, p[0] - x1), max(y0 - p[1], 0.0, p[1] - y1))
-
-
 def step(ctx: FrameContext) -> None:
     memory = ctx.memory(Memory)
     t = ctx.t
@@ -101,21 +109,25 @@ def step(ctx: FrameContext) -> None:
         stop = VehicleStop(track_id, v.class_name, vs.cond_since_ms, t, box)
         memory.stops = [s for s in memory.stops
                         if (s.track_id, s.start_ms) != (track_id, vs.cond_since_ms)] + [stop]
-    memory.stops = [s for s in memory.stops if t - s.last_ms <= DUMP_GRACE_MS]
-    for o in ctx.tracked():
-        if o.class_name in VEHICLE_CLASSES:
-            continue
+    memory.stops = [s for s in memory.stops
+                    if t - s.last_ms <= DUMP_GRACE_MS + STATIC_LAG_MS]
+    objects = [o for o in ctx.tracked()
+               if o.class_name not in VEHICLE_CLASSES and o.class_name != PERSON]
+    for o in merge_static(ctx, objects):
         ts = zone_presence(ctx, o)
         if ts is None or ts.zone_since_ms is None:
             continue
         if not ts.partner:
-            appeared = ts.zone_since_ms
+            appeared, slack = ts.zone_since_ms, 0
+            if o.appeared_ms is not None:
+                appeared, slack = o.appeared_ms, APPEARED_SLACK_MS
             for stop in memory.stops:
-                if (stop.start_ms <= appeared <= stop.last_ms + DUMP_GRACE_MS
-                        and _box_distance((o.x, o.y), stop.box) <= DUMP_RADIUS):
+                if (stop.start_ms - slack <= appeared <= stop.last_ms + DUMP_GRACE_MS
+                        and box_distance((o.x, o.y), stop.box) <= DUMP_RADIUS):
                     ts.partner, ts.partner_class = stop.track_id, stop.class_name
                     break
-        if moved(ts, o, t) or ts.cond_since_ms is None:
+        if ((o.class_name != STATIC_OBJECT and moved(ts, o, t))
+                or ts.cond_since_ms is None):
             ts.cond_since_ms = t  # static since
         static = t - ts.cond_since_ms
         if ts.partner and static >= max_dwell:
@@ -136,4 +148,5 @@ KIND = Kind(
     description="A vehicle stops in the zone and leaves objects behind, static for "
                 "max_dwell_s.",
     geometry="zone", required=("zone",), optional=("max_dwell_s", "max_stop_s"),
-    default_classes=DUMPABLE_CLASSES, memory=Memory, step=step, spec_problems=spec_problems)
+    default_classes=DUMPABLE_CLASSES | {STATIC_OBJECT}, memory=Memory, step=step,
+    spec_problems=spec_problems)
