@@ -36,7 +36,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.alerts.v1.decision_pb2 import AlertDecided, AlertDecision
 from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
-from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, CameraState
+from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, CameraState, ViewProblem
 from vigie.camera.v1.camera_pb2 import Camera, FaceAuthorisation, Purpose, SourceKind
 from vigie.common.v1.common_pb2 import BoundingBox, EvidenceRef, GeoPoint, Point, TimeWindow
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
@@ -140,6 +140,14 @@ def camera_health() -> CameraHealthChanged:
         observed_at=ts("2025-06-14T21:36:58.120Z"),
         frames_total=184_322,
         previous_state=CameraState.CAMERA_STATE_STALLED,
+        # (one sample for the wire: ingest reports the source, detect the picture)
+        reporter="detect",
+        view_problem=ViewProblem.VIEW_PROBLEM_COVERED,
+        previous_view_problem=ViewProblem.VIEW_PROBLEM_DEFOCUSED,
+        problem_since=ts("2025-06-14T21:36:56.600Z"),
+        frame_id="cam-bellecour-01:48190",
+        reference_jpeg=b"\xff\xd8\xff\xe0 reference view \xff\xd9",
+        current_jpeg=b"\xff\xd8\xff\xe0 covered view \xff\xd9",
     )
 
 
@@ -205,6 +213,14 @@ def objects_detected() -> ObjectsDetected:
                 class_id=2,
                 class_name="car",
                 track_id=1189,
+            ),
+            Detection(  # detect's scene stage: a still region, whatever it is
+                box=BoundingBox(x_min=0.203, y_min=0.679, x_max=0.287, y_max=0.762),
+                confidence=0.93,
+                class_id=-1,
+                class_name="static_object",
+                track_id=(1 << 40) + 9,
+                appeared_at=ts("2025-06-14T21:36:55.000Z"),
             ),
         ],
     )

@@ -21,6 +21,7 @@ from vigie_core.bus.memory import MemoryBus
 from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import DETECTIONS, FRAMES, TRACKER_STATE
+from vigie_detect.app import STATIC_OBJECT
 
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -76,8 +77,11 @@ async def detections(bus: MemoryBus, count: int, timeout: float = 120) -> list[O
 
 
 def tracks(found: list[ObjectsDetected]) -> dict[str, list[tuple[int, tuple[float, ...]]]]:
+    """The tracked objects of each frame. Not the scene stage's still regions: its background
+    models are learned again after a restart, not checkpointed (app.py's docstring)."""
     return {d.frame_id: [(o.track_id, (o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max))
-                         for o in d.detections] for d in found}
+                         for o in d.detections if o.class_name != STATIC_OBJECT]
+            for d in found}
 
 
 async def test_a_restarted_detect_goes_on_with_the_same_track_ids(frames, tmp_path):
