@@ -278,3 +278,14 @@ def test_a_rule_may_name_static_objects_among_its_classes() -> None:
             "rule_id": "left", "name": "left", "kind": "abandoned_object", "camera_id": CAM,
             "zone": [[0, 0], [1, 0], [1, 1], [0, 1]], "max_dwell_s": 10,
             "classes": ["static_objekt"]})
+
+
+def test_a_rule_of_every_class_does_not_see_still_regions_unless_it_names_them() -> None:
+    def intrusion(classes: list[str]) -> Rule:
+        r = Rule(rule_id="z1", name="zone", camera_id=CAM,
+                 kind=RuleKind.RULE_KIND_ZONE_INTRUSION, enabled=True, class_names=classes)
+        r.geometry.zone.extend(Point(x=x, y=y) for x, y in ZONE)
+        return r
+
+    assert run([intrusion([])], frames(150, left_object()))[1] == []
+    assert len(run([intrusion(["static_object"])], frames(150, left_object()))[1]) == 1
