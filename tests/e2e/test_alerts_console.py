@@ -88,7 +88,9 @@ async def operator_draws_and_confirms(url: str, camera_id: str, sms: SmsProvider
             await page.locator("#password").fill(PASSWORD)
             await page.locator("#sign-in").click()
             await page.locator("#connection", has_text="live").wait_for(timeout=20_000)
-            assert await page.locator("#feed [data-alert-id]").count() == 0  # no rule yet
+            # (the feed shows every camera's alerts: other tests' may be on a shared broker)
+            mine = f'#feed [data-alert-id][data-camera-id="{camera_id}"]'
+            assert await page.locator(mine).count() == 0  # no rule yet
 
             # draw the zone: two clicks on the camera's live image, for 1 hour
             await page.locator('.tabs button[data-tab="editor"]').click()
@@ -113,7 +115,7 @@ async def operator_draws_and_confirms(url: str, camera_id: str, sms: SmsProvider
 
             # the rule fires on the pedestrians: the alert appears live
             await page.locator('.tabs button[data-tab="live"]').click()
-            card = page.locator("#feed [data-alert-id]").first
+            card = page.locator(mine).first
             await card.wait_for(timeout=180_000)
             alert_id = await card.get_attribute("data-alert-id")
             assert alert_id

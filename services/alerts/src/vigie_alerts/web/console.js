@@ -210,7 +210,7 @@ function upsertAlert(alert, fresh) {
   state.alerts.set(alert.alert_id, alert);
   const feed = $("feed");
   const card = el("li", { class: "alert-card", "data-alert-id": alert.alert_id,
-    "data-status": alert.status });
+    "data-camera-id": alert.camera_id, "data-status": alert.status });
   if (fresh && !known) card.classList.add("fresh");
   if (alert.view_problem) card.classList.add("tamper");
   if (state.selected === alert.alert_id) card.classList.add("selected");
