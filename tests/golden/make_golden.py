@@ -127,6 +127,7 @@ def camera() -> Camera:
         updated_at=ts("2025-06-14T17:42:10Z"),
         updated_by="op.martin",
         credentials_ref="secret/cameras/bellecour-01",
+        view_accepted_at=ts("2025-06-14T18:05:00Z"),
     )
 
 

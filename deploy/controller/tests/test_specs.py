@@ -51,6 +51,7 @@ def test_every_field_reaches_the_proto() -> None:
                                           "end": "2026-12-01T20:00:00+01:00"}},
         "evidence_retention": "30d", "frame_retention": "1h30m", "enabled": False,
         "labels": {"district": "2e"}, "credentials_ref": "bellecour-rtsp",
+        "view_accepted_at": "2026-12-07T10:00:00+01:00",
     }
     camera, problems = camera_from_resource(res(spec, name="anything"))
     assert problems == [] and camera is not None
@@ -68,6 +69,7 @@ def test_every_field_reaches_the_proto() -> None:
     assert camera.frame_retention.ToTimedelta() == timedelta(hours=1, minutes=30)
     assert camera.enabled is False
     assert dict(camera.labels) == {"district": "2e"}
+    assert camera.view_accepted_at.ToDatetime(tzinfo=UTC) == datetime(2026, 12, 7, 9, tzinfo=UTC)
     assert camera.credentials_ref == "bellecour-rtsp"
     assert parse_owner(camera.updated_by) == ("city", "anything")
 

@@ -21,7 +21,7 @@ from vigie_core.bus.memory import MemoryBus
 from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import DETECTIONS, FRAMES, TRACKER_STATE
-from vigie_detect.app import STATIC_OBJECT
+from vigie_detect.app import SCENE_CLASSES
 
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -80,7 +80,7 @@ def tracks(found: list[ObjectsDetected]) -> dict[str, list[tuple[int, tuple[floa
     """The tracked objects of each frame. Not the scene stage's still regions: its background
     models are learned again after a restart, not checkpointed (app.py's docstring)."""
     return {d.frame_id: [(o.track_id, (o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max))
-                         for o in d.detections if o.class_name != STATIC_OBJECT]
+                         for o in d.detections if o.class_name not in SCENE_CLASSES]
             for d in found}
 
 

@@ -43,8 +43,9 @@ BAG = (128, 324, 188, 376)  # ../shared/data/README.md: the bag once still, full
 
 
 def play(video: Path, fps: float = 5.0, until_s: float | None = None,
-         ) -> list[tuple[float, SceneResult]]:
-    """The scene stage on `video` sampled at `fps` (ingest's default), no detector boxes."""
+         accepted_s: float | None = None) -> list[tuple[float, SceneResult]]:
+    """The scene stage on `video` sampled at `fps` (ingest's default), no detector boxes; the
+    camera's view accepted as its reference at `accepted_s` (Camera.view_accepted_at)."""
     pool = ScenePool(SceneParams())
     out = []
     with av.open(str(video)) as container:
@@ -57,7 +58,8 @@ def play(video: Path, fps: float = 5.0, until_s: float | None = None,
             if t + 1e-6 < due:
                 continue
             due += 1 / fps
-            out.append((t, pool.update("cam", frame.to_ndarray(format="bgr24"), t, [])))
+            out.append((t, pool.update("cam", frame.to_ndarray(format="bgr24"), t, [],
+                                       accepted_s)))
     return out
 
 
@@ -72,7 +74,8 @@ def clips() -> Path:
 
 def test_the_left_bag_is_found_as_a_still_object(clips):
     results = play(clips / "abandoned_bag_corridor.mp4")
-    on_bag = {t: o for t, r in results for o in r.static if iou(o.box, BAG) >= 0.3}
+    on_bag = {t: o for t, r in results for o in r.static
+              if iou(o.box, BAG) >= 0.3 and not o.removed}
     assert on_bag, "no still object on the bag"
     first = min(on_bag)
     assert first <= 20.0  # on the floor at ~10 s: found still a few seconds later
@@ -113,6 +116,21 @@ def test_tampering_is_found_within_5_s(clips, ffmpeg, tmp_path, clip, case):
     assert [p for _, p in changes] == [expected]  # and it stays so (no flapping)
 
 
+def test_an_accepted_view_is_the_new_reference(clips, ffmpeg, tmp_path):
+    video_filter, _ = TAMPERS["moved"]
+    moved = tmp_path / "moved.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i",
+                    str(clips / "abandoned_bag_corridor.mp4"), "-t", "20", "-vf", video_filter,
+                    "-an", str(moved)], check=True, timeout=120)
+    assert [p for _, p in view_changes(play(moved))] == [ViewProblem.MOVED]  # and it stays
+    # accepted before the move is confirmed: the new view is learned, nothing is reported
+    assert view_changes(play(moved, accepted_s=7.0)) == []
+    # accepted once reported: back to normal on the new view, and it stays so
+    changes = view_changes(play(moved, accepted_s=9.0))
+    assert [p for _, p in changes] == [ViewProblem.MOVED, ViewProblem.NONE]
+    assert 9.0 <= changes[-1][0] <= 15.0
+
+
 # -- the decisions, on their own ----------------------------------------------------------------
 
 def test_a_region_covered_by_a_person_is_not_an_object():
@@ -125,10 +143,11 @@ def test_a_region_covered_by_a_person_is_not_an_object():
     assert later[-1] and later[-1][0].box == box  # the person left it there
 
 
-def test_a_ghost_is_not_an_object():
+def test_a_ghost_is_a_removed_object():
     regions = StaticRegions()
     box = (10.0, 10.0, 30.0, 30.0)
-    assert not any(regions.update(t / 5, [StillBlob(box, 400, 0.2)], []) for t in range(30))
+    emitted = [regions.update(t / 5, [StillBlob(box, 400, 0.2)], []) for t in range(30)]
+    assert emitted[-1] and all(r.removed for found in emitted for r in found)
 
 
 def test_a_region_hidden_by_passers_by_keeps_its_id():

@@ -1,12 +1,12 @@
-"""Abandoned object and illegal dumping on the scene stage's static_object regions, through the
+"""Abandoned object, illegal dumping and scene change on the scene stage's regions, through the
 real engine on synthetic frames: the owner found back in time at appeared_at, the unattended
-clock, one alert per object when the model also sees it as a bag, and restarts from a
-serialised state mid-episode."""
+clock, one alert per object when the model also sees it as a bag, restarts from a serialised
+state mid-episode; a scene change fires once nobody has been over it for max_dwell."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -62,7 +62,7 @@ def frames(n: int, *tracks: Track) -> list[ObjectsDetected]:
     return out
 
 
-def at(indices: range, make: Callable[[int], Detection]) -> Track:
+def at(indices: Iterable[int], make: Callable[[int], Detection]) -> Track:
     return {i: make(i) for i in indices}
 
 
@@ -289,3 +289,56 @@ def test_a_rule_of_every_class_does_not_see_still_regions_unless_it_names_them()
 
     assert run([intrusion([])], frames(150, left_object()))[1] == []
     assert len(run([intrusion(["static_object"])], frames(150, left_object()))[1]) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Scene change
+
+WALL = [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)]
+TAG = (0.2, 0.3, 0.3, 0.4)  # graffiti on the wall
+
+
+def scene_change(max_dwell_s: float = 5) -> Rule:
+    r = Rule(rule_id="s1", name="the wall", camera_id=CAM, kind_name="scene_change",
+             enabled=True)
+    r.geometry.zone.extend(Point(x=x, y=y) for x, y in WALL)
+    r.thresholds.max_dwell.FromMilliseconds(int(max_dwell_s * 1000))
+    return r
+
+
+def test_graffiti_that_stays_fires_once_with_its_box() -> None:
+    tag = at(range(20, 150), lambda i: det(REGION, "static_object", TAG, appeared_ms=0))
+    _, alerts = run([scene_change()], frames(150, tag))
+    (alert,) = alerts
+    assert list(alert.track_ids) == [REGION]
+    assert alert.raised_at.ToMilliseconds() - alert.started_at.ToMilliseconds() == 5_000
+    assert alert.attributes["change"] == "appeared"
+    (box,) = alert.boxes
+    assert (box.x_min, box.y_min, box.x_max, box.y_max) == pytest.approx(TAG)
+
+
+def test_a_bench_gone_is_a_removed_change() -> None:
+    gone = at(range(20, 150), lambda i: det(REGION, "removed_object", TAG))
+    (alert,) = run([scene_change()], frames(150, gone))[1]
+    assert alert.attributes["change"] == "removed"
+
+
+def test_people_over_the_region_restart_the_clock() -> None:
+    tag = at(range(20, 150), lambda i: det(REGION, "static_object", TAG))
+    # someone stands in front of the wall now and then: never 5 s with nobody over it
+    crowd = at([i for i in range(20, 150) if (i // 40) % 2 == 0 or i % 40 > 35],
+               lambda i: person(3, 0.25, 0.45))
+    assert run([scene_change()], frames(150, tag, crowd))[1] == []
+    assert len(run([scene_change(3)], frames(150, tag, crowd))[1]) == 1  # 3 s gaps suffice
+
+
+def test_changes_outside_the_zone_and_model_classes_do_not_count() -> None:
+    outside = at(range(20, 150), lambda i: det(REGION, "static_object", (0.7, 0.7, 0.8, 0.8)))
+    suitcase = at(range(20, 150), lambda i: det(5, "suitcase", TAG))
+    assert run([scene_change()], frames(150, outside, suitcase))[1] == []
+
+
+def test_a_scene_change_rule_needs_a_zone() -> None:
+    spec = "rule_id: s1\nname: wall\nkind: scene_change\ncamera_id: c\nmax_dwell_s: 60\n"
+    assert validate_rule_yaml(spec + "zone: [[0.1, 0.1], [0.6, 0.1], [0.6, 0.6]]\n") == []
+    assert any("zone" in p for p in validate_rule_yaml(spec))

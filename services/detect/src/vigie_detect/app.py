@@ -12,7 +12,8 @@ the same track ids as a clean run. A model failure on the stream (not a bad fram
 stream and the process exits: it restarts from its checkpoints, never out of order.
 
 The scene stage (adapters/scene.py, when `scene_stage` is on) looks at the same decoded frames:
-still regions join the frame's detections as class `static_object` (on vigie.detections.v1, so
+still regions join the frame's detections as class `static_object`, or `removed_object` for what
+left the scene (on vigie.detections.v1, so
 rules see them beside the persons that claim or own them, in one message per frame), and view
 problems (covered, defocused, moved, too dark or bright) go to vigie.camera-health.v1 with
 reporter "detect". Its background models are not checkpointed: after a restart they are
@@ -76,10 +77,16 @@ def to_proto(found: Detections, width: int, height: int,
 
 STATIC_OBJECT = "static_object"
 STATIC_OBJECT_CLASS_ID = -1
+REMOVED_OBJECT = "removed_object"
+REMOVED_OBJECT_CLASS_ID = -2
+
+
+SCENE_CLASSES = (STATIC_OBJECT, REMOVED_OBJECT)
 
 
 def static_objects(scene: SceneResult, width: int, height: int) -> list[Detection]:
-    """The scene stage's still objects as detections (boxes normalised like the model's)."""
+    """The scene stage's still regions as detections (boxes normalised like the model's): what
+    came into the scene (static_object) or left it (removed_object)."""
     out = []
     for o in scene.static:
         x0, y0, x1, y1 = o.box
@@ -87,8 +94,11 @@ def static_objects(scene: SceneResult, width: int, height: int) -> list[Detectio
                                           y_min=min(max(y0 / height, 0.0), 1.0),
                                           x_max=min(max(x1 / width, 0.0), 1.0),
                                           y_max=min(max(y1 / height, 0.0), 1.0)),
-                          confidence=o.confidence, class_id=STATIC_OBJECT_CLASS_ID,
-                          class_name=STATIC_OBJECT, track_id=o.region_id)
+                          confidence=o.confidence,
+                          class_id=(REMOVED_OBJECT_CLASS_ID if o.removed
+                                    else STATIC_OBJECT_CLASS_ID),
+                          class_name=REMOVED_OBJECT if o.removed else STATIC_OBJECT,
+                          track_id=o.region_id)
         found.appeared_at.FromNanoseconds(round(o.appeared_s * 1e9))
         out.append(found)
     return out
@@ -106,7 +116,7 @@ def view_change(frame: FrameSampled, scene: SceneResult) -> CameraHealthChanged 
                                 frame_id=frame.frame_id, reference_jpeg=scene.reference_jpeg,
                                 current_jpeg=scene.current_jpeg)
     event.problem_since.FromNanoseconds(round(change.since_s * 1e9))
-    event.observed_at.GetCurrentTime()
+    event.observed_at.CopyFrom(frame.captured_at)  # the confirming frame's time: replays agree
     return event
 
 
@@ -156,17 +166,21 @@ def tracker_params(config: Settings) -> TrackerParams:
 
 
 class DetectApp:
-    """Handed the settings, the model store, the bus and two facts of the frames consumer: its
-    group generation (a new one after each rebalance) and whether it has stopped."""
+    """Handed the settings, the model store, the bus, two facts of the frames consumer (its
+    group generation, a new one after each rebalance, and whether it has stopped) and when each
+    camera's view was last accepted as the scene stage's reference."""
 
     def __init__(self, config: Settings, models: ModelStore, bus: Bus, *,
                  consumer_generation: Callable[[], int],
-                 stream_ended: Callable[[], bool]) -> None:
+                 stream_ended: Callable[[], bool],
+                 view_accepted: Callable[[str], float | None] = lambda camera_id: None,
+                 ) -> None:
         self.config = config
         self.models = models
         self.bus = bus
         self._generation = consumer_generation
         self._consumed = stream_ended
+        self.view_accepted = view_accepted  # camera id -> Camera.view_accepted_at, seconds
         self.detector_settings = detector_settings(config)  # checked now, not at load
         self.detector: Detector | None = None
         self.batcher: Batcher | None = None
@@ -247,7 +261,8 @@ class DetectApp:
                 checkpoint = self._template(camera_id, progress)
                 progress.checkpoint_us = captured_us
             pending = self.batcher.submit(camera_id, frame.jpeg, (frame.width, frame.height),
-                                          rate, checkpoint, captured_s)
+                                          rate, checkpoint, captured_s,
+                                          self.view_accepted(camera_id))
             cover = self.covers.add(camera_id, captured_us) if self.checkpointing else None
             previous, durable = progress.durable, asyncio.get_running_loop().create_future()
             durable.add_done_callback(_retrieve)

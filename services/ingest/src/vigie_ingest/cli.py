@@ -1,4 +1,5 @@
-"""`vigie cameras add|list|rm`: the camera registry from a terminal, through IngestService."""
+"""`vigie cameras add|list|rm|accept-view`: the camera registry from a terminal, through
+IngestService."""
 
 from __future__ import annotations
 
@@ -81,6 +82,18 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accept_view(args: argparse.Namespace) -> int:
+    """The camera's view as it now is becomes its reference (detect's scene stage relearns)."""
+    camera = Camera(camera_id=args.camera_id)
+    camera.view_accepted_at.GetCurrentTime()
+    request = pb.UpdateCameraRequest(camera=camera)
+    request.update_mask.paths.append("view_accepted_at")
+    reply = _call(_stub(args).UpdateCamera, request)
+    print(f"{reply.camera.camera_id}: view accepted as the reference at "
+          f"{reply.camera.view_accepted_at.ToJsonString()}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cameras = subparsers.add_parser("cameras", help="camera registry (through IngestService)")
     cameras.add_argument("--endpoint", default=os.environ.get("VIGIE_INGEST_ENDPOINT",
@@ -104,3 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     rm = actions.add_parser("rm", help="remove a camera")
     rm.add_argument("camera_id")
     rm.set_defaults(func=cmd_rm)
+    accept = actions.add_parser("accept-view", help="accept the camera's view as it now is as "
+                                "its reference (after a move or a lasting scene change)")
+    accept.add_argument("camera_id")
+    accept.set_defaults(func=cmd_accept_view)

@@ -59,6 +59,7 @@ class VideoRun:
     wall_s: float  # from camera registration to the last detection
     inference_s: float  # sum of detect's per-frame model time
     settings: dict[str, Any] = field(default_factory=dict)
+    view_reports: list[CameraHealthChanged] = field(default_factory=list)  # detect's, in order
 
     @property
     def fps(self) -> float:
@@ -100,7 +101,7 @@ async def analyse_video(video: Path, sample_fps: float, detect: DetectSettings, 
                             sample_fps=sample_fps, enabled=True, purposes=[PURPOSE_OBJECTS])
             started = time.perf_counter()
             await (await bus.publish(CAMERAS, camera_id, camera))
-            frames, found, last = await _collect(reader, camera_id, progress)
+            frames, found, reports, last = await _collect(reader, camera_id, progress)
             wall = last - started
             detect_service = next(s for s in running.services if s.name == "detect")
             model_id = str(detect_service.status().get("model_id"))
@@ -113,13 +114,16 @@ async def analyse_video(video: Path, sample_fps: float, detect: DetectSettings, 
     order = sorted(frames, key=lambda k: frames[k].pts_s)
     out = [AnalysedFrame(frames[f], found[f]) for f in order]
     inference = sum(a.detected.inference_time.ToTimedelta().total_seconds() for a in out)
-    return VideoRun(out, model_id, wall, inference, detect.model_dump())
+    return VideoRun(out, model_id, wall, inference, detect.model_dump(), reports)
 
 
 async def _collect(reader: Any, camera_id: str, progress: Progress | None,
-                   ) -> tuple[dict[str, FrameSampled], dict[str, ObjectsDetected], float]:
+                   ) -> tuple[dict[str, FrameSampled], dict[str, ObjectsDetected],
+                              list[CameraHealthChanged], float]:
     frames: dict[str, FrameSampled] = {}
     found: dict[str, ObjectsDetected] = {}
+    reports: list[CameraHealthChanged] = []  # detect's on the picture (published before the
+    # frame's detections, so all in once every frame is answered)
     ended = False
     last = time.perf_counter()
     while not (ended and len(found) >= len(frames)):
@@ -144,6 +148,8 @@ async def _collect(reader: Any, camera_id: str, progress: Progress | None,
             last = now
             if progress is not None:
                 progress(len(found))
+        elif isinstance(message, CameraHealthChanged) and message.reporter == "detect":
+            reports.append(message)
         elif isinstance(message, CameraHealthChanged):
             if message.state == CameraState.CAMERA_STATE_FAILED:
                 raise PipelineError(f"camera failed: {message.reason}")
@@ -153,4 +159,4 @@ async def _collect(reader: Any, camera_id: str, progress: Progress | None,
         if ended and len(found) >= len(frames):
             break
         await asyncio.sleep(0)
-    return frames, found, last
+    return frames, found, reports, last

@@ -5,6 +5,8 @@ A scenario file (YAML):
 
     name: motorway-overpass
     clip: motorway_overpass.mp4      # next to the scenario, in --clips, or $VIGIE_TEST_DATA/clips
+    made_with: "boxblur=8:2:enable='gte(t,6)'"  # optional: an ffmpeg -vf filter graph applied
+    duration_s: 14                   # at run time (a tampered copy), on the first 14 s
     sample_fps: 10                   # the camera's sampling rate (ingest)
     description: what the clip shows and how the expected events were read
     rules:                           # rule specs as `vigie rules add` takes them; camera_id is
@@ -37,6 +39,9 @@ Counts come from the engine's CountsAggregated windows ("in:<class>", "out:<clas
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,11 +51,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vigie.alerts.v1.alert_pb2 import AlertRaised
+from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.rules.v1.rule_pb2 import Rule
 from vigie.stats.v1.stats_pb2 import CountsAggregated
 from vigie_detect.config import Settings as DetectSettings
 from vigie_rules.domain.engine import CameraState, evaluate, flush
+from vigie_rules.domain.kinds.camera_tampering import evaluate_camera_health
 from vigie_rules.domain.spec import RuleSpecError, load_rules
 
 from vigie_eval.pipeline import Progress, VideoRun, analyse_video, ingest_overrides
@@ -107,6 +114,10 @@ class ScenarioSpec(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="scenario (and "
                       "camera) id")
     clip: str = Field(description="video file name or path")
+    made_with: str | None = Field(None, description="an ffmpeg filter graph (-vf) applied to "
+                                  "the clip at run time (a tampered or changed copy: nothing "
+                                  "stored); needs ffmpeg")
+    duration_s: float | None = Field(None, gt=0, description="only the clip's first seconds")
     sample_fps: float = Field(gt=0, le=30, description="the camera's sampling rate")
     description: str = Field("", description="what the clip shows, how expectations were read")
     rules: list[dict[str, Any]] = Field(min_length=1, description="rule specs (vigie rules add)")
@@ -178,6 +189,21 @@ def parse_scenario(raw: Any, *, scenario_dir: Path | None = None,
 # -- running ----------------------------------------------------------------------------------
 
 
+def made_clip(scenario: Scenario, folder: Path) -> Path:
+    """The scenario's clip through its `made_with` ffmpeg filter graph, written in `folder`."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ScenarioError(f"{scenario.name}: made_with needs ffmpeg (make system-deps)")
+    out = folder / f"{scenario.name}.mp4"
+    length = ["-t", str(scenario.spec.duration_s)] if scenario.spec.duration_s else []
+    done = subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(scenario.clip), *length,  # noqa: S603
+                           "-vf", str(scenario.spec.made_with), "-an", str(out)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise ScenarioError(f"{scenario.name}: ffmpeg failed: {done.stderr.strip()[-500:]}")
+    return out
+
+
 @dataclass
 class Outcome:
     """One expectation, measured."""
@@ -219,11 +245,15 @@ class ScenarioReport:
 
 
 def replay(frames: Iterable[ObjectsDetected], rules: list[Rule],
+           view_reports: Iterable[CameraHealthChanged] = (),
            ) -> tuple[list[AlertRaised], list[CountsAggregated]]:
-    """The pure engine over one camera's frames in order, then flushed (windows closed)."""
+    """The pure engine over one camera's frames in order, then flushed (windows closed); and
+    over detect's reports on the camera's view (camera_tampering rules)."""
     state = CameraState()
     alerts: list[AlertRaised] = []
     stats: list[CountsAggregated] = []
+    for report in view_reports:
+        alerts += evaluate_camera_health(rules, report)
     for frame in frames:
         state, raised, closed = evaluate(state, rules, frame)
         alerts += raised
@@ -301,11 +331,13 @@ def score(scenario: Scenario, alerts: list[AlertRaised], stats: list[CountsAggre
 
 async def run_scenario(scenario: Scenario, detect: DetectSettings, *,
                        progress: Progress | None = None) -> ScenarioReport:
-    run = await analyse_video(scenario.clip, scenario.spec.sample_fps, detect,
-                              ingest=ingest_overrides(scenario.clip),
-                              camera_id=scenario.camera_id, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="vigie-scenario-") as tmp:
+        clip = made_clip(scenario, Path(tmp)) if scenario.spec.made_with else scenario.clip
+        run = await analyse_video(clip, scenario.spec.sample_fps, detect,
+                                  ingest=ingest_overrides(clip),
+                                  camera_id=scenario.camera_id, progress=progress)
     frames = [a.detected for a in run.frames]
-    alerts, stats = replay(frames, scenario.rules)
+    alerts, stats = replay(frames, scenario.rules, run.view_reports)
     first = run.frames[0] if run.frames else None
     origin_ms = (first.detected.captured_at.ToMilliseconds() - round(first.pts_s * 1000)
                  if first else 0)

@@ -129,6 +129,16 @@ class CameraSpec(_Model):
     labels: dict[str, str] = Field(default_factory=dict, description="Grouping labels.")
     credentials_ref: str = Field("", max_length=253,
                                  description="Secret holding the stream credentials.")
+    view_accepted_at: datetime | None = Field(
+        None, description="The view as it is from this time on is the camera's reference "
+                          "(RFC 3339): detect's scene stage learns it afresh (after a move).")
+
+    @field_validator("view_accepted_at")
+    @classmethod
+    def _aware_time(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone (RFC 3339)")
+        return value
 
     @field_validator("sample_fps")
     @classmethod
@@ -251,4 +261,6 @@ def camera_from_resource(resource: Resource) -> tuple[Camera | None, list[str]]:
         camera.evidence_retention.CopyFrom(_duration_pb(parse_duration(spec.evidence_retention)))
     if spec.frame_retention is not None:
         camera.frame_retention.CopyFrom(_duration_pb(parse_duration(spec.frame_retention)))
+    if spec.view_accepted_at is not None:
+        camera.view_accepted_at.FromDatetime(spec.view_accepted_at)
     return camera, []

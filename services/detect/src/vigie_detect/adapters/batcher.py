@@ -52,6 +52,7 @@ class _Job:
     restore: TrackerCheckpointed | None = None
     kind: str = "frame"
     t_s: float = 0.0  # frame time (the scene stage's clock)
+    accepted_s: float | None = None  # the camera's view accepted as reference then
 
 
 class Batcher:
@@ -82,12 +83,13 @@ class Batcher:
 
     def submit(self, camera_id: str, image: bytes, size: tuple[int, int] | None,
                frame_rate: float, checkpoint: TrackerCheckpointed | None = None,
-               t_s: float = 0.0) -> asyncio.Future[Result]:
+               t_s: float = 0.0, accepted_s: float | None = None) -> asyncio.Future[Result]:
         """Queue a frame (of frame time `t_s`) now, in order; the future gets what `detect`
-        returns, with the tracker state after the frame written into `checkpoint` when given."""
+        returns, with the tracker state after the frame written into `checkpoint` when given.
+        `accepted_s`: the scene stage's reference view was accepted then (ScenePool.update)."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(camera_id, image, size, frame_rate, future, checkpoint,
-                                    t_s=t_s))
+                                    t_s=t_s, accepted_s=accepted_s))
         return future
 
     def submit_restore(self, camera_id: str, checkpoint: TrackerCheckpointed | None) -> None:
@@ -181,7 +183,7 @@ class Batcher:
                     claimers = found.xyxy[np.isin(found.class_id, self.claimer_ids)]
                     scene = self.scene.update(job.camera_id, image, job.t_s,
                                               [(float(x0), float(y0), float(x1), float(y1))
-                                               for x0, y0, x1, y1 in claimers])
+                                               for x0, y0, x1, y1 in claimers], job.accepted_s)
                 results[id(job)] = Result(found, seconds / len(usable), image.shape[1],
                                           image.shape[0], checkpoint, scene)
         return [results[id(job)] for job in batch]

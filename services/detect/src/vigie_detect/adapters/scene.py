@@ -52,8 +52,9 @@ class SceneParams:
 class StaticObject:
     region_id: int
     box: Box  # pixels of the frame as given
-    confidence: float
+    confidence: float  # that it came into the scene (removed: that it left)
     appeared_s: float
+    removed: bool = False  # something that was part of the scene left it
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def _mog2() -> cv2.BackgroundSubtractorMOG2:
 class SceneCamera:
     """One camera's background models, still regions and view watch."""
 
-    def __init__(self, params: SceneParams) -> None:
+    def __init__(self, params: SceneParams, accepted_s: float | None = None) -> None:
         self.params = params
+        self.accepted_s = accepted_s  # the view accepted as the reference from then on
         self.long, self.short = _mog2(), _mog2()
         self.frames = 0
         self.last_s: float | None = None
@@ -107,8 +109,9 @@ class SceneCamera:
         else:
             blobs = self._blobs(still, grey, 1.0 / scale)
             found = self.regions.update(t_s, blobs, claimers)
-        static = [StaticObject(r.region_id, r.box, round(min(1.0, r.objectness), 3),
-                               r.appeared_s) for r in found]
+        static = [StaticObject(r.region_id, r.box,
+                               round(1.0 - r.objectness if r.removed else r.objectness, 3),
+                               r.appeared_s, r.removed) for r in found]
         if change is None:
             return SceneResult(static)
         before = self.reference_jpeg
@@ -217,9 +220,19 @@ class ScenePool:
         self.params = params or SceneParams()
         self.cameras: dict[str, SceneCamera] = {}
 
-    def update(self, camera_id: str, image: Image, t_s: float,
-               claimers: list[Box]) -> SceneResult:
+    def update(self, camera_id: str, image: Image, t_s: float, claimers: list[Box],
+               accepted_s: float | None = None) -> SceneResult:
+        """One frame of a camera; `accepted_s`: when an operator last accepted its view as the
+        reference (Camera.view_accepted_at): a later acceptance than the camera's state knows,
+        and the frame captured after it, starts the camera afresh."""
+        if accepted_s is not None and t_s < accepted_s:
+            accepted_s = None  # (a frame captured before the acceptance)
         camera = self.cameras.get(camera_id)
         if camera is None:
-            camera = self.cameras[camera_id] = SceneCamera(self.params)
+            camera = self.cameras[camera_id] = SceneCamera(self.params, accepted_s)
+        elif accepted_s is not None and (camera.accepted_s is None
+                                         or accepted_s > camera.accepted_s):
+            problem = camera.view.problem
+            camera = self.cameras[camera_id] = SceneCamera(self.params, accepted_s)
+            camera.view.problem = problem  # reported back to normal once the new view is learned
         return camera.update(image, t_s, claimers)

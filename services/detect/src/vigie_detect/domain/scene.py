@@ -7,7 +7,8 @@ about the short-term time. The adapter finds those pixels' regions on each frame
 followed over time: a region keeps its id while it is seen again at the same place (passers-by
 may hide it for up to `hold_s`), and is emitted once it has been there `static_s`, unless a
 person or a vehicle of the detector covers it or did within `claim_hold_s` (a still person is a
-person, a parked car a car) or it looks like a ghost (what left the scene, not what came in).
+person, a parked car a car). A region that looks like a ghost (edges of the background, not of
+the frame: what left the scene, not what came in) is a removed object.
 
 Tampering: each frame's measures (brightness, contrast, sharpness, misalignment with the
 reference view) are compared with the camera's own baseline; a problem must last `confirm_s` to
@@ -60,6 +61,11 @@ class Region:
     claimed_s: float | None = None  # last frame a person or vehicle covered it
     objectness: float = 0.0  # running mean
 
+    @property
+    def removed(self) -> bool:
+        """What left the scene (a ghost), rather than what came into it."""
+        return self.objectness < 0.5
+
 
 @dataclass(frozen=True)
 class StaticParams:
@@ -69,7 +75,6 @@ class StaticParams:
     match_iou: float = 0.3
     claim_overlap: float = 0.5  # a person/vehicle box covering this much of it claims it...
     claim_hold_s: float = 1.0  # ...until this long after
-    min_objectness: float = 0.5
 
 
 @dataclass
@@ -105,7 +110,7 @@ class StaticRegions:
             self.regions.append(region)
         self.regions = [r for r in self.regions if t_s - r.last_s <= p.hold_s]
         return [r for r in self.regions
-                if t_s - r.first_s >= p.static_s and r.objectness >= p.min_objectness
+                if t_s - r.first_s >= p.static_s
                 and (r.claimed_s is None or t_s - r.claimed_s >= p.claim_hold_s)]
 
     def reset(self) -> None:

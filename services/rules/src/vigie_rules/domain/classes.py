@@ -1,5 +1,5 @@
 """Groups of COCO classes (`vigie_core.labels.COCO_CLASSES`) that rule kinds use by default, and
-the scene stage's class."""
+the scene stage's classes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ STATIC_OBJECT = "static_object"
 still, whatever it is. Its track id is the region's (from 2**40 up), its Detection.appeared_at
 (`Obj.appeared_ms`) when it first differed from the background; it is emitted only once it has
 stayed still some seconds, so it is first seen that long after it appeared."""
+REMOVED_OBJECT = "removed_object"
+"""Not a COCO class either: a region of the scene stage where something that was part of the
+scene is gone (a bench taken away): the background's outline, not the frame's."""
+SCENE_CLASSES = frozenset({STATIC_OBJECT, REMOVED_OBJECT})
+"""The scene stage's classes: a rule sees them only when it names them or its kind defaults to
+them ("every class" is every class of the model)."""
 STATIC_LAG_MS = 12_000
 """How long after appeared_at a region may first be seen (the scene stage waits about 4 s by
 default, and a passer-by may hide it meanwhile): kinds that look back to appeared_at keep at

@@ -69,7 +69,7 @@ from vigie.rules.v1.rule_pb2 import Rule
 from vigie.rules.v1.signal_pb2 import SignalObserved
 from vigie.stats.v1.stats_pb2 import Count, CountsAggregated
 
-from vigie_rules.domain.classes import STATIC_OBJECT
+from vigie_rules.domain.classes import SCENE_CLASSES
 from vigie_rules.domain.engine_state import CameraState, RuleState
 from vigie_rules.domain.geometry import box_bottom_centre
 from vigie_rules.domain.kind import Frame, FrameContext, Kind, Obj, SettleContext
@@ -276,7 +276,7 @@ def _apply(state: CameraState, rules: list[CameraRule], event: ObjectsDetected,
         # "every class" is every class of the model: scene-stage regions only when named
         objects = [o for o in frame.objects if o.confidence >= min_conf
                    and (o.class_name in classes if classes is not None
-                        else o.class_name != STATIC_OBJECT)]
+                        else o.class_name not in SCENE_CLASSES)]
         zone = [(p.x, p.y) for p in rule.geometry.zone] if len(rule.geometry.zone) >= 3 else []
         kind.step(FrameContext(kind, rule, rs, state.camera_id, frame, objects, zone, alerts))
         for track_id in [k for k, ts in rs.tracks.items() if t - ts.last_seen_ms > TRACK_TTL_MS]:

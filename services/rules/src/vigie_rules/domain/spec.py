@@ -53,7 +53,7 @@ from vigie.rules.v1.rule_pb2 import (
 )
 from vigie_core.labels import COCO_CLASSES as COCO_CLASSES
 
-from vigie_rules.domain.classes import STATIC_OBJECT
+from vigie_rules.domain.classes import SCENE_CLASSES
 from vigie_rules.domain.geometry import polygon_problems
 from vigie_rules.domain.kind import KIND_FIELDS
 from vigie_rules.domain.kinds import BY_NAME, KINDS
@@ -477,8 +477,8 @@ def _geo_problems(geo: tuple[float, float]) -> list[str]:
     return problems
 
 
-DETECTED_CLASSES = (*COCO_CLASSES, STATIC_OBJECT)
-"""What detections are of: the model's COCO classes and detect's scene stage's still objects."""
+DETECTED_CLASSES = (*COCO_CLASSES, *sorted(SCENE_CLASSES))
+"""What detections are of: the model's COCO classes and detect's scene stage's regions."""
 
 
 def _class_problems(classes: list[str], known: Sequence[str] = DETECTED_CLASSES,

@@ -47,7 +47,7 @@ class FaceAuthorisation(_message.Message):
     def __init__(self, window: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., reference: _Optional[str] = ...) -> None: ...
 
 class Camera(_message.Message):
-    __slots__ = ("camera_id", "name", "source_url", "source_kind", "geo", "sample_fps", "analysis_max_width", "analysis_max_height", "purposes", "face_authorisation", "evidence_retention", "frame_retention", "enabled", "labels", "updated_at", "updated_by", "credentials_ref")
+    __slots__ = ("camera_id", "name", "source_url", "source_kind", "geo", "sample_fps", "analysis_max_width", "analysis_max_height", "purposes", "face_authorisation", "evidence_retention", "frame_retention", "enabled", "labels", "updated_at", "updated_by", "credentials_ref", "view_accepted_at")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class Camera(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     CREDENTIALS_REF_FIELD_NUMBER: _ClassVar[int]
+    VIEW_ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     name: str
     source_url: str
@@ -89,4 +90,5 @@ class Camera(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     updated_by: str
     credentials_ref: str
-    def __init__(self, camera_id: _Optional[str] = ..., name: _Optional[str] = ..., source_url: _Optional[str] = ..., source_kind: _Optional[_Union[SourceKind, str]] = ..., geo: _Optional[_Union[_common_pb2.GeoPoint, _Mapping]] = ..., sample_fps: _Optional[float] = ..., analysis_max_width: _Optional[int] = ..., analysis_max_height: _Optional[int] = ..., purposes: _Optional[_Iterable[_Union[Purpose, str]]] = ..., face_authorisation: _Optional[_Union[FaceAuthorisation, _Mapping]] = ..., evidence_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., frame_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., credentials_ref: _Optional[str] = ...) -> None: ...
+    view_accepted_at: _timestamp_pb2.Timestamp
+    def __init__(self, camera_id: _Optional[str] = ..., name: _Optional[str] = ..., source_url: _Optional[str] = ..., source_kind: _Optional[_Union[SourceKind, str]] = ..., geo: _Optional[_Union[_common_pb2.GeoPoint, _Mapping]] = ..., sample_fps: _Optional[float] = ..., analysis_max_width: _Optional[int] = ..., analysis_max_height: _Optional[int] = ..., purposes: _Optional[_Iterable[_Union[Purpose, str]]] = ..., face_authorisation: _Optional[_Union[FaceAuthorisation, _Mapping]] = ..., evidence_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., frame_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., credentials_ref: _Optional[str] = ..., view_accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
