@@ -80,8 +80,8 @@ from vigie.rules.v1.rule_pb2 import Rule, Severity
 from vigie_core.bus.base import murmur2_partition
 from vigie_core.bus.kafka import KafkaBus
 from vigie_core.codec import DecodeError, decode, header
+from vigie_core.labels import SCENE_CLASSES
 from vigie_core.topics import ALERTS, CAMERAS, DETECTIONS, FRAMES, REGISTRY, RULES
-from vigie_detect.app import SCENE_CLASSES
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "services/alerts/tests"))
 from alerts_fakes import WebhookReceiver

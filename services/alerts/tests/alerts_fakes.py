@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -308,3 +309,17 @@ class FakeRules(rpb_grpc.RulesServiceServicer):
     async def DeleteRule(self, request, context):
         self.rules.pop(request.rule_id, None)
         return rpb.DeleteRuleResponse()
+
+
+async def until(predicate: Any, timeout: float = 10.0, step: float = 0.02) -> Any:
+    """The predicate's first truthy result (awaited if a coroutine) within `timeout`, else
+    None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(step)
+    return None

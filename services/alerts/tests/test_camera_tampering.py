@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
-from alerts_fakes import make_alert, make_frame
+from alerts_fakes import make_alert, make_frame, until
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from vigie.alerts.v1.alert_pb2 import AlertRaised
@@ -200,18 +199,6 @@ async def world(tmp_path) -> AsyncIterator[World]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(0.02)
-    return None
 
 
 async def with_before(w: World, alert_id: str) -> Any:

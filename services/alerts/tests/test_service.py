@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +15,15 @@ from xml.etree import ElementTree as ET
 
 import grpc
 import pytest
-from alerts_fakes import T0, CapReceiver, SmsProvider, WebhookReceiver, jpeg, make_alert
+from alerts_fakes import (
+    T0,
+    CapReceiver,
+    SmsProvider,
+    WebhookReceiver,
+    jpeg,
+    make_alert,
+    until,
+)
 from alerts_fakes import make_frame as frame
 from vigie.alerts.v1 import alerts_service_pb2 as pb
 from vigie.alerts.v1 import alerts_service_pb2_grpc as pb_grpc
@@ -66,18 +73,6 @@ class World:
         return await self.alerts.DecideAlert(
             pb.DecideAlertRequest(alert_id=alert_id, decision=decision, reason=reason, **extra),
             metadata=self.auth(who), timeout=10)
-
-
-async def until(predicate: Any, timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return True
-        await asyncio.sleep(step)
-    return False
 
 
 def policy(sms_url: str, hook_url: str, cap_url: str, **route: Any) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie_core.bus.memory import MemoryBus
+from vigie_core.labels import SCENE_CLASSES
 from vigie_core.runtime import Running, start
 from vigie_core.settings import CoreSettings
 from vigie_core.topics import DETECTIONS, FRAMES, TRACKER_STATE
-from vigie_detect.app import SCENE_CLASSES
 
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

@@ -36,6 +36,7 @@ from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
 from vigie.ingest.v1.frame_pb2 import FrameSampled
 from vigie_core.bus.base import Bus, Record, hold_offset
 from vigie_core.codec import Event
+from vigie_core.labels import REMOVED_OBJECT, STATIC_OBJECT
 from vigie_core.model_store import ModelStore
 from vigie_core.processing import PoisonError
 from vigie_core.topics import CAMERA_HEALTH, DETECTIONS
@@ -75,13 +76,8 @@ def to_proto(found: Detections, width: int, height: int,
                                         found.tracker_id, found.class_names(names), strict=True)]
 
 
-STATIC_OBJECT = "static_object"
 STATIC_OBJECT_CLASS_ID = -1
-REMOVED_OBJECT = "removed_object"
 REMOVED_OBJECT_CLASS_ID = -2
-
-
-SCENE_CLASSES = (STATIC_OBJECT, REMOVED_OBJECT)
 
 
 def static_objects(scene: SceneResult, width: int, height: int) -> list[Detection]:

@@ -75,7 +75,7 @@ class DetectService(Service):
         camera = self.cameras.get(camera_id)
         if camera is None or not camera.HasField("view_accepted_at"):
             return None
-        return camera.view_accepted_at.ToNanoseconds() / 1e9
+        return float(camera.view_accepted_at.ToNanoseconds()) / 1e9
 
     def _generation(self) -> int:
         """The frames consumer's group generation (0 before it joined)."""
