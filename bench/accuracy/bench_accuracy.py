@@ -1,29 +1,32 @@
 """Accuracy next to speed, for the same detect settings: a speed gain that costs accuracy shows.
 
     ~/.cache/vigie/venv/bin/python bench/accuracy/bench_accuracy.py [--quick] [--rounds N]
-        [--config NAME:KEY=VALUE,KEY=VALUE ...] [SEQ ...]
+        [--config NAME:KEY=VALUE,KEY=VALUE ...] [--no-scenarios] [SEQ ...]
 
 Each configuration is a set of detect settings (`vigie_detect.config.Settings`, as
-`VIGIE_DETECT_*` would set them) run through `vigie eval tracking`'s code path: the MOTChallenge
-sequences (default: TUD-Stadtmitte and TUD-Campus from ../shared/data/mot15) read by ingest at
-their own frame rate and detected and tracked by the detect service in the embedded runtime.
-From the same runs come
+`VIGIE_DETECT_*` would set them) run through the `vigie eval` code paths (ingest -> detect in the
+embedded runtime, then the pure rules engine for scenarios):
 
-  accuracy  MOTA, IDF1, precision, recall, ID switches over all the sequences (py-motmetrics,
-            IoU >= 0.5; motmetrics' combined accumulator)
-  speed     detect's model time per frame (ObjectsDetected.inference_time) and the pipeline's
-            frames/s (camera registered -> last detection, decode and bus included)
+  tracking   the MOTChallenge sequences (default: TUD-Stadtmitte and TUD-Campus from
+             ../shared/data/mot15) at their own frame rate: MOTA, IDF1, ID switches per sequence
+             (py-motmetrics, IoU >= 0.5)
+  scenarios  the rule scenarios of tools/eval/scenarios on ../shared/data/clips (the tampered
+             `made_with` copies left out: they test the scene stage, not tracking): the count
+             error per line and direction, alerts per true event (alerts in the expected
+             windows / windows with an alert), misses and false alerts
+  speed      detect's model time per frame (ObjectsDetected.inference_time) and the pipeline's
+             frames/s (camera registered -> last detection, decode and bus included)
 
 Configurations (always both, then any --config):
 
-  reference  the previous production defaults: YOLOv3-tiny, 416x416 square input, ByteTrack
-             with score fusion, one NMS per class
+  previous   the production detect settings before issue 18 (2026-12-07): ByteTrack as
+             Ultralytics ships it, no re-linking, the scene stage on every frame
   default    the current production defaults (Settings())
 
 Rounds run every configuration once, in an order rotated from round to round so that load from
 elsewhere hits them alike; accuracy is the same every round (the pipeline is deterministic up to
-thread scheduling), speed is the median over the rounds, and the ratios are taken within each
-round against the reference. Prints one table and writes bench/results/accuracy-<date>.json.
+thread scheduling), speed is the median over the rounds, and the speed ratios are taken within
+each round against `previous`. Prints the tables and writes bench/results/accuracy-<date>.json.
 """
 
 from __future__ import annotations
@@ -42,13 +45,16 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
-MOT15 = REPO.parent / "shared" / "data" / "mot15"
-# The production defaults before 2026-12-01 (docs/models/yolov3-tiny.md).
-REFERENCE = {"input_size": 416, "keep_aspect": False, "fuse_score": True,
-             "nms_shared_classes": []}
+DATA = REPO.parent / "shared" / "data"
+SCENARIOS = REPO / "tools" / "eval" / "scenarios"
+# The production detect settings before issue 18 (docs/models/yolov3-tiny.md) that differ from
+# today's. (The rules engine's own changes of that issue, re-linking of track fragments and the
+# zone-intrusion presence time, are in both: they are not detect settings.)
+PREVIOUS: dict[str, Any] = {"tracker": "bytetrack", "relink_s": 0.0, "scene_fps": 0.0}
 
 from vigie_detect.config import Settings  # noqa: E402
 from vigie_eval.report import table  # noqa: E402
+from vigie_eval.scenarios import load_scenario, run_scenario  # noqa: E402
 from vigie_eval.tracking import evaluate_sequence, summary  # noqa: E402
 
 
@@ -58,72 +64,115 @@ def parse_config(text: str) -> tuple[str, dict[str, str]]:
     return name, settings
 
 
-async def run(sequences: list[Path], overrides: dict[str, Any]) -> dict[str, Any]:
+def outcome_row(outcome: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(outcome).items() if isinstance(v, (int, float, str, bool))}
+
+
+async def run(sequences: list[Path], scenarios: list[Path], overrides: dict[str, Any],
+              ) -> dict[str, Any]:
     settings = Settings(**{**Settings().model_dump(), **overrides})
     results = [await evaluate_sequence(seq, settings) for seq in sequences]
-    table_ = summary(results)
-    overall = table_.get("OVERALL", next(iter(table_.values())))
-    frames = sum(len(r.run.frames) for r in results)
-    wall = sum(r.run.wall_s for r in results)
-    return {"per_sequence": table_, "overall": overall, "model_id": results[0].run.model_id,
-            "inference_ms": 1000 * sum(r.run.inference_s for r in results) / max(1, frames),
+    reports = [await run_scenario(load_scenario(path, clips_dir=DATA / "clips"), settings)
+               for path in scenarios]
+    runs = [r.run for r in results] + [r.run for r in reports]
+    frames = sum(len(r.frames) for r in runs)
+    wall = sum(r.wall_s for r in runs)
+    return {"tracking": summary(results) if results else {},
+            "scenarios": {r.scenario.name: [outcome_row(o) for o in r.outcomes]
+                          for r in reports},
+            "model_id": runs[0].model_id if runs else "?",
+            "inference_ms": 1000 * sum(r.inference_s for r in runs) / max(1, frames),
             "fps": frames / wall if wall else 0.0, "settings": settings.model_dump()}
+
+
+def tracking_rows(names: list[str], runs: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
+    rows = []
+    for name in names:
+        for seq, m in runs[name][-1]["tracking"].items():
+            rows.append([seq, name, f"{100 * m['mota']:.1f}", f"{100 * m['idf1']:.1f}",
+                         f"{m['num_switches']:.0f}", f"{m['num_false_positives']:.0f}",
+                         f"{m['num_misses']:.0f}"])
+    return sorted(rows, key=lambda r: (r[0] == "OVERALL", r[0]))
+
+
+def scenario_rows(names: list[str], runs: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
+    rows = []
+    for name in names:
+        for scenario, outcomes in runs[name][-1]["scenarios"].items():
+            for o in outcomes:
+                if o["kind"] == "count":
+                    detail = f"{o['measured'] - o['expected']:+d}"
+                elif o["kind"] == "alerts":
+                    per_event = o.get("alerts_per_event")
+                    detail = (f"{o['misses']} missed, {o['false_alerts']} false"
+                              + (f", {per_event:.2f}/event" if per_event else ""))
+                else:
+                    detail = f"{o['measured'] - o['expected']:+d}"
+                rows.append([scenario, o["rule"], o["what"], name, str(o["expected"]),
+                             str(o["measured"]), detail, "pass" if o["passed"] else "FAIL"])
+    return sorted(rows, key=lambda r: (r[0], r[1], r[2]))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sequences", nargs="*", type=Path, metavar="SEQ")
-    parser.add_argument("--rounds", type=int, help="timed rounds (default 2, --quick 1)")
-    parser.add_argument("--quick", action="store_true", help="1 round, TUD-Campus only")
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 1)")
+    parser.add_argument("--quick", action="store_true", help="TUD-Campus only, no scenarios")
+    parser.add_argument("--no-scenarios", action="store_true", help="tracking only")
     parser.add_argument("--config", action="append", default=[], metavar="NAME:K=V,K=V",
                         help="another configuration of detect settings")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    sequences = args.sequences or ([MOT15 / "TUD-Campus"] if args.quick else
-                                   [MOT15 / "TUD-Stadtmitte", MOT15 / "TUD-Campus"])
+    mot15 = DATA / "mot15"
+    sequences = args.sequences or ([mot15 / "TUD-Campus"] if args.quick else
+                                   [mot15 / "TUD-Stadtmitte", mot15 / "TUD-Campus"])
     missing = [s for s in sequences if not (s / "seqinfo.ini").is_file()]
     if missing:
         print(f"sequences not found: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    configs: dict[str, dict[str, Any]] = {"reference": dict(REFERENCE), "default": {}}
+    scenarios = [] if args.quick or args.no_scenarios else [
+        p for p in sorted(SCENARIOS.glob("*.yaml")) if "made_with" not in p.read_text()]
+    configs: dict[str, dict[str, Any]] = {"previous": dict(PREVIOUS), "default": {}}
     configs.update(parse_config(c) for c in args.config)
-    rounds = args.rounds or (1 if args.quick else 2)
+    rounds = args.rounds or 1
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
     names = list(configs)
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             print(f"round {r + 1}/{rounds}: {name}", file=sys.stderr)
-            runs[name].append(asyncio.run(run(sequences, configs[name])))
-    ref = runs["reference"]
-    rows = []
+            runs[name].append(asyncio.run(run(sequences, scenarios, configs[name])))
+    ref = runs["previous"]
+    speed_rows = []
     for name in names:
-        last = runs[name][-1]["overall"]
         speed = [x["fps"] / y["fps"] for x, y in zip(runs[name], ref, strict=True)]
-        cost = [x["inference_ms"] / y["inference_ms"] for x, y in zip(runs[name], ref,
-                                                                      strict=True)]
-        rows.append([name, f"{100 * last['mota']:.1f}",
-                     f"{100 * (last['mota'] - ref[-1]['overall']['mota']):+.1f}",
-                     f"{100 * last['idf1']:.1f}",
-                     f"{100 * (last['idf1'] - ref[-1]['overall']['idf1']):+.1f}",
-                     f"{100 * last['precision']:.1f}", f"{100 * last['recall']:.1f}",
-                     f"{last['num_switches']:.0f}",
-                     f"{statistics.median(r['inference_ms'] for r in runs[name]):.0f}",
-                     f"{statistics.median(cost):.2f}",
-                     f"{statistics.median(r['fps'] for r in runs[name]):.1f}",
-                     f"{statistics.median(speed):.2f}",
-                     ", ".join(f"{k}={v}" for k, v in configs[name].items()) or "Settings()"])
-    header = ["config", "MOTA %", "vs ref", "IDF1 %", "vs ref", "prec %", "recall %", "IDsw",
-              "model ms/frame", "x ref", "frames/s", "x ref", "settings"]
-    seqs = ", ".join(s.name for s in sequences)
-    print(f"accuracy and speed on {seqs} ({rounds} round(s), {os.cpu_count()} cores, "
-          f"{runs['default'][-1]['model_id']})")
-    print(table(header, rows))
+        cost = [x["inference_ms"] / y["inference_ms"]
+                for x, y in zip(runs[name], ref, strict=True)]
+        speed_rows.append([name, f"{statistics.median(r['inference_ms'] for r in runs[name]):.0f}",
+                           f"{statistics.median(cost):.2f}",
+                           f"{statistics.median(r['fps'] for r in runs[name]):.1f}",
+                           f"{statistics.median(speed):.2f}",
+                           ", ".join(f"{k}={v}" for k, v in configs[name].items())
+                           or "Settings()"])
+    when = datetime.now(UTC)
+    print(f"accuracy and speed, {when:%Y-%m-%d} ({rounds} round(s), {os.cpu_count()} cores, "
+          f"{runs['default'][-1]['model_id']})\n")
+    print(table(["sequence", "config", "MOTA %", "IDF1 %", "IDsw", "FP", "FN"],
+                tracking_rows(names, runs)))
+    if scenarios:
+        print()
+        print(table(["scenario", "rule", "what", "config", "expected", "measured", "error",
+                     "result"], scenario_rows(names, runs)))
+    print()
+    print(table(["config", "model ms/frame", "x previous", "frames/s", "x previous",
+                 "settings"], speed_rows))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = args.out or RESULTS / f"accuracy-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
-                               "cores": os.cpu_count(), "sequences": seqs, "configs": configs,
+    out = args.out or RESULTS / f"accuracy-{when:%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps({"date": when.isoformat(),
+                               "machine": platform.processor() or platform.machine(),
+                               "cores": os.cpu_count(), "sequences": [s.name for s in sequences],
+                               "scenarios": [p.name for p in scenarios], "configs": configs,
                                "runs": runs}, indent=2, default=str) + "\n")
     print(f"written {out}", file=sys.stderr)
     return 0

@@ -1,6 +1,7 @@
 """Detect service throughput against the bare model loop, batching and motion skipping.
 
     ~/.cache/vigie/venv/bin/python bench/detect/bench_detect.py [--quick] [--profile] [--t1-row]
+        [--no-scene-row]
 
 Input is prepared once, as the ingest service would publish it: each clip decoded with PyAV,
 sampled at 5 fps by stream time, downscaled to fit 960x540, JPEG q80, motion score against the
@@ -9,8 +10,10 @@ is kept and carries its score), wrapped with vigie_ingest's frame_event(). Four 
 clips of <repo>/../shared/data/clips, the first --frames (30) sampled frames of each, published
 interleaved (c0 f0, c1 f0, c2 f0, c3 f0, c0 f1, ...).
 
-Modes, every one with the same model (yolov3-tiny, default backend options) and the same OpenCV
-thread count (--threads, default: every core), run interleaved (one round = every mode once, mode
+Modes, every one with the same model and detector options (yolov3-tiny with the detect service's
+own settings: the bare loop's detector is loaded from the same Settings through the same
+detector_settings() as the service's, e.g. input 448 with keep_aspect) and the same OpenCV thread
+count (--threads, default: every core), run interleaved (one round = every mode once, mode
 order rotated from round to round) so that load from elsewhere hits all of them alike:
 
   bare-b1      reference: cv2.imdecode + detector.detect([image]), frame by frame, no bus
@@ -19,6 +22,8 @@ order rotated from round to round) so that load from elsewhere hits all of them 
   service-b1   DetectService in the embedded runtime on a MemoryBus, MAX_BATCH=1, MIN_MOTION=0:
                every frame published to vigie.frames.v1, timed until the last ObjectsDetected is
                read from vigie.detections.v1 (a fresh runtime per run, warmed by one frame first)
+  noscene-b1   (--no-scene-row) service-b1 with SCENE_STAGE=false: the service's plumbing
+               without the scene stage's image work
   service-b4   the same, MAX_BATCH=4, MAX_WAIT_MS=20
   service-b8   the same, MAX_BATCH=8, MAX_WAIT_MS=20
   still-all    the first --still-frames (100 = 20 s) sampled frames of the carpark clip (parked
@@ -77,6 +82,8 @@ from vigie_core.settings import CoreSettings  # noqa: E402
 from vigie_core.topics import DETECTIONS, FRAMES  # noqa: E402
 from vigie_detect.adapters.backends import load_detector, model_store  # noqa: E402
 from vigie_detect.adapters.batcher import Batcher  # noqa: E402
+from vigie_detect.app import detector_settings  # noqa: E402
+from vigie_detect.config import Settings  # noqa: E402
 from vigie_detect.domain.selection import MotionSkip  # noqa: E402
 from vigie_ingest.adapters.frames import grey_thumbnail  # noqa: E402
 from vigie_ingest.adapters.runner import FramePipeline, RunnerSettings, frame_event  # noqa: E402
@@ -276,8 +283,9 @@ async def _deployed_threads(warmup: FrameSampled, detect: dict[str, Any]) -> dic
 def deployed_threads(warmup: FrameSampled, detect: dict[str, Any]) -> dict[str, int]:
     """OpenCV's thread count in a process that runs the detect service as deployed: after the
     model load (which sets THREADS) and after the first frame (the first tracker imports
-    Ultralytics, whose import runs cv2.setNumThreads(0)). Must run before anything else in this
-    process imports Ultralytics."""
+    Ultralytics, whose import runs cv2.setNumThreads(0); import_ultralytics puts the count back,
+    so both should be THREADS). Must run before anything else in this process imports
+    Ultralytics."""
     if "ultralytics" in sys.modules:
         raise RuntimeError("ultralytics already imported: the check would not see its import")
     return asyncio.run(_deployed_threads(warmup, detect))
@@ -378,6 +386,9 @@ def report(runs: dict[str, list[Run]], still_frames: int) -> tuple[str, dict[str
     row("bare-b4", ratios(runs, "bare-b4", "bare-b1", fr), "bare-b1", "  (batching in OpenCV DNN)")
     row("service-b1", ratios(runs, "service-b1", "bare-b1", fr), "bare-b1",
         "  (service overhead)")
+    if runs.get("noscene-b1"):
+        row("noscene-b1", ratios(runs, "noscene-b1", "bare-b1", fr), "bare-b1",
+            "  (scene stage off)")
     for b in ("service-b4", "service-b8"):
         row(b, ratios(runs, b, "service-b1", fr), "service-b1")
         summary[b]["vs_bare_b1_median"] = round(med(ratios(runs, b, "bare-b1", fr)), 4)
@@ -413,6 +424,8 @@ def main() -> int:
                         "modes (default 100 = 20 s; 0: the whole clip, 151; --quick 50)")
     parser.add_argument("--t1-row", action="store_true",
                         help="add bare-b1-t1: the bare loop with 1 OpenCV thread")
+    parser.add_argument("--no-scene-row", action="store_true",
+                        help="add noscene-b1: service-b1 with the scene stage off")
     parser.add_argument("--threads", type=int, default=0,
                         help="OpenCV threads, bare and service alike (default 0: every core)")
     parser.add_argument("--min-motion", type=float, default=0.002,
@@ -473,8 +486,12 @@ def main() -> int:
           f"the first frame")
 
     resolved = model_store(CoreSettings().models_dir).resolve("yolov3-tiny")
-    detector = load_detector(resolved, {"threads": threads})
+    # The service's own detector options (from the same settings), so that both sides run the
+    # same network inputs: like with like.
+    detector = load_detector(resolved, detector_settings(Settings(**{**base, "max_batch": 1})))
     options = detector.options  # type: ignore[attr-defined]
+    shape = (f"input {options.input_size}"
+             f"{' keep_aspect' if getattr(options, 'keep_aspect', False) else ' square'}")
     detector.detect([cv2.imdecode(np.frombuffer(jpegs[0], np.uint8), cv2.IMREAD_COLOR)])
 
     still_warmup = FrameSampled()
@@ -485,6 +502,8 @@ def main() -> int:
         "bare-b1-t1": lambda: bare_run(detector, jpegs, 1, "bare-b1-t1", threads=1),
         "bare-b4": lambda: bare_run(detector, jpegs, 4, "bare-b4"),
         "service-b1": lambda: service_run(frames, warmup, {**base, "max_batch": 1}, "service-b1"),
+        "noscene-b1": lambda: service_run(frames, warmup, {**base, "max_batch": 1,
+                                                           "scene_stage": False}, "noscene-b1"),
         "service-b4": lambda: service_run(frames, warmup, {**base, "max_batch": 4}, "service-b4"),
         "service-b8": lambda: service_run(frames, warmup, {**base, "max_batch": 8}, "service-b8"),
         "still-all": lambda: service_run(still.frames, still_warmup, {**base, "max_batch": 1},
@@ -493,7 +512,8 @@ def main() -> int:
                                           {**base, "max_batch": 1, "min_motion": args.min_motion,
                                            "max_skip_s": args.max_skip_s}, "still-skip"),
     }
-    modes = (*MODES[:1], "bare-b1-t1", *MODES[1:]) if args.t1_row else MODES
+    modes = (*MODES[:1], *(("bare-b1-t1",) if args.t1_row else ()), *MODES[1:3],
+             *(("noscene-b1",) if args.no_scene_row else ()), *MODES[3:])
     runs: dict[str, list[Run]] = {m: [] for m in modes}
     loads = []
     for r in range(rounds):
@@ -513,7 +533,7 @@ def main() -> int:
     table, summary = report(runs, len(still.frames))
     total_s = time.perf_counter() - bench_started
     print()
-    print(f"Detect throughput, yolov3-tiny ({detector.model_id}, input 416), OpenCV "
+    print(f"Detect throughput, yolov3-tiny ({detector.model_id}, {shape}), OpenCV "
           f"{cv2.__version__}, {threads} threads, {os.cpu_count()} cores, {rounds} round(s), "
           f"{len(frames)} frames / 4 cameras")
     print(table)

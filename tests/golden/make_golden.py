@@ -37,9 +37,24 @@ from vigie.alerts.v1.alert_pb2 import AlertRaised
 from vigie.alerts.v1.decision_pb2 import AlertDecided, AlertDecision
 from vigie.audit.v1.audit_pb2 import AuditAction, AuditRecorded
 from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, CameraState, ViewProblem
-from vigie.camera.v1.camera_pb2 import Camera, FaceAuthorisation, Purpose, SourceKind
+from vigie.camera.v1.camera_pb2 import (
+    Camera,
+    FaceAuthorisation,
+    Purpose,
+    SlicingMode,
+    SourceKind,
+)
 from vigie.common.v1.common_pb2 import BoundingBox, EvidenceRef, GeoPoint, Point, TimeWindow
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
+from vigie.detect.v1.tracker_pb2 import (
+    RemovedTrack,
+    TrackerCheckpointed,
+    TrackIdAlias,
+    TrackIdentity,
+    TrackPool,
+    TrackSnapshot,
+    TrackState,
+)
 from vigie.face.v1.face_match_pb2 import FaceMatched
 from vigie.face.v1.watchlist_pb2 import (
     ConsentRecord,
@@ -128,6 +143,8 @@ def camera() -> Camera:
         updated_by="op.martin",
         credentials_ref="secret/cameras/bellecour-01",
         view_accepted_at=ts("2025-06-14T18:05:00Z"),
+        slicing_mode=SlicingMode.SLICING_MODE_FAR_FIELD,
+        far_field_regions=[BoundingBox(x_min=0.35, y_min=0.05, x_max=1.0, y_max=0.3)],
     )
 
 
@@ -224,6 +241,59 @@ def objects_detected() -> ObjectsDetected:
                 appeared_at=ts("2025-06-14T21:36:55.000Z"),
             ),
         ],
+    )
+
+
+def tracker_checkpointed() -> TrackerCheckpointed:
+    return TrackerCheckpointed(
+        camera_id="cam-bellecour-01",
+        frame_id="cam-bellecour-01:48213",
+        captured_at=ts("2025-06-14T21:37:05.200Z"),
+        model_id="yolov3-tiny@dccea06f59b7",
+        tracker_params='{"appearance_max_distance":0.4,"fuse_score":false,"match_thresh":0.8,'
+                       '"relink_max_distance":2.0,"relink_s":3.0,"track_buffer":30,'
+                       '"track_high_thresh":0.25,"track_low_thresh":0.25,'
+                       '"new_track_thresh":0.25,"tracker":"botsort"}',
+        tracker_frames=48213,
+        next_track_id=1208,
+        tracks=[
+            TrackSnapshot(
+                track_id=1207,
+                state=TrackState.TRACK_STATE_TRACKED,
+                pool=TrackPool.TRACK_POOL_TRACKED,
+                activated=True,
+                score=0.91,
+                class_id=2.0,  # COCO car
+                detection_index=1,
+                start_frame=48100,
+                frame=48213,
+                tracklet_len=113,
+                tlwh=[395.5, 271.6, 41.3, 150.1],
+                mean=[416.1, 346.7, 41.3, 150.1, 1.5, 0.25, 0.0, 0.0],
+                covariance=[float(i == j) * 4.0 for i in range(8) for j in range(8)],
+                current_feature=[0.5, 0.5, 0.5, 0.5],
+                smooth_feature=[0.25, 0.75, 0.5, 0.35],
+            ),
+        ],
+        removed_count=3,
+        removed=[RemovedTrack(position=2, track_id=1189)],
+        frame_rate=5.0,
+        analysed_at=ts("2025-06-14T21:37:05.200Z"),
+        identities=[
+            TrackIdentity(
+                track_id=1190,
+                raw_track_id=1207,
+                class_id=2,
+                last_seen_s=1749937025.2,
+                box=[395.5, 271.6, 436.8, 421.7],
+                velocity=[7.5, 1.25],
+                appearance=[0.5, 0.25, 0.25, 0.0],
+                observations=113,
+            ),
+        ],
+        aliases=[TrackIdAlias(raw_track_id=1207, track_id=1190)],
+        newest_raw_track_id=1207,
+        tracker_time_s=1749937025.2,
     )
 
 
@@ -428,6 +498,7 @@ def samples() -> dict[str, Message]:
         frame(),
         report(),
         objects_detected(),
+        tracker_checkpointed(),
         watchlist_entry(),
         face_matched(),
         rule(),

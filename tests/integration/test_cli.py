@@ -84,6 +84,14 @@ def test_vigie_cameras_adds_lists_and_removes_through_a_running_ingest(tmp_path,
         assert added.returncode == 0, added.stderr
         listed = cameras("list")
         assert "promenade-1" in listed.stdout and "43.69500,7.26500" in listed.stdout
+        sliced = cameras("update", "promenade-1", "--slicing", "far_field",
+                         "--far-field", "0.3,0,0.7,0.35")
+        assert sliced.returncode == 0, sliced.stderr
+        assert "updated promenade-1: slicing far_field (1 region)" in sliced.stdout
+        assert "far_field (1 region)" in cameras("list").stdout
+        assert '"slicingMode": "SLICING_MODE_FAR_FIELD"' in cameras("list", "--json").stdout
+        bad_region = cameras("update", "promenade-1", "--far-field", "0.7,0,0.3,1")
+        assert bad_region.returncode == 2 and "needs X0 < X1" in bad_region.stderr
         refused = cameras("add", "Bad Id", "ftp://x/y")
         assert refused.returncode != 0
         assert "INVALID_ARGUMENT" in refused.stderr and "scheme 'ftp'" in refused.stderr

@@ -20,7 +20,7 @@ def test_every_message_type_round_trips_between_processes_over_kafka(kafka, tmp_
     assert received.returncode == 0, received.stderr
 
     golden = sorted(GOLDEN.glob("*.binpb"))
-    assert len(golden) == 13
+    assert len(golden) == 14
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in golden]
     for expected in golden:
         assert (tmp_path / expected.name).read_bytes() == expected.read_bytes(), expected.name

@@ -10,6 +10,9 @@ from vigie.camera.v1.camera_pb2 import (
     PURPOSE_CROWD,
     PURPOSE_FACE_MATCHING,
     PURPOSE_OBJECTS,
+    SLICING_MODE_FAR_FIELD,
+    SLICING_MODE_TILES,
+    SLICING_MODE_UNSPECIFIED,
     SOURCE_KIND_FILE,
     SOURCE_KIND_HTTP,
     SOURCE_KIND_RTSP,
@@ -52,6 +55,9 @@ def test_every_field_reaches_the_proto() -> None:
         "evidence_retention": "30d", "frame_retention": "1h30m", "enabled": False,
         "labels": {"district": "2e"}, "credentials_ref": "bellecour-rtsp",
         "view_accepted_at": "2026-12-07T10:00:00+01:00",
+        "slicing_mode": "far_field",
+        "far_field_regions": [{"x_min": 0.25, "y_min": 0, "x_max": 0.75, "y_max": 0.5},
+                              {"x_min": 0, "y_min": 0.125, "x_max": 0.5, "y_max": 1}],
     }
     camera, problems = camera_from_resource(res(spec, name="anything"))
     assert problems == [] and camera is not None
@@ -70,6 +76,9 @@ def test_every_field_reaches_the_proto() -> None:
     assert camera.enabled is False
     assert dict(camera.labels) == {"district": "2e"}
     assert camera.view_accepted_at.ToDatetime(tzinfo=UTC) == datetime(2026, 12, 7, 9, tzinfo=UTC)
+    assert camera.slicing_mode == SLICING_MODE_FAR_FIELD
+    assert [(r.x_min, r.y_min, r.x_max, r.y_max) for r in camera.far_field_regions] == [
+        (0.25, 0, 0.75, 0.5), (0, 0.125, 0.5, 1)]
     assert camera.credentials_ref == "bellecour-rtsp"
     assert parse_owner(camera.updated_by) == ("city", "anything")
 
@@ -81,6 +90,22 @@ def test_defaults_come_from_the_resource_and_the_crd() -> None:
         "cam-9", "cam-9", 5.0, True)
     assert list(camera.purposes) == [PURPOSE_OBJECTS]
     assert not camera.HasField("geo") and not camera.HasField("face_authorisation")
+    assert camera.slicing_mode == SLICING_MODE_UNSPECIFIED  # detect's VIGIE_DETECT_SLICING
+    assert list(camera.far_field_regions) == []
+
+
+def test_tiles_may_cover_the_whole_frame_or_the_far_field_regions() -> None:
+    whole, problems = camera_from_resource(res({"source_url": "rtsp://h/s",
+                                                "slicing_mode": "tiles"}))
+    assert problems == [] and whole is not None
+    assert whole.slicing_mode == SLICING_MODE_TILES and list(whole.far_field_regions) == []
+    region = {"x_min": 0, "y_min": 0, "x_max": 1, "y_max": 0.5}
+    top, problems = camera_from_resource(res({"source_url": "rtsp://h/s",
+                                              "slicing_mode": "tiles",
+                                              "far_field_regions": [region]}))
+    assert problems == [] and top is not None
+    assert [(r.x_min, r.y_min, r.x_max, r.y_max) for r in top.far_field_regions] == [
+        (0, 0, 1, 0.5)]
 
 
 @pytest.mark.parametrize("spec, name, expected", [
@@ -103,6 +128,25 @@ def test_defaults_come_from_the_resource_and_the_crd() -> None:
     ({"source_url": "rtsp://h/s", "fps": 5}, "c", "spec.fps: unknown field"),
     ({"source_url": "rtsp://h/s", "geo": {"lat_deg": 91, "lon_deg": 0}}, "c", "spec.geo.lat_deg"),
     ({"source_url": "rtsp://h/s"}, "Cam.Upper", "metadata.name"),
+    ({"source_url": "rtsp://h/s", "slicing_mode": "sahi"}, "c",
+     "spec.slicing_mode: Input should be 'none', 'tiles' or 'far_field'"),
+    ({"source_url": "rtsp://h/s", "slicing_mode": "far_field"}, "c",
+     "far_field needs far_field_regions"),
+    ({"source_url": "rtsp://h/s", "far_field_regions": [
+        {"x_min": 0.5, "y_min": 0, "x_max": 0.5, "y_max": 1}]}, "c",
+     "spec.far_field_regions[0]: a far-field region needs x_min < x_max and y_min < y_max"),
+    ({"source_url": "rtsp://h/s", "far_field_regions": [
+        {"x_min": 0, "y_min": 0, "x_max": 1, "y_max": 0.5},
+        {"x_min": 0, "y_min": 0.6, "x_max": 1.2, "y_max": 1}]}, "c",
+     "spec.far_field_regions[1].x_max: Input should be less than or equal to 1"),
+    ({"source_url": "rtsp://h/s", "far_field_regions": [
+        {"x_min": -0.1, "y_min": 0, "x_max": 1, "y_max": 1}]}, "c",
+     "spec.far_field_regions[0].x_min: Input should be greater than or equal to 0"),
+    ({"source_url": "rtsp://h/s", "far_field_regions": [
+        {"x_min": 0, "y_min": 0, "x_max": 1}]}, "c", "spec.far_field_regions[0].y_max: required"),
+    ({"source_url": "rtsp://h/s", "far_field_regions": [
+        {"x_min": 0, "y_min": 0, "x_max": 1, "y_max": 1}] * 17}, "c",
+     "spec.far_field_regions: List should have at most 16 items"),
 ])
 def test_refused_cameras_say_which_field(spec: dict[str, Any], name: str, expected: str) -> None:
     camera, problems = camera_from_resource(res(spec, name=name))

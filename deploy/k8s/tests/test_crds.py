@@ -87,6 +87,11 @@ def test_examples_are_valid_and_accepted_by_the_controller() -> None:
     ({"source_url": "rtsp://h/s", "purposes": ["biometrics"]}, "spec.purposes.0"),
     ({"source_url": "rtsp://h/s", "bogus": 1}, "spec"),
     ({"sample_fps": 5}, "spec"),
+    ({"source_url": "rtsp://h/s", "slicing_mode": "sahi"}, "spec.slicing_mode"),
+    ({"source_url": "rtsp://h/s", "far_field_regions": [
+        {"x_min": 0, "y_min": 0, "x_max": 1.5, "y_max": 1}]}, "spec.far_field_regions.0.x_max"),
+    ({"source_url": "rtsp://h/s", "far_field_regions": [
+        {"x_min": 0, "y_min": 0, "x_max": 1}]}, "spec.far_field_regions.0"),
 ])
 def test_camera_crd_schema_refuses(spec: dict[str, Any], path: str) -> None:
     doc = {"apiVersion": "vigie.io/v1alpha1", "kind": "Camera", "metadata": {"name": "c"},
@@ -128,6 +133,19 @@ metadata: {name: typo, namespace: city}
 spec: {source_url: "rtsp://h/s", fps: 3}
 ---
 apiVersion: vigie.io/v1alpha1
+kind: Camera
+metadata: {name: far-field-without-regions, namespace: city}
+spec: {source_url: "rtsp://h/s", slicing_mode: far_field}
+---
+apiVersion: vigie.io/v1alpha1
+kind: Camera
+metadata: {name: empty-region, namespace: city}
+spec:
+  source_url: rtsp://h/s
+  slicing_mode: tiles
+  far_field_regions: [{x_min: 0.6, y_min: 0, x_max: 0.4, y_max: 0.5}]
+---
+apiVersion: vigie.io/v1alpha1
 kind: Rule
 metadata: {name: bad-severity, namespace: city}
 spec: {kind: loitering, severity: urgent}
@@ -162,6 +180,8 @@ def test_the_api_servers_own_validation_refuses_bad_resources(tmp_path: Any) -> 
         "Camera/no-authorisation": "face_matching needs face_authorisation",  # CEL
         "Camera/reversed-window": "window end must be after its start",  # CEL
         "Camera/typo": 'unknown field "spec.fps"',  # pruning
+        "Camera/far-field-without-regions": "slicing_mode far_field needs far_field_regions",
+        "Camera/empty-region": "a far-field region needs x_min < x_max and y_min < y_max",
         "Rule/bad-severity": 'Unsupported value: "urgent"',  # enum
     }
     for resource, message in expected.items():

@@ -30,6 +30,7 @@ TOPIC_VALUES = {
     "vigie.ingest.v1.FrameSampled",
     "vigie.ingest.v1.ReportReceived",
     "vigie.detect.v1.ObjectsDetected",
+    "vigie.detect.v1.TrackerCheckpointed",  # vigie.tracker-state.v1 (internal to detect)
     "vigie.face.v1.WatchlistEntry",
     "vigie.face.v1.FaceMatched",
     "vigie.rules.v1.Rule",

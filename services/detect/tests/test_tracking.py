@@ -153,7 +153,7 @@ def test_pool_evicts_idle_cameras_and_bounds_its_size() -> None:
 
 
 def test_params_are_bytetrack_defaults_and_validated() -> None:
-    assert TrackerParams() == TrackerParams(0.25, 0.1, 0.25, 30, 0.8, True)
+    assert TrackerParams() == TrackerParams(0.25, 0.1, 0.25, 30, 0.8, True, "bytetrack", 0.0)
     with pytest.raises(ValueError):
         TrackerParams(track_high_thresh=0.1, track_low_thresh=0.2)
 
@@ -258,3 +258,88 @@ def test_a_checkpoint_does_not_restore_into_other_parameters() -> None:
     assert "cam" in pool and pool.checkpoint("cam", TrackerCheckpointed()) == checkpoint
     pool.restore("cam", None)
     assert "cam" not in pool
+
+
+def painted(gt: dict[int, list[tuple[int, Box]]], frames: int) -> list[np.ndarray]:
+    """Pictures of the ground truth: each identity a box of its own two colours (upper and lower
+    half), drawn in depth order, on grey (what the appearance cue and re-linking look at)."""
+    rng = np.random.default_rng(3)
+    colours: dict[int, np.ndarray] = {}
+    out = []
+    for f in range(1, frames + 1):
+        image = np.full((480, 640, 3), 90, np.uint8)
+        for identity, (x0, y0, x1, y1) in sorted(gt.get(f, []), key=lambda r: r[1][3]):
+            top, bottom = colours.setdefault(identity, rng.integers(0, 256, (2, 3), np.uint8))
+            c0, c1 = int(max(x0, 0)), int(min(x1, 640))
+            r0, r1 = int(max(y0, 0)), int(min(y1, 480))
+            middle = (r0 + r1) // 2
+            image[r0:middle, c0:c1] = top
+            image[middle:r1, c0:c1] = bottom
+        out.append(image)
+    return out
+
+
+def test_relinking_and_botsort_restore_exactly_from_a_checkpoint(tud_gt: Path) -> None:
+    """The whole state, re-linking's (identities with appearances, aliases, clock) and BoT-SORT's
+    track features included, survives a checkpoint: a restored tracker goes on exactly."""
+    from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
+
+    gt = load_mot_gt(tud_gt)
+    # Three people hidden for 1.4 s (18 frames: longer than the 12-frame buffer) mid-sequence.
+    seen = Counter(identity for rows in gt.values() for identity, _ in rows)
+    for identity, _ in seen.most_common(3):
+        frames_of = sorted(f for f, rows in gt.items() if any(i == identity for i, _ in rows))
+        hidden = set(frames_of[len(frames_of) // 3:len(frames_of) // 3 + 18])
+        for f in hidden:
+            gt[f] = [r for r in gt[f] if r[0] != identity]
+    frames = noisy_sequence(gt)
+    images = painted(gt, len(frames))
+    params = TrackerParams(tracker="botsort", relink_s=2.0, relink_max_distance=1.0,
+                           appearance_max_distance=0.4)
+    reference = CameraTracker(params)
+    outputs, checkpoints = [], []
+    for f, (detections, image) in enumerate(zip(frames, images, strict=True)):
+        outputs.append(reference.update(detections, 12.5, image, 1000.0 + f / 12.5)
+                       .tracker_id.copy())
+        checkpoints.append(TrackerCheckpointed.FromString(
+            reference.checkpoint(TrackerCheckpointed(camera_id="tud")).SerializeToString()))
+    assert any(c.aliases for c in checkpoints), "no track was re-linked: nothing tested"
+    assert any(len(s.smooth_feature) for c in checkpoints for s in c.tracks)
+    assert all((o >= 0).all() for o in outputs)
+    for out in outputs:  # published ids never shared by two detections of a frame
+        ids = out[out > 0].tolist()
+        assert len(ids) == len(set(ids))
+    for k in range(0, len(frames) - 1, 5):
+        restored = CameraTracker(params)
+        restored.restore(checkpoints[k])
+        for j in range(k + 1, len(frames)):
+            got = restored.update(frames[j], 12.5, images[j], 1000.0 + j / 12.5).tracker_id
+            assert np.array_equal(got, outputs[j]), (k, j, got, outputs[j])
+        assert restored.checkpoint(TrackerCheckpointed(camera_id="tud")) == checkpoints[-1]
+
+
+def test_relinking_gives_a_reappearing_object_its_id_back() -> None:
+    """One object hidden for 1.5 s (longer than ByteTrack's 1 s buffer) comes back where it was
+    heading, looking the same: same id; with re-linking off, a new one."""
+    image = np.full((480, 640, 3), 90, np.uint8)
+
+    def run_with(relink_s: float) -> tuple[int, int]:
+        tracker = CameraTracker(TrackerParams(relink_s=relink_s))
+        ids = []
+        for t in range(60):  # 10 frames/s; hidden from t = 20 to 34
+            x = 50 + 5 * t
+            picture = image.copy()
+            if 20 <= t < 35:
+                found = Detections.empty()
+            else:
+                picture[100:160, x:x + 40] = (0, 0, 200)
+                picture[160:220, x:x + 40] = (200, 0, 0)
+                found = frame([(0, (float(x), 100.0, float(x + 40), 220.0))])
+            out = tracker.update(found, 10.0, picture, t / 10)
+            ids += out.tracker_id.tolist()
+        return ids[0], ids[-1]
+
+    first, last = run_with(3.0)
+    assert first == last > 0
+    first, last = run_with(0.0)
+    assert last not in (0, first)

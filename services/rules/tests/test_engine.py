@@ -9,7 +9,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from hypothesis import assume, given, settings
@@ -605,13 +605,14 @@ def test_a_state_saved_by_earlier_engines_still_loads() -> None:
     frames = merge(still(40, 1, "person", (0.3, 0.5)))
     before = Run(CameraState()).feed(rules, frames[:10])
     old = json.loads(json.dumps(before.state.to_dict()))
-    del old["signals"]
+    del old["signals"], old["seen"]
     for rs in old["rules"].values():
         rs.update({"recent": [], "crossings": [], "red_alerts": {}, "speeds": [], "stops": []})
         for ts in rs["tracks"].values():
             del ts["partner"], ts["partner_class"]
+            del ts["fragments"], ts["crossed"], ts["hold_side_until_ms"]
     restored = CameraState.from_dict(old)
-    assert restored == before.state
+    assert restored == replace(before.state, seen={})  # no lost track known to re-link
     assert summary(Run(restored).feed(rules, frames[10:]).end(rules).alerts) == [
         (K.RULE_KIND_LOITERING, (1,), 0)]
 

@@ -3,7 +3,8 @@ production defaults) and the rules engine: every expectation read off the frames
 
 Expectations the available detector cannot meet are strict xfails carrying the measured
 numbers: if a better model or setting makes one pass, the xfail fails and the table in
-docs/models/yolov3-tiny.md is due an update. Each clip runs once per module (a few minutes in all).
+docs/models/yolov3-tiny.md is due an update. Each clip runs once per module (a few minutes in all;
+the two MOT15 sequences, TUD-Stadtmitte and TUD-Campus, about 45 s of it).
 """
 
 from __future__ import annotations
@@ -18,17 +19,26 @@ from vigie_eval.scenarios import Outcome, ScenarioReport, load_scenario, run_sce
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.yaml"))
 
-# (scenario, rule, what) -> why it fails, with the numbers measured 2026-12-01 (defaults).
+# (scenario, rule, what) -> why it fails, with the numbers measured 2026-12-01 (defaults); the
+# zone entries (lower-lane, zone-right) measured 2026-12-07. A count passes within
+# max(1, 5 %) of the truth; alerts need every window hit, no false alert and, with max_per_event,
+# at most that many alerts per true event (issue 18: 1.1 for zone intrusion).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
-    ("carpark-topdown", "lane", "out all classes"):
-        "0 of 2: the silver and the white car driving down the image, seen from straight above, "
-        "are not detected at 448x256 (both are at 512x288, which loses TUD-Stadtmitte's target)",
     ("city-road-motorcycles", "northbound", "in motorcycle+bicycle"):
         "26 of 30 (13 %): riders are found as `person`, their motorcycles mostly at low "
         "confidence or not at all in the dense swarm",
-    ("city-road-motorcycles", "northbound", "in car+truck+bus"):
-        "11 of 10 (10 %): a track lost among the motorcycles is re-associated with another "
-        "car beyond the line and counted again",
+    ("carpark-topdown", "lower-lane", "alerts in their windows"):
+        "1 alert for 4 entries (16.8 s, the red car driving up; 3 missed): seen from straight "
+        "above, the white car driving up and the silver car driving down are labelled "
+        "`cell phone` (confidence 0.8-0.98) while they cross the zone, and the rule watches "
+        "car, truck and bus",
+    ("tud-stadtmitte", "zone-right", "alerts in their windows"):
+        "6 alerts for 7 entries, 1 missed: a person at the zone's left edge is seen inside on one "
+        "frame only (track 19 at 1.88 s), and zone intrusion alerts an object seen inside on two "
+        "frames (before that rule, that one-frame box was counted as the 7th entry)",
+    ("tud-campus", "zone-right", "alerts in their windows"):
+        "4 alerts for 5 entries (0.00, 1.44, 2.00, 2.48 s), 1 missed: of the four people "
+        "entering at 1.48-2.56 s, walking behind one another, one is never alerted",
     ("crossing-crowd-aerial", "density", "alerts in their windows"):
         "people seen from straight above: YOLOv3-tiny finds at most 2 of the ~17 at once",
     ("crossing-crowd-aerial", "density", "most at once"):

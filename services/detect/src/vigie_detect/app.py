@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, ViewProblem
+from vigie.camera.v1.camera_pb2 import Camera
 from vigie.common.v1.common_pb2 import BoundingBox
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
 from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
@@ -51,9 +52,10 @@ from vigie_detect.adapters.checkpoints import (
     Turns,
     flush_idle,
 )
-from vigie_detect.adapters.detector import Detector
+from vigie_detect.adapters.detector import Detector, OneBoxPerObject
 from vigie_detect.adapters.images import decode_image
 from vigie_detect.adapters.scene import SceneParams, ScenePool, SceneResult
+from vigie_detect.adapters.slicing import CameraSlicing
 from vigie_detect.adapters.tracking import TrackerParams, TrackerPool
 from vigie_detect.config import Settings
 from vigie_detect.domain.detections import COCO_CLASSES, Detections
@@ -120,7 +122,8 @@ def scene_pool(config: Settings) -> ScenePool | None:
     if not config.scene_stage:
         return None
     return ScenePool(SceneParams(static=StaticParams(short_s=config.scene_short_s,
-                                                     static_s=config.scene_static_s)))
+                                                     static_s=config.scene_static_s),
+                                 analysis_fps=config.scene_fps))
 
 
 def detector_floor(config: Settings) -> float:
@@ -147,6 +150,16 @@ def nms_groups(config: Settings) -> tuple[tuple[int, ...], ...]:
     return (ids,) if len(ids) > 1 else ()
 
 
+def one_box_per_object(detector: Detector, config: Settings) -> Detector:
+    """The detector with boxes nested in a more confident one of their NMS group dropped
+    (`nested_box_ios`; 0: as the model gives them)."""
+    if config.nested_box_ios <= 0:
+        return detector
+    groups = ((tuple(range(len(detector.class_names))),) if config.agnostic_nms
+              else nms_groups(config))
+    return OneBoxPerObject(detector, groups, config.nested_box_ios)
+
+
 def detector_settings(config: Settings) -> dict[str, Any]:
     """What the backend's options are taken from (adapters/backends: those of the same names):
     the settings, with the detector floor as min_confidence and the NMS groups as class ids."""
@@ -155,10 +168,12 @@ def detector_settings(config: Settings) -> dict[str, Any]:
 
 
 def tracker_params(config: Settings) -> TrackerParams:
-    """The ByteTrack parameters the settings name."""
+    """The tracker parameters the settings name (ByteTrack/BoT-SORT, re-linking)."""
     return TrackerParams(config.track_high_thresh, config.track_low_thresh,
                          config.new_track_thresh, config.track_buffer, config.match_thresh,
-                         config.fuse_score)
+                         config.fuse_score, tracker=config.tracker, relink_s=config.relink_s,
+                         relink_max_distance=config.relink_max_distance,
+                         appearance_max_distance=config.appearance_max_distance)
 
 
 class DetectApp:
@@ -170,6 +185,7 @@ class DetectApp:
                  consumer_generation: Callable[[], int],
                  stream_ended: Callable[[], bool],
                  view_accepted: Callable[[str], float | None] = lambda camera_id: None,
+                 camera: Callable[[str], Camera | None] = lambda camera_id: None,
                  ) -> None:
         self.config = config
         self.models = models
@@ -177,6 +193,9 @@ class DetectApp:
         self._generation = consumer_generation
         self._consumed = stream_ended
         self.view_accepted = view_accepted  # camera id -> Camera.view_accepted_at, seconds
+        # Sliced inference per camera (issue 18): its Camera (registry view), else the setting.
+        self.camera = camera
+        self.slicing = CameraSlicing(config, nms_groups(config))
         self.detector_settings = detector_settings(config)  # checked now, not at load
         self.detector: Detector | None = None
         self.batcher: Batcher | None = None
@@ -196,8 +215,9 @@ class DetectApp:
     async def load(self) -> None:
         """The model, verified and loaded; the batcher started."""
         resolved = self.models.resolve(self.config.model)
-        self.detector = await asyncio.to_thread(load_detector, resolved,
-                                                self.detector_settings)
+        self.detector = one_box_per_object(
+            await asyncio.to_thread(load_detector, resolved, self.detector_settings),
+            self.config)
         trackers = TrackerPool(tracker_params(self.config)) if self.config.tracking else None
         self.batcher = Batcher(self.detector, trackers, self.config.max_batch,
                                self.config.max_wait_ms / 1000, decode_image,
@@ -258,7 +278,8 @@ class DetectApp:
                 progress.checkpoint_us = captured_us
             pending = self.batcher.submit(camera_id, frame.jpeg, (frame.width, frame.height),
                                           rate, checkpoint, captured_s,
-                                          self.view_accepted(camera_id))
+                                          self.view_accepted(camera_id),
+                                          slicing=self.slicing.plan(self.camera(camera_id)))
             cover = self.covers.add(camera_id, captured_us) if self.checkpointing else None
             previous, durable = progress.durable, asyncio.get_running_loop().create_future()
             durable.add_done_callback(_retrieve)

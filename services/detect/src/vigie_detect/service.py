@@ -31,7 +31,8 @@ class DetectService(Service):
         self.cameras: CompactedView[Camera] = CompactedView()
         self.app = DetectApp(config, model_store(self.ctx.core.models_dir, config.allow_downloads),
                              self.bus, consumer_generation=self._generation,
-                             stream_ended=self._consumed, view_accepted=self._view_accepted)
+                             stream_ended=self._consumed, view_accepted=self._view_accepted,
+                             camera=self.cameras.get)
 
     def views(self) -> dict[Topic, CompactedView[Any]]:
         return {CAMERAS: self.cameras}

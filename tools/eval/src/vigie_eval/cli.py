@@ -120,6 +120,27 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from vigie_eval.scenarios import ScenarioError
+    from vigie_eval.tune import DEFAULT_GRID, run
+
+    settings = detect_settings(args.set)
+    grid = DEFAULT_GRID
+    if args.grid:
+        entries = json.loads(args.grid.read_text())
+        grid = [("default", "service", {})] + [
+            (e["name"], e.get("tracker", "service"), e.get("overrides", {})) for e in entries]
+    try:
+        result = run(args.items, settings, grid, clips=args.clips, markdown=args.markdown,
+                     log=lambda msg: print(msg, file=sys.stderr))
+    except (ScenarioError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"vigie eval: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     evaluation = subparsers.add_parser(
         "eval", help="accuracy: tracking on MOTChallenge sequences, rules on scenario files")
@@ -150,3 +171,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                                   "$VIGIE_TEST_DATA/clips)")
     common(rules)
     rules.set_defaults(func=cmd_rules)
+
+    tune = actions.add_parser("tune", help="tracker settings by leave-one-out over MOT "
+                                           "sequences and scenarios (detected once, cached)")
+    tune.add_argument("items", nargs="+", type=Path, metavar="ITEM",
+                      help="MOTChallenge sequence folder or scenario YAML file")
+    tune.add_argument("--grid", type=Path, metavar="FILE.json", help="configurations to try: "
+                      "[{name, overrides: {setting: value}, tracker: service (the detect "
+                      "service's, as the settings say) | botsort-iou}] "
+                      "(the production default is always tried first)")
+    tune.add_argument("--clips", type=Path, help="folder of the scenarios' clips")
+    common(tune)
+    tune.set_defaults(func=cmd_tune)

@@ -52,3 +52,8 @@ class ProgressBar:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def ratio(value: float | None) -> str:
+    """A ratio such as alerts per event, two decimals; "-" when there is none."""
+    return "-" if value is None else f"{value:.2f}"

@@ -21,12 +21,14 @@ A scenario file (YAML):
           direction: in              # in | out | any
           classes: [car, truck, bus] # summed over these classes (default: all the rule counts)
           count: 14
-          tolerance: 0.05            # largest relative error (default 0.05)
+          tolerance: 0.05            # passed when |measured - count| <= max(abs_tolerance,
+          abs_tolerance: 1           # tolerance x count) (defaults 0.05 and 1)
       alerts:                        # alerts of a rule, each expected within a time window
         - rule: car-stopped          # (stream seconds); an alert outside every window of its
           windows: [[8, 14]]         # rule is a false alert, a window without one a miss
           box: [0.2, 0.67, 0.3, 0.8] # optional: where (normalised); an alert whose box overlaps
           min_iou: 0.3               # it less is a false alert (default 0.3)
+          max_per_event: 1.1         # optional: most alerts per true event (window hit)
       max_count:                     # the largest number seen at once (crowd_density)
         - rule: crossing-density
           count: 25
@@ -34,6 +36,12 @@ A scenario file (YAML):
 
 Counts come from the engine's CountsAggregated windows ("in:<class>", "out:<class>",
 "max_count"), alerts from its AlertRaised, with frames fed in stream order then flushed.
+
+Alerts per true event: each alert in a window is matched to one window (the earliest-ending one
+it falls in, preferring windows no alert has taken yet); alerts_per_event is the alerts matched to
+windows over the windows hit, and a window with more than one alert holds duplicates. With
+`max_per_event` set, an outcome whose alerts_per_event exceeds it fails (issue 18: at most 1.1
+zone-intrusion alerts per true entry). Misses and false alerts are counted apart.
 """
 
 from __future__ import annotations
@@ -61,9 +69,10 @@ from vigie_rules.domain.kinds.camera_tampering import evaluate_camera_health
 from vigie_rules.domain.spec import RuleSpecError, load_rules
 
 from vigie_eval.pipeline import Progress, VideoRun, analyse_video, ingest_overrides
-from vigie_eval.report import table
+from vigie_eval.report import ratio, table
 
 DEFAULT_TOLERANCE = 0.05
+DEFAULT_ABS_TOLERANCE = 1
 
 
 class ScenarioError(ValueError):
@@ -81,7 +90,12 @@ class CountExpectation(_Model):
                                "empty: every class the rule counted")
     count: int = Field(ge=0, description="crossings read off the frames")
     tolerance: float = Field(DEFAULT_TOLERANCE, ge=0, le=1,
-                             description="largest relative count error allowed")
+                             description="largest relative count error allowed (a fraction "
+                             "of `count`), when more than abs_tolerance")
+    abs_tolerance: int = Field(DEFAULT_ABS_TOLERANCE, ge=0,
+                               description="largest count error always allowed (crossings): "
+                               "passed when |measured - count| <= max(abs_tolerance, "
+                               "tolerance x count)")
     note: str = Field("", description="how it was read (which objects, when)")
 
 
@@ -92,6 +106,9 @@ class AlertExpectation(_Model):
     box: tuple[float, float, float, float] | None = Field(
         None, description="[x_min, y_min, x_max, y_max], normalised: where the alerts must be")
     min_iou: float = Field(0.3, gt=0, le=1, description="least IoU with `box`")
+    max_per_event: float | None = Field(
+        None, ge=1, description="most alerts per true event (alerts in windows / windows hit); "
+        "None: not checked")
     note: str = Field("", description="what happens then")
 
 
@@ -217,12 +234,23 @@ class Outcome:
     misses: int = 0
     false_alerts: int = 0
     tolerance: float = 0.0
+    abs_tolerance: int = 0
+    duplicates: int = 0  # alerts beyond the first in a window
+    alerts_per_event: float | None = None  # alerts in windows / windows hit (None: none hit)
+    max_per_event: float | None = None
+    per_window: list[int] = field(default_factory=list)  # alerts matched to each window
+    times_s: list[float] = field(default_factory=list)  # the rule's alerts, stream seconds
 
     @property
     def error(self) -> float:
         if self.expected == 0:
             return 0.0 if self.measured == 0 else float("inf")
         return abs(self.measured - self.expected) / self.expected
+
+    @property
+    def allowed(self) -> float:
+        """The largest absolute error allowed (counts and peaks)."""
+        return max(float(self.abs_tolerance), self.tolerance * self.expected)
 
 
 @dataclass
@@ -241,7 +269,9 @@ class ScenarioReport:
         return {"scenario": self.scenario.name, "clip": self.scenario.clip.name,
                 "model_id": self.run.model_id, "frames": len(self.run.frames),
                 "passed": self.passed, "totals": self.totals,
-                "outcomes": [{**o.__dict__, "error": o.error} for o in self.outcomes]}
+                "outcomes": [{**o.__dict__, "error": o.error,
+                              **({"allowed": o.allowed} if o.kind != "alerts" else {})}
+                             for o in self.outcomes]}
 
 
 def replay(frames: Iterable[ObjectsDetected], rules: list[Rule],
@@ -294,6 +324,24 @@ def _alert_iou(alert: AlertRaised, box: tuple[float, float, float, float]) -> fl
     return best
 
 
+def match_windows(times: Iterable[float], windows: list[tuple[float, float]],
+                  ) -> tuple[list[int], int]:
+    """How many alerts (stream seconds) each window holds, and how many fall in no window.
+
+    Each alert, in time order, goes to one window containing it: one no alert has taken yet if
+    any (the earliest-ending), else the earliest-ending one (a duplicate there)."""
+    held = [0] * len(windows)
+    outside = 0
+    for t in sorted(times):
+        inside = sorted((hi, i) for i, (lo, hi) in enumerate(windows) if lo <= t <= hi)
+        if not inside:
+            outside += 1
+            continue
+        free = [i for _, i in inside if held[i] == 0]
+        held[free[0] if free else inside[0][1]] += 1
+    return held, outside
+
+
 def score(scenario: Scenario, alerts: list[AlertRaised], stats: list[CountsAggregated],
           origin_ms: int) -> tuple[list[Outcome], dict[str, dict[str, int]]]:
     """Each expectation against the engine's output; origin_ms: event time of stream time 0."""
@@ -306,25 +354,33 @@ def score(scenario: Scenario, alerts: list[AlertRaised], stats: list[CountsAggre
                 and k.partition(":")[2] and (not e.classes or k.partition(":")[2] in e.classes)]
         measured = sum(counts[k] for k in keys)
         what = f"{e.direction} {'+'.join(e.classes) or 'all classes'}"
-        outcome = Outcome("count", e.rule, what, e.count, measured, False, tolerance=e.tolerance)
-        outcome.passed = outcome.error <= e.tolerance + 1e-9
+        outcome = Outcome("count", e.rule, what, e.count, measured, False, tolerance=e.tolerance,
+                          abs_tolerance=e.abs_tolerance)
+        outcome.passed = abs(measured - e.count) <= outcome.allowed + 1e-9
         outcomes.append(outcome)
     for a in scenario.spec.expect.alerts:
         mine = [x for x in alerts if x.rule_id == a.rule]
         placed = [x for x in mine if a.box is None or _alert_iou(x, a.box) >= a.min_iou]
-        times = sorted(stream_seconds(x, origin_ms) for x in placed)
-        hit = [any(lo <= t <= hi for t in times) for lo, hi in a.windows]
-        false_alerts = len(mine) - len(placed) + sum(
-            1 for t in times if not any(lo <= t <= hi for lo, hi in a.windows))
-        times = sorted(stream_seconds(x, origin_ms) for x in mine)
+        held, outside = match_windows((stream_seconds(x, origin_ms) for x in placed), a.windows)
+        hits = sum(1 for n in held if n)
+        per_event = sum(held) / hits if hits else None
+        false_alerts = len(mine) - len(placed) + outside
+        passed = hits == len(a.windows) and false_alerts == 0 and (
+            a.max_per_event is None or per_event is None
+            or per_event <= a.max_per_event + 1e-9)
         outcomes.append(Outcome("alerts", a.rule, "alerts in their windows", len(a.windows),
-                                len(times), all(hit) and false_alerts == 0,
-                                misses=hit.count(False), false_alerts=false_alerts))
+                                len(mine), passed, misses=len(a.windows) - hits,
+                                false_alerts=false_alerts,
+                                duplicates=sum(max(n - 1, 0) for n in held),
+                                alerts_per_event=per_event, max_per_event=a.max_per_event,
+                                per_window=held,
+                                times_s=sorted(round(stream_seconds(x, origin_ms), 3)
+                                               for x in mine)))
     for m in scenario.spec.expect.max_count:
         measured = summed.get(m.rule, {}).get("max_count", 0)
         peak = Outcome("max_count", m.rule, "most at once", m.count, measured, False,
                        tolerance=m.tolerance)
-        peak.passed = peak.error <= m.tolerance + 1e-9
+        peak.passed = abs(measured - m.count) <= peak.allowed + 1e-9
         outcomes.append(peak)
     return outcomes, summed
 
@@ -348,14 +404,21 @@ async def run_scenario(scenario: Scenario, detect: DetectSettings, *,
 def scenario_table(report: ScenarioReport, markdown: bool = False) -> str:
     rows = []
     for o in report.outcomes:
-        error = "-" if o.kind == "alerts" else (
-            "inf" if o.error == float("inf") else f"{o.error:.0%}")
-        detail = (f"{o.misses} missed, {o.false_alerts} false" if o.kind == "alerts"
-                  else f"<= {o.tolerance:.0%}")
+        if o.kind == "alerts":
+            error = "-"
+            detail = (f"{o.misses} missed, {o.false_alerts} false, {o.duplicates} duplicate"
+                      + ("" if o.duplicates == 1 else "s"))
+            per_event = ratio(o.alerts_per_event)
+            if o.max_per_event is not None:
+                per_event += f" (<= {o.max_per_event:g})"
+        else:
+            error = "inf" if o.error == float("inf") else f"{o.error:.0%}"
+            detail = f"+-{o.allowed:g}"
+            per_event = "-"
         rows.append([o.rule, o.kind, o.what, str(o.expected), str(o.measured), error, detail,
-                     "pass" if o.passed else "FAIL"])
+                     per_event, "pass" if o.passed else "FAIL"])
     title = (f"{report.scenario.name} ({report.scenario.clip.name}, {len(report.run.frames)} "
              f"frames at {report.scenario.spec.sample_fps:g}/s, {report.run.model_id})")
-    body = table(["rule", "kind", "what", "expected", "measured", "error", "allowed", "result"],
-                 rows, markdown)
+    body = table(["rule", "kind", "what", "expected", "measured", "error", "allowed",
+                  "per event", "result"], rows, markdown)
     return (f"**{title}**\n\n" if markdown else title + "\n") + body

@@ -5,6 +5,8 @@ friendlier values: purposes and source kinds in lower case without their enum pr
 "30d" / "72h" / "1h30m", times as RFC 3339. The checks are those ingest applies to a camera that
 does not need the machine it runs on (file:// sources must still resolve under ingest's media root,
 which only ingest can check), plus the privacy rule that face matching needs an authorisation.
+Far-field regions are boxes normalised to the frame ({x_min, y_min, x_max, y_max} in 0..1), checked
+here as detect would otherwise ignore them (with a warning in its log, not in the resource).
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ from vigie.camera.v1.camera_pb2 import (
     PURPOSE_FACE_MATCHING,
     PURPOSE_OBJECTS,
     PURPOSE_TRAFFIC,
+    SLICING_MODE_FAR_FIELD,
+    SLICING_MODE_NONE,
+    SLICING_MODE_TILES,
     SOURCE_KIND_FILE,
     SOURCE_KIND_HTTP,
     SOURCE_KIND_RTSP,
     Camera,
     Purpose,
+    SlicingMode,
     SourceKind,
 )
 
@@ -46,8 +52,13 @@ SOURCE_KINDS: dict[str, SourceKind] = {
 SCHEMES: dict[str, str] = {
     "file": "file", "rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http",
 }
+SLICING_MODES: dict[str, SlicingMode] = {
+    "none": SLICING_MODE_NONE, "tiles": SLICING_MODE_TILES, "far_field": SLICING_MODE_FAR_FIELD,
+}
+MAX_FAR_FIELD_REGIONS = 16  # each one costs detect at least one more inference per frame
 
 PurposeName = Literal["objects", "traffic", "crowd", "face_matching"]
+SlicingName = Literal["none", "tiles", "far_field"]
 
 
 def parse_duration(text: str) -> timedelta:
@@ -102,6 +113,21 @@ class FaceAuthorisationSpec(_Model):
     window: WindowSpec = Field(description="Face matching runs only inside this window.")
 
 
+class RegionSpec(_Model):
+    """A far-field region: a box normalised to the frame (0..1, origin top-left, y downwards)."""
+
+    x_min: float = Field(ge=0, le=1, description="Left edge, a fraction of the frame's width.")
+    y_min: float = Field(ge=0, le=1, description="Top edge, a fraction of the frame's height.")
+    x_max: float = Field(ge=0, le=1, description="Right edge, a fraction of the frame's width.")
+    y_max: float = Field(ge=0, le=1, description="Bottom edge, a fraction of the frame's height.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> RegionSpec:
+        if not (self.x_min < self.x_max and self.y_min < self.y_max):
+            raise ValueError("a far-field region needs x_min < x_max and y_min < y_max")
+        return self
+
+
 class CameraSpec(_Model):
     """A Camera resource's spec."""
 
@@ -132,6 +158,15 @@ class CameraSpec(_Model):
     view_accepted_at: datetime | None = Field(
         None, description="The view as it is from this time on is the camera's reference "
                           "(RFC 3339): detect's scene stage learns it afresh (after a move).")
+    slicing_mode: SlicingName | None = Field(
+        None, description="How detect slices the frames for small, far objects: none (full frame "
+                          "only), tiles (full frame + tiles over the frame or the far-field "
+                          "regions), far_field (full frame + each far-field region magnified); "
+                          "unset: detect's VIGIE_DETECT_SLICING (none by default).")
+    far_field_regions: list[RegionSpec] = Field(
+        default_factory=list, max_length=MAX_FAR_FIELD_REGIONS,
+        description="Parts of the frame where objects are small and far (normalised boxes): "
+                    "magnified with far_field, tiled with tiles.")
 
     @field_validator("view_accepted_at")
     @classmethod
@@ -189,6 +224,9 @@ class CameraSpec(_Model):
         if "face_matching" in self.purposes and self.face_authorisation is None:
             raise ValueError("face_matching needs face_authorisation (the authorising act and "
                              "its window)")
+        if self.slicing_mode == "far_field" and not self.far_field_regions:
+            raise ValueError("slicing_mode far_field needs far_field_regions (the parts of the "
+                             "frame to magnify)")
         return self
 
 
@@ -263,4 +301,9 @@ def camera_from_resource(resource: Resource) -> tuple[Camera | None, list[str]]:
         camera.frame_retention.CopyFrom(_duration_pb(parse_duration(spec.frame_retention)))
     if spec.view_accepted_at is not None:
         camera.view_accepted_at.FromDatetime(spec.view_accepted_at)
+    if spec.slicing_mode is not None:
+        camera.slicing_mode = SLICING_MODES[spec.slicing_mode]
+    for region in spec.far_field_regions:
+        camera.far_field_regions.add(x_min=region.x_min, y_min=region.y_min,
+                                     x_max=region.x_max, y_max=region.y_max)
     return camera, []

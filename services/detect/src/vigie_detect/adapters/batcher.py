@@ -20,8 +20,10 @@ from vigie_core.processing import PoisonError
 from vigie_detect import metrics
 from vigie_detect.adapters.detector import Detector, Image
 from vigie_detect.adapters.scene import ScenePool, SceneResult
+from vigie_detect.adapters.slicing import detect_sliced
 from vigie_detect.adapters.tracking import TrackerPool
 from vigie_detect.domain.detections import Detections
+from vigie_detect.domain.slicing import SlicingPlan
 
 Decode = Callable[[bytes], Image]
 CLAIMERS = frozenset({"person", "bicycle", "car", "motorcycle", "bus", "truck"})
@@ -53,6 +55,7 @@ class _Job:
     kind: str = "frame"
     t_s: float = 0.0  # frame time (the scene stage's clock)
     accepted_s: float | None = None  # the camera's view accepted as reference then
+    slicing: SlicingPlan | None = None  # the camera's sliced inference (adapters/slicing.py)
 
 
 class Batcher:
@@ -83,13 +86,15 @@ class Batcher:
 
     def submit(self, camera_id: str, image: bytes, size: tuple[int, int] | None,
                frame_rate: float, checkpoint: TrackerCheckpointed | None = None,
-               t_s: float = 0.0, accepted_s: float | None = None) -> asyncio.Future[Result]:
+               t_s: float = 0.0, accepted_s: float | None = None,
+               slicing: SlicingPlan | None = None) -> asyncio.Future[Result]:
         """Queue a frame (of frame time `t_s`) now, in order; the future gets what `detect`
         returns, with the tracker state after the frame written into `checkpoint` when given.
-        `accepted_s`: the scene stage's reference view was accepted then (ScenePool.update)."""
+        `accepted_s`: the scene stage's reference view was accepted then (ScenePool.update).
+        `slicing`: the frame is inferred sliced so (full frame + crops, merged)."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(camera_id, image, size, frame_rate, future, checkpoint,
-                                    t_s=t_s, accepted_s=accepted_s))
+                                    t_s=t_s, accepted_s=accepted_s, slicing=slicing))
         return future
 
     def submit_restore(self, camera_id: str, checkpoint: TrackerCheckpointed | None) -> None:
@@ -155,7 +160,11 @@ class Batcher:
         seconds = 0.0
         if usable:
             started = time.perf_counter()
-            detections = self.detector.detect(images)
+            plans = [job.slicing for job in usable]
+            if any(plan is not None and plan.active for plan in plans):  # one detect call
+                detections = detect_sliced(self.detector, images, plans)
+            else:
+                detections = self.detector.detect(images)
             seconds = time.perf_counter() - started
             metrics.BATCH_SIZE.observe(len(usable))
             metrics.INFERENCE_SECONDS.observe(seconds)
@@ -175,7 +184,8 @@ class Batcher:
                 image, found = inferred[id(job)]
                 checkpoint = None
                 if self.trackers is not None:
-                    found = self.trackers.update(job.camera_id, found, job.frame_rate)
+                    found = self.trackers.update(job.camera_id, found, job.frame_rate,
+                                                 image, job.t_s)
                     if job.checkpoint is not None:
                         checkpoint = self.trackers.checkpoint(job.camera_id, job.checkpoint)
                 scene = None

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 from vigie_core.model_store import ResolvedModel
 
-from vigie_detect.domain.detections import Detections
+from vigie_detect.domain.detections import Detections, suppress_nested
 
 Image = npt.NDArray[np.uint8]
 
@@ -57,3 +57,20 @@ class Backend:
     load: Callable[[ResolvedModel, Any], Detector]
     # Suffixes of model files a user drops in the models dir that this backend loads.
     user_files: tuple[str, ...] = ()
+
+
+class OneBoxPerObject:
+    """A Detector that drops, after the model's own NMS, boxes lying within a more confident box
+    of the same class group (domain.detections.suppress_nested): whatever the backend."""
+
+    def __init__(self, inner: Detector, nms_groups: tuple[tuple[int, ...], ...],
+                 max_ios: float) -> None:
+        self.inner, self.max_ios = inner, max_ios
+        self.model_id, self.class_names = inner.model_id, inner.class_names
+        self.group_of = np.arange(max(len(inner.class_names), 1), dtype=np.int64)
+        for group in nms_groups:
+            self.group_of[[g for g in group if g < len(self.group_of)]] = min(group)
+
+    def detect(self, images: list[Image]) -> list[Detections]:
+        return [suppress_nested(found, self.group_of, self.max_ios)
+                for found in self.inner.detect(images)]

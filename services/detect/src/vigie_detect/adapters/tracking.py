@@ -1,5 +1,8 @@
-"""Per-camera multi-object tracking: ByteTrack as maintained in Ultralytics
-(`ultralytics.trackers.byte_tracker.BYTETracker`, API of ultralytics 8.4.x).
+"""Per-camera multi-object tracking: ByteTrack or BoT-SORT as maintained in Ultralytics
+(`ultralytics.trackers.byte_tracker.BYTETracker`, `ultralytics.trackers.bot_sort.BOTSORT`, API of
+ultralytics 8.4.x). BoT-SORT runs without camera-motion compensation (fixed cameras) and its
+appearance cue takes the colour histograms of `vigie_detect.domain.relink` (their square roots:
+cosine similarity = Bhattacharyya coefficient) through its "auto" ReID path: no ReID model.
 
 What the tracker outputs: `CameraTracker.update` returns every detection of the frame, in input
 order, with the detector's own boxes (not the Kalman-smoothed ones); those that belong to an
@@ -17,13 +20,23 @@ Frame rate: `track_buffer` counts frames at 30 fps, as in the original ByteTrack
 (`buffer = track_buffer * frame_rate / 30`): with the default 30, a lost track survives about one
 second whatever the sampling rate. (8.4's BYTETracker itself ignores the frame rate.)
 
+Re-linking (`vigie_detect.domain.relink`): with a picture (`update(..., image=, t_s=)`) and
+`relink_s > 0`, a new track that starts where a track of the same class was lost at most
+`relink_s` stream seconds ago (position predicted from its velocity, within
+`relink_max_distance` box heights, similar box size) and looks like it (colour histograms of
+the box's halves within `appearance_max_distance`) publishes the lost track's id; the lost
+ByteTrack track is dropped so the id is never carried twice. Without a picture (or with
+`relink_s = 0`) the output is ByteTrack's own. Published ids are ids ByteTrack handed out:
+> 0 and unique per camera.
+
 Ultralytics is imported on first use, through `import_ultralytics` (offline environment set first);
 its matcher needs the `lap` package installed up front (an offline auto-install would fail).
 
 Checkpoints: `CameraTracker.checkpoint` writes the whole tracker state into a
 `TrackerCheckpointed` (every track of the tracked and lost pools with its Kalman mean and
 covariance at full precision, the frame counter, the next id, the removed-track buffer as far as
-it still matters) and `restore` rebuilds a tracker that gives, frame after frame, exactly the
+it still matters, and the re-linking state: identities with their appearance, aliases, clock)
+and `restore` rebuilds a tracker that gives, frame after frame, exactly the
 output the original would have given (tests/test_tracking.py checks it at every frame of a real
 sequence). Written against BYTETracker of ultralytics 8.4 (the pinned version).
 """
@@ -43,12 +56,21 @@ import numpy as np
 from vigie.detect.v1.tracker_pb2 import (
     RemovedTrack,
     TrackerCheckpointed,
+    TrackIdAlias,
+    TrackIdentity,
     TrackPool,
     TrackSnapshot,
     TrackState,
 )
 
 from vigie_detect.domain.detections import Detections, Float, Int
+from vigie_detect.domain.relink import (
+    FEATURE_SIZE,
+    Identity,
+    Relinker,
+    RelinkParams,
+    appearances,
+)
 
 
 @dataclass(frozen=True)
@@ -61,16 +83,47 @@ class TrackerParams:
     track_buffer: int = 30  # frames (at 30 fps) a lost track is kept for re-identification
     match_thresh: float = 0.8  # max association cost (1 - IoU, score-fused if fuse_score)
     fuse_score: bool = True  # weight IoU by detection confidence in the first association
+    # "bytetrack", or "botsort": Ultralytics' BoT-SORT (box-size Kalman state) without camera
+    # motion compensation, its appearance cue fed with the colour histograms below (no ReID
+    # model) when a picture is given.
+    tracker: str = "bytetrack"
+    # Re-linking after occlusion (domain/relink.py; 0 s: off, ByteTrack alone).
+    relink_s: float = 0.0  # stream seconds a lost identity can be taken over by a new track
+    relink_max_distance: float = 1.5  # predicted to new centre, in lost box heights
+    appearance_max_distance: float = 0.4  # largest colour-histogram (Hellinger) distance
 
     def __post_init__(self) -> None:
         if not 0 <= self.track_low_thresh <= self.track_high_thresh:
             raise ValueError("need 0 <= track_low_thresh <= track_high_thresh")
         if self.track_buffer < 1 or not 0 < self.match_thresh <= 1:
             raise ValueError("need track_buffer >= 1 and 0 < match_thresh <= 1")
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}")
+        self.relink_params()  # validated there
+
+    def relink_params(self) -> RelinkParams:
+        return RelinkParams(relink_s=self.relink_s, relink_max_distance=self.relink_max_distance,
+                            appearance_max_distance=self.appearance_max_distance)
+
+    def bytetrack_args(self) -> dict[str, Any]:
+        """The arguments of Ultralytics' tracker class (BoT-SORT's too)."""
+        args = {k: v for k, v in asdict(self).items()
+                if k not in ("relink_s", "relink_max_distance", "appearance_max_distance",
+                             "tracker")}
+        if self.tracker == "botsort":  # fixed cameras: no GMC; "auto" ReID: features given
+            args |= BOTSORT_ARGS
+        return args
 
     def fingerprint(self) -> str:
         """The parameters as canonical JSON: a checkpoint only restores into the same ones."""
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+TRACKERS = ("bytetrack", "botsort")
+# BoT-SORT's own defaults (cfg/trackers/botsort.yaml, 8.4) except gmc_method (cameras are fixed)
+# and with_reid: its "auto" encoder takes the features handed to update (no model is loaded).
+BOTSORT_ARGS = {"gmc_method": "none", "proximity_thresh": 0.5, "appearance_thresh": 0.8,
+                "with_reid": True, "model": "auto"}
 
 
 class _Boxes:
@@ -93,7 +146,7 @@ class _Boxes:
         return _Boxes(self.xyxy[index], self.conf[index], self.cls[index])
 
 
-def _bytetracker_class() -> Any:
+def _tracker_class(name: str = "bytetrack") -> Any:
     try:
         import lap  # noqa: F401  (else Ultralytics would try to pip-install it at import)
     except ImportError as e:
@@ -101,6 +154,10 @@ def _bytetracker_class() -> Any:
     from vigie_detect.adapters.ultralytics_offline import import_ultralytics
 
     import_ultralytics()
+    if name == "botsort":
+        from ultralytics.trackers.bot_sort import BOTSORT
+
+        return BOTSORT
     from ultralytics.trackers.byte_tracker import BYTETracker
 
     return BYTETracker
@@ -112,28 +169,68 @@ class CameraTracker:
 
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
-        self._tracker = _bytetracker_class()(SimpleNamespace(**asdict(self.params)))
+        self._tracker = _tracker_class(self.params.tracker)(
+            SimpleNamespace(**self.params.bytetrack_args()))
+        self._appearance_cue = self.params.tracker == "botsort"
+        self._relinker = Relinker(self.params.relink_params())
+        self._time_s: float | None = None  # stream time of the last frame
 
     @property
     def frames(self) -> int:
         return int(self._tracker.frame_id)
 
-    def update(self, detections: Detections, frame_rate: float) -> Detections:
+    def update(self, detections: Detections, frame_rate: float,
+               image: np.ndarray | None = None, t_s: float | None = None,
+               features: Float | None = None,
+               image_size: tuple[int, int] | None = None) -> Detections:
+        """Track one frame. `image`: the decoded picture (BGR uint8) the boxes are in, for
+        re-linking; `t_s`: its stream time in seconds (default: the last frame's + 1 /
+        frame_rate); `features`: the detections' appearances (N, FEATURE_SIZE) if already
+        computed from that picture (offline tuning), instead of `image`, with its
+        `image_size` (width, height)."""
         if not frame_rate > 0:
             raise ValueError(f"frame_rate must be > 0, got {frame_rate}")
+        if t_s is None:
+            t_s = 0.0 if self._time_s is None else self._time_s + 1.0 / frame_rate
+        self._time_s = float(t_s)
         self._tracker.max_frames_lost = max(1, round(self.params.track_buffer * frame_rate / 30))
         boxes = _Boxes(detections.xyxy.astype(np.float32), detections.confidence.astype(np.float32),
                        detections.class_id.astype(np.float32))
+        relink = self._relinker.params.enabled
+        if features is not None:
+            features = np.asarray(features, np.float32).reshape(len(detections), FEATURE_SIZE)
+        elif image is not None and (relink or self._appearance_cue):
+            features = appearances(image, detections.xyxy)
+        # BoT-SORT's appearance cue: square roots of the histograms, whose cosine similarity
+        # (once L2-normalised) is their Bhattacharyya coefficient.
+        cue = (np.sqrt(features) if self._appearance_cue and features is not None
+               and len(detections) else None)
         # rows: x1, y1, x2, y2, track_id, score, cls, idx (idx: index into `detections`)
-        tracks = np.asarray(self._tracker.update(boxes), np.float64).reshape(-1, 8)
+        tracks = np.asarray(self._tracker.update(boxes, None, cue), np.float64).reshape(-1, 8)
         # Every detection is kept; those an active track claims carry its id, the others 0
         # (a new object's first frame, a low-score box no track extends).
         track_id = np.zeros(len(detections), np.int64)
         track_id[tracks[:, 7].astype(np.int64)] = tracks[:, 4].astype(np.int64)
-        return detections.with_tracker_ids(track_id)
+        if not relink:
+            return detections.with_tracker_ids(track_id)
+        tracker = self._tracker
+        alive = {int(t.track_id) for t in (*tracker.tracked_stracks, *tracker.lost_stracks)}
+        size = None if image is None else (int(image.shape[1]), int(image.shape[0]))
+        published, taken_over = self._relinker.step(self._time_s, track_id, detections.xyxy,
+                                                    detections.class_id, features, alive,
+                                                    image_size or size)
+        if taken_over:  # the lost tracks whose identity a new track took: never re-found
+            gone = set(taken_over)
+            tracker.tracked_stracks = [t for t in tracker.tracked_stracks
+                                       if int(t.track_id) not in gone]
+            tracker.lost_stracks = [t for t in tracker.lost_stracks
+                                    if int(t.track_id) not in gone]
+        return detections.with_tracker_ids(published)
 
     def reset(self) -> None:
         self._tracker.reset()
+        self._relinker = Relinker(self.params.relink_params())
+        self._time_s = None
 
     def checkpoint(self, into: TrackerCheckpointed) -> TrackerCheckpointed:
         """Write this tracker's state into `into` (its tracker fields) and return it."""
@@ -155,6 +252,19 @@ class CameraTracker:
         del into.removed[:]
         into.removed.extend(RemovedTrack(position=i, track_id=int(t.track_id))
                             for i, t in enumerate(removed) if int(t.track_id) in alive)
+        relinker = self._relinker
+        del into.identities[:]
+        into.identities.extend(
+            TrackIdentity(track_id=i.track_id, raw_track_id=i.raw_id, class_id=i.class_id,
+                          last_seen_s=i.last_seen_s, box=i.box.tolist(),
+                          velocity=i.velocity.tolist(), appearance=i.feature.tolist(),
+                          observations=i.observations)
+            for i in relinker.identities.values())
+        del into.aliases[:]
+        into.aliases.extend(TrackIdAlias(raw_track_id=r, track_id=p)
+                            for r, p in relinker.aliases.items())
+        into.newest_raw_track_id = relinker.newest_raw_id
+        into.tracker_time_s = self._time_s if self._time_s is not None else 0.0
         return into
 
     def restore(self, checkpoint: TrackerCheckpointed) -> None:
@@ -165,7 +275,7 @@ class CameraTracker:
         tracker.reset()
         tracker.frame_id = int(checkpoint.tracker_frames)
         tracker._ids = iter(range(int(checkpoint.next_track_id), sys.maxsize))
-        track_class = tracker.track_class
+        track_class = _track_class(tracker)
         for snap in checkpoint.tracks:
             track = _track(track_class, snap, tracker)
             pool = (tracker.tracked_stracks if snap.pool == TrackPool.TRACK_POOL_TRACKED
@@ -175,6 +285,17 @@ class CameraTracker:
         for entry in checkpoint.removed:
             removed[entry.position] = _Gone(int(entry.track_id))
         tracker.removed_stracks = removed
+        relinker = Relinker(self.params.relink_params())
+        for i in checkpoint.identities:
+            relinker.identities[int(i.track_id)] = Identity(
+                int(i.track_id), int(i.raw_track_id), int(i.class_id), float(i.last_seen_s),
+                np.asarray(i.box, np.float32), np.asarray(i.velocity, np.float64),
+                np.asarray(i.appearance, np.float32), int(i.observations))
+        relinker.aliases = {int(a.raw_track_id): int(a.track_id) for a in checkpoint.aliases}
+        relinker.newest_raw_id = int(checkpoint.newest_raw_track_id)
+        self._relinker = relinker
+        self._time_s = (float(checkpoint.tracker_time_s) if checkpoint.tracker_frames > 0
+                        else None)
 
 
 class _Gone:
@@ -188,6 +309,19 @@ class _Gone:
 _STATES = {0: TrackState.TRACK_STATE_NEW, 1: TrackState.TRACK_STATE_TRACKED,
            2: TrackState.TRACK_STATE_LOST, 3: TrackState.TRACK_STATE_REMOVED}
 _FROM_STATES = {v: k for k, v in _STATES.items()}
+
+
+def _track_class(tracker: Any) -> Any:
+    """The track class the tracker makes (BoT-SORT makes BOTrack, not its `track_class`)."""
+    if type(tracker).__name__ == "BOTSORT":
+        from ultralytics.trackers.bot_sort import BOTrack
+
+        return BOTrack
+    return tracker.track_class
+
+
+def _feature(value: Any) -> list[float]:
+    return [] if value is None else np.asarray(value, np.float32).reshape(-1).tolist()
 
 
 def _snapshot(track: Any, pool: int) -> TrackSnapshot:
@@ -204,7 +338,9 @@ def _snapshot(track: Any, pool: int) -> TrackSnapshot:
         start_frame=int(track.start_frame), frame=int(track.frame_id),
         tracklet_len=int(track.tracklet_len),
         tlwh=np.asarray(track._tlwh, np.float32).tolist(), mean=mean.tolist(),
-        covariance=covariance.reshape(-1).tolist())
+        covariance=covariance.reshape(-1).tolist(),
+        current_feature=_feature(getattr(track, "curr_feat", None)),
+        smooth_feature=_feature(getattr(track, "smooth_feat", None)))
 
 
 def _track(track_class: Any, snap: TrackSnapshot, tracker: Any) -> Any:
@@ -224,6 +360,11 @@ def _track(track_class: Any, snap: TrackSnapshot, tracker: Any) -> Any:
     track.tracklet_len = int(snap.tracklet_len)
     track.idx = np.int64(snap.detection_index)
     track.next_id = tracker._ids.__next__
+    if hasattr(track, "smooth_feat"):  # BOTrack
+        track.curr_feat = (np.asarray(snap.current_feature, np.float32)
+                           if len(snap.current_feature) else None)
+        track.smooth_feat = (np.asarray(snap.smooth_feature, np.float32)
+                             if len(snap.smooth_feature) else None)
     return track
 
 
@@ -241,7 +382,9 @@ class TrackerPool:
         self.idle_timeout_s, self.max_cameras, self._clock = idle_timeout_s, max_cameras, clock
         self._trackers: OrderedDict[str, tuple[CameraTracker, float]] = OrderedDict()
 
-    def update(self, camera_id: str, detections: Detections, frame_rate: float) -> Detections:
+    def update(self, camera_id: str, detections: Detections, frame_rate: float,
+               image: np.ndarray | None = None, t_s: float | None = None) -> Detections:
+        """Track one frame of `camera_id` (`image`, `t_s`: see CameraTracker.update)."""
         now = self._clock()
         self.evict_idle(now)
         entry = self._trackers.pop(camera_id, None)
@@ -249,7 +392,7 @@ class TrackerPool:
         self._trackers[camera_id] = (tracker, now)  # most recently used last
         while len(self._trackers) > self.max_cameras:
             self._trackers.popitem(last=False)
-        return tracker.update(detections, frame_rate)
+        return tracker.update(detections, frame_rate, image, t_s)
 
     def evict_idle(self, now: float | None = None) -> list[str]:
         now = self._clock() if now is None else now

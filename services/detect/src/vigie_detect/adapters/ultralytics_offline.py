@@ -10,6 +10,11 @@ both import it through.
   ~/.config/Ultralytics;
 - `OMP_NUM_THREADS` (only if unset): the ultralytics package otherwise sets it to "1" on import.
 These take effect only if this process has not imported ultralytics yet (a warning says so).
+
+Importing ultralytics also runs `cv2.setNumThreads(0)` (OpenCV single-threaded, for PyTorch's
+data loaders): `import_ultralytics` gives OpenCV back the thread count it had before the import,
+so that the detect service's first tracker (ByteTrack imports Ultralytics on the first frame)
+does not change the inference threads of the OpenCV detector loaded before it.
 """
 
 from __future__ import annotations
@@ -51,7 +56,13 @@ def import_ultralytics(config_dir: Path | None = None, threads: int = 0) -> Any:
             atexit.register(shutil.rmtree, private, ignore_errors=True)
             os.environ["YOLO_CONFIG_DIR"] = private
         os.environ.setdefault("OMP_NUM_THREADS", str(threads or os.cpu_count() or 1))
-        import ultralytics
+        cv2 = sys.modules.get("cv2")  # not imported: nothing to keep
+        cv2_threads = cv2.getNumThreads() if cv2 is not None else None
+        try:
+            import ultralytics
+        finally:
+            if cv2 is not None and cv2.getNumThreads() != cv2_threads:
+                cv2.setNumThreads(cv2_threads)
         from ultralytics.utils import SETTINGS
 
         settings: Any = SETTINGS

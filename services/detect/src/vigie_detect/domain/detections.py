@@ -64,3 +64,30 @@ def box_iou(a: Float, b: Float) -> Float:
     area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def suppress_nested(found: Detections, group_of: Int, max_ios: float) -> Detections:
+    """One object, one box: drops a box lying within a more confident box of the same class
+    group (intersection over the smaller box's area >= max_ios). NMS keeps such pairs, since
+    their IoU is low when one box is much smaller: a partial box inside a car, found beside the
+    whole car, becomes a second track that enters zones and crosses lines on its own.
+    `group_of[class_id]`: each class's NMS group (its own id when alone). Order is kept."""
+    if len(found) < 2 or max_ios <= 0:
+        return found
+    order = np.argsort(-found.confidence, kind="stable")
+    boxes = found.xyxy[order].astype(np.float64)
+    groups = group_of[found.class_id[order]]
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    smaller = np.minimum(area[:, None], area[None, :])
+    ios = np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0)
+    nested = (ios >= max_ios) & (groups[:, None] == groups[None, :])
+    keep = np.ones(len(boxes), bool)
+    for i in range(len(boxes)):
+        if keep[i]:
+            later = nested[i, i + 1:]
+            keep[i + 1:] &= ~later
+    kept = np.sort(order[keep])
+    return found if len(kept) == len(found) else found[kept]

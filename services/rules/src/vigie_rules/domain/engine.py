@@ -37,6 +37,10 @@ Tracks
     Per-track kinds use the detection's track_id (0 = untracked: ignored by per-track kinds,
     counted by rule-level kinds such as crowd_density). A track unseen for `TRACK_TTL_MS` of
     event time is forgotten; when it comes back, its episodes start afresh. See `tracking`.
+    A new track id that continues one lost moments ago nearby (the tracker lost the object
+    behind an occluder) goes on with the lost track's state in the kinds that declare
+    `Kind.relinks` (zone intrusion, loitering, stationary vehicle, line crossing, wrong way):
+    the same entry is one alert, the same crossing one count. See `relink`.
 
 Counts
     Each rule counts in fixed 60 s windows of event time aligned on the epoch, emitted as one
@@ -44,7 +48,7 @@ Counts
     rule saw no frame are not emitted). Every window has "frames" (frames evaluated while the
     rule was active) and "alerts"; kinds add their own (line_crossing "in:<class>" /
     "out:<class>", crowd_density "max_count"...). The camera has its own window (rule_id ""):
-    "frames", "late_frames" and "late_signals".
+    "frames", "late_frames", "late_signals" and "relinked_tracks".
 
 Traffic signals
     Kinds that follow a traffic signal (`Kind.signal_of`: red_light) get its timeline kept in the
@@ -69,6 +73,7 @@ from vigie.rules.v1.rule_pb2 import Rule
 from vigie.rules.v1.signal_pb2 import SignalObserved
 from vigie.stats.v1.stats_pb2 import Count, CountsAggregated
 
+from vigie_rules.domain import relink
 from vigie_rules.domain.classes import SCENE_CLASSES
 from vigie_rules.domain.engine_state import CameraState, RuleState
 from vigie_rules.domain.geometry import box_bottom_centre
@@ -250,6 +255,9 @@ def _apply(state: CameraState, rules: list[CameraRule], event: ObjectsDetected,
         state.window_start_ms, state.counts = window, {}
     state.counts["frames"] = state.counts.get("frames", 0) + 1
     state.released_ms = t
+    visible, relinked = relink.observe(state.seen, frame.objects, t, TRACK_TTL_MS)
+    if relinked:
+        state.counts["relinked_tracks"] = state.counts.get("relinked_tracks", 0) + relinked
 
     live: set[str] = set()
     for rule, kind in rules:
@@ -278,6 +286,8 @@ def _apply(state: CameraState, rules: list[CameraRule], event: ObjectsDetected,
                    and (o.class_name in classes if classes is not None
                         else o.class_name not in SCENE_CLASSES)]
         zone = [(p.x, p.y) for p in rule.geometry.zone] if len(rule.geometry.zone) >= 3 else []
+        if kind.relinks:
+            relink.continue_tracks(rs, objects, state.seen, visible, t)
         kind.step(FrameContext(kind, rule, rs, state.camera_id, frame, objects, zone, alerts))
         for track_id in [k for k, ts in rs.tracks.items() if t - ts.last_seen_ms > TRACK_TTL_MS]:
             del rs.tracks[track_id]

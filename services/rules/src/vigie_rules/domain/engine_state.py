@@ -61,12 +61,31 @@ class TrackState:
     # Illegal dumping: the stopped vehicle (track id, class) this object appeared next to.
     partner: int = 0
     partner_class: str = ""
+    # Re-linking (`relink`): the earlier track ids of this object whose story this track goes
+    # on with, oldest first, each with the event time its successor took over (an episode
+    # that started before that time is that track's: its alert id names it).
+    fragments: list[tuple[int, int]] = field(default_factory=list)
+    # Line crossing: the confirmed side was reached by crossing the segment (not by first
+    # sight, nor around its end)...
+    crossed: bool = False
+    # ...and, re-linked after such a crossing, the other side is not taken before this event
+    # time unless the track is seen back on its side first (a box cut by the occluder).
+    hold_side_until_ms: int | None = None
 
     def copy(self) -> TrackState:
         return TrackState(self.last_seen_ms, self.class_name, self.last_pos, self.zone_since_ms,
                           self.anchor, self.anchor_since_ms, self.away, self.cond_since_ms,
                           self.alerted_episode_ms, self.last_alert_ms, self.side,
-                          list(self.history), self.run, self.partner, self.partner_class)
+                          list(self.history), self.run, self.partner, self.partner_class,
+                          list(self.fragments), self.crossed, self.hold_side_until_ms)
+
+    def episode_track(self, track_id: int, episode_ms: int) -> int:
+        """The track id an episode starting at `episode_ms` belongs to (alert ids name it): the
+        earlier fragment that was seen then, or `track_id`, the track this state is now."""
+        for earlier, until_ms in self.fragments:
+            if episode_ms < until_ms:
+                return earlier
+        return track_id
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +99,8 @@ class TrackState:
             "side": self.side,
             "history": [list(h) for h in self.history], "run": self.run,
             "partner": self.partner, "partner_class": self.partner_class,
+            "fragments": [list(f) for f in self.fragments], "crossed": self.crossed,
+            "hold_side_until_ms": self.hold_side_until_ms,
         }
 
     @classmethod
@@ -99,7 +120,44 @@ class TrackState:
             run=int(data.get("run", 0)),
             partner=int(data.get("partner", 0)),
             partner_class=str(data.get("partner_class", "")),
+            fragments=[(int(k), int(t)) for k, t in data.get("fragments", [])],
+            crossed=bool(data.get("crossed", False)),
+            hold_side_until_ms=_opt_int(data.get("hold_side_until_ms")),
         )
+
+
+@dataclass(slots=True)
+class SeenTrack:
+    """What the camera remembers of a track, whatever the rules (see `relink`): where and when
+    it was last seen, how it was moving, and its links to other tracks of the same object."""
+
+    last_seen_ms: int
+    class_name: str
+    pos: Point  # reference point (bottom centre of the box), normalised
+    height: float  # box height, normalised
+    velocity: Point = (0.0, 0.0)  # smoothed, normalised units per second
+    # The lost track this one took over (0: none), and whether a later track took this one
+    # over (a lost track is re-linked at most once).
+    continues: int = 0
+    taken: bool = False
+
+    def copy(self) -> SeenTrack:
+        return SeenTrack(self.last_seen_ms, self.class_name, self.pos, self.height,
+                         self.velocity, self.continues, self.taken)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last_seen_ms": self.last_seen_ms, "class_name": self.class_name,
+                "pos": list(self.pos), "height": self.height, "velocity": list(self.velocity),
+                "continues": self.continues, "taken": self.taken}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeenTrack:
+        x, y = data["pos"]
+        vx, vy = data.get("velocity") or (0.0, 0.0)
+        return cls(last_seen_ms=int(data["last_seen_ms"]), class_name=str(data["class_name"]),
+                   pos=(float(x), float(y)), height=float(data["height"]),
+                   velocity=(float(vx), float(vy)),
+                   continues=int(data.get("continues", 0)), taken=bool(data.get("taken", False)))
 
 
 class KindMemory(Protocol):
@@ -207,12 +265,15 @@ class CameraState:
     counts: dict[str, int] = field(default_factory=dict)
     # Red light: the timeline of each signal the camera's red-light rules use, by signal id.
     signals: dict[str, SignalTimeline] = field(default_factory=dict)
+    # Re-linking: the tracks seen within the track ttl, by track id (`relink.observe`).
+    seen: dict[int, SeenTrack] = field(default_factory=dict)
 
     def copy(self) -> CameraState:
         # Pending frames are never mutated by the engine: sharing them is safe.
         return CameraState(self.camera_id, self.max_seen_ms, self.released_ms, list(self.pending),
                            {k: v.copy() for k, v in self.rules.items()}, self.window_start_ms,
-                           dict(self.counts), {k: v.copy() for k, v in self.signals.items()})
+                           dict(self.counts), {k: v.copy() for k, v in self.signals.items()},
+                           {k: v.copy() for k, v in self.seen.items()})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (pending frames as base64 protobuf); from_dict(to_dict()) is equal."""
@@ -224,6 +285,7 @@ class CameraState:
             "rules": {k: v.to_dict() for k, v in sorted(self.rules.items())},
             "window_start_ms": self.window_start_ms, "counts": dict(sorted(self.counts.items())),
             "signals": {k: v.to_dict() for k, v in sorted(self.signals.items())},
+            "seen": {str(k): v.to_dict() for k, v in sorted(self.seen.items())},
         }
 
     @classmethod
@@ -247,4 +309,5 @@ class CameraState:
             counts={str(k): int(v) for k, v in data.get("counts", {}).items()},
             signals={str(k): SignalTimeline.from_dict(v)
                      for k, v in data.get("signals", {}).items()},
+            seen={int(k): SeenTrack.from_dict(v) for k, v in data.get("seen", {}).items()},
         )

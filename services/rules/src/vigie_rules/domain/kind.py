@@ -92,6 +92,10 @@ class Kind:
     """A rule of this kind may leave camera_id empty (it then applies to every camera)."""
     memory: type[KindMemory] | None = None
     """What a rule of this kind remembers beyond tracks and rule-level episodes."""
+    relinks: bool = False
+    """A track that the camera links to a lost one (the same object, lost behind an occluder:
+    `relink`) goes on with the lost track's state in rules of this kind: its episodes, dwell,
+    stop and side of a line, rather than starting afresh."""
     step: Callable[[FrameContext], None] | None = None
     """Evaluate one frame; None: driven by other events (see the kind's own module)."""
     settle: Callable[[SettleContext], None] | None = None
@@ -175,10 +179,15 @@ class FrameContext:
     def alert_track(self, o: Obj, ts: TrackState, episode_ms: int,
                     attributes: dict[str, str]) -> None:
         """A per-track alert for this episode of the track, unless already raised (or within
-        the cooldown of the track's last one)."""
+        the cooldown of the track's last one). A re-linked track's alert id names the track
+        seen when the episode started; its attributes list the earlier track ids."""
         if new_episode(ts, episode_ms, self.t, self.cooldown_ms()):
+            if ts.fragments:
+                attributes = {**attributes,
+                              "earlier_track_ids": ",".join(str(k) for k, _ in ts.fragments)}
             self.raise_alert([o.track_id], episode_ms, [o],
-                             {"class_name": o.class_name, **attributes}, per_track=o.track_id)
+                             {"class_name": o.class_name, **attributes},
+                             per_track=ts.episode_track(o.track_id, episode_ms))
 
 
 @dataclass(slots=True)

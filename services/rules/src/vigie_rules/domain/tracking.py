@@ -110,7 +110,9 @@ def line_steps(ctx: FrameContext, start: XY, end: XY) -> list[tuple[Obj, int, in
     Hysteresis: a track's side is only confirmed once it is more than LINE_MARGIN from the
     line; a crossing counts when the confirmed side flips and the path from the last confirmed
     position on the old side to the new position crosses the segment, so jitter around the
-    line never counts twice."""
+    line never counts twice. A track re-linked after a crossing (`relink`) and seen back on the
+    other side only takes it once it holds there (`TrackState.hold_side_until_ms`): a box cut
+    by the occluder does not count the same person out and in again."""
     length = math.dist(start, end)
     out = []
     for o in ctx.tracked():
@@ -124,10 +126,13 @@ def line_steps(ctx: FrameContext, start: XY, end: XY) -> list[tuple[Obj, int, in
         if side == 0:
             continue
         if ts.side != side and ts.side != 0 and ts.anchor is not None:
+            if ts.hold_side_until_ms is not None and ctx.t < ts.hold_side_until_ms:
+                continue  # re-linked, seen back across: wait (see `relink`)
             sign = segment_crossing(ts.anchor, p, start, end)
             if sign != 0:
                 out.append((o, sign, before_ms))
-        ts.side, ts.anchor = side, p
+            ts.crossed = sign != 0
+        ts.side, ts.anchor, ts.hold_side_until_ms = side, p, None
     return out
 
 

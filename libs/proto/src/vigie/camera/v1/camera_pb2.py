@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vigie.common.v1 import common_pb2 as vigie_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvigie/camera/v1/camera.proto\x12\x0fvigie.camera.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\"S\n\x11\x46\x61\x63\x65\x41uthorisation\x12+\n\x06window\x18\x01 \x01(\x0b\x32\x1b.vigie.common.v1.TimeWindow\x12\x11\n\treference\x18\x02 \x01(\t\"\xc3\x05\n\x06\x43\x61mera\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsource_url\x18\x03 \x01(\t\x12\x30\n\x0bsource_kind\x18\x04 \x01(\x0e\x32\x1b.vigie.camera.v1.SourceKind\x12&\n\x03geo\x18\x05 \x01(\x0b\x32\x19.vigie.common.v1.GeoPoint\x12\x12\n\nsample_fps\x18\x06 \x01(\x02\x12\x1a\n\x12\x61nalysis_max_width\x18\x07 \x01(\r\x12\x1b\n\x13\x61nalysis_max_height\x18\x08 \x01(\r\x12*\n\x08purposes\x18\t \x03(\x0e\x32\x18.vigie.camera.v1.Purpose\x12>\n\x12\x66\x61\x63\x65_authorisation\x18\n \x01(\x0b\x32\".vigie.camera.v1.FaceAuthorisation\x12\x35\n\x12\x65vidence_retention\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0f\x66rame_retention\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07\x65nabled\x18\r \x01(\x08\x12\x33\n\x06labels\x18\x0e \x03(\x0b\x32#.vigie.camera.v1.Camera.LabelsEntry\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x10 \x01(\t\x12\x17\n\x0f\x63redentials_ref\x18\x11 \x01(\t\x12\x34\n\x10view_accepted_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\x84\x01\n\nSourceKind\x12\x1b\n\x17SOURCE_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10SOURCE_KIND_FILE\x10\x01\x12\x14\n\x10SOURCE_KIND_RTSP\x10\x02\x12\x14\n\x10SOURCE_KIND_HTTP\x10\x03\x12\x17\n\x13SOURCE_KIND_CITIZEN\x10\x04*z\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPURPOSE_OBJECTS\x10\x01\x12\x13\n\x0fPURPOSE_TRAFFIC\x10\x02\x12\x11\n\rPURPOSE_CROWD\x10\x03\x12\x19\n\x15PURPOSE_FACE_MATCHING\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvigie/camera/v1/camera.proto\x12\x0fvigie.camera.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvigie/common/v1/common.proto\"S\n\x11\x46\x61\x63\x65\x41uthorisation\x12+\n\x06window\x18\x01 \x01(\x0b\x32\x1b.vigie.common.v1.TimeWindow\x12\x11\n\treference\x18\x02 \x01(\t\"\xb0\x06\n\x06\x43\x61mera\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsource_url\x18\x03 \x01(\t\x12\x30\n\x0bsource_kind\x18\x04 \x01(\x0e\x32\x1b.vigie.camera.v1.SourceKind\x12&\n\x03geo\x18\x05 \x01(\x0b\x32\x19.vigie.common.v1.GeoPoint\x12\x12\n\nsample_fps\x18\x06 \x01(\x02\x12\x1a\n\x12\x61nalysis_max_width\x18\x07 \x01(\r\x12\x1b\n\x13\x61nalysis_max_height\x18\x08 \x01(\r\x12*\n\x08purposes\x18\t \x03(\x0e\x32\x18.vigie.camera.v1.Purpose\x12>\n\x12\x66\x61\x63\x65_authorisation\x18\n \x01(\x0b\x32\".vigie.camera.v1.FaceAuthorisation\x12\x35\n\x12\x65vidence_retention\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0f\x66rame_retention\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07\x65nabled\x18\r \x01(\x08\x12\x33\n\x06labels\x18\x0e \x03(\x0b\x32#.vigie.camera.v1.Camera.LabelsEntry\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x10 \x01(\t\x12\x17\n\x0f\x63redentials_ref\x18\x11 \x01(\t\x12\x34\n\x10view_accepted_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0cslicing_mode\x18\x13 \x01(\x0e\x32\x1c.vigie.camera.v1.SlicingMode\x12\x37\n\x11\x66\x61r_field_regions\x18\x14 \x03(\x0b\x32\x1c.vigie.common.v1.BoundingBox\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\x84\x01\n\nSourceKind\x12\x1b\n\x17SOURCE_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10SOURCE_KIND_FILE\x10\x01\x12\x14\n\x10SOURCE_KIND_RTSP\x10\x02\x12\x14\n\x10SOURCE_KIND_HTTP\x10\x03\x12\x17\n\x13SOURCE_KIND_CITIZEN\x10\x04*z\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPURPOSE_OBJECTS\x10\x01\x12\x13\n\x0fPURPOSE_TRAFFIC\x10\x02\x12\x11\n\rPURPOSE_CROWD\x10\x03\x12\x19\n\x15PURPOSE_FACE_MATCHING\x10\x04*v\n\x0bSlicingMode\x12\x1c\n\x18SLICING_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SLICING_MODE_NONE\x10\x01\x12\x16\n\x12SLICING_MODE_TILES\x10\x02\x12\x1a\n\x16SLICING_MODE_FAR_FIELD\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +36,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CAMERA_LABELSENTRY']._loaded_options = None
   _globals['_CAMERA_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_SOURCEKIND']._serialized_start=940
-  _globals['_SOURCEKIND']._serialized_end=1072
-  _globals['_PURPOSE']._serialized_start=1074
-  _globals['_PURPOSE']._serialized_end=1196
+  _globals['_SOURCEKIND']._serialized_start=1049
+  _globals['_SOURCEKIND']._serialized_end=1181
+  _globals['_PURPOSE']._serialized_start=1183
+  _globals['_PURPOSE']._serialized_end=1305
+  _globals['_SLICINGMODE']._serialized_start=1307
+  _globals['_SLICINGMODE']._serialized_end=1425
   _globals['_FACEAUTHORISATION']._serialized_start=144
   _globals['_FACEAUTHORISATION']._serialized_end=227
   _globals['_CAMERA']._serialized_start=230
-  _globals['_CAMERA']._serialized_end=937
-  _globals['_CAMERA_LABELSENTRY']._serialized_start=892
-  _globals['_CAMERA_LABELSENTRY']._serialized_end=937
+  _globals['_CAMERA']._serialized_end=1046
+  _globals['_CAMERA_LABELSENTRY']._serialized_start=1001
+  _globals['_CAMERA_LABELSENTRY']._serialized_end=1046
 # @@protoc_insertion_point(module_scope)

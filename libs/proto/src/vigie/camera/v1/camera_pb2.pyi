@@ -27,6 +27,13 @@ class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PURPOSE_TRAFFIC: _ClassVar[Purpose]
     PURPOSE_CROWD: _ClassVar[Purpose]
     PURPOSE_FACE_MATCHING: _ClassVar[Purpose]
+
+class SlicingMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SLICING_MODE_UNSPECIFIED: _ClassVar[SlicingMode]
+    SLICING_MODE_NONE: _ClassVar[SlicingMode]
+    SLICING_MODE_TILES: _ClassVar[SlicingMode]
+    SLICING_MODE_FAR_FIELD: _ClassVar[SlicingMode]
 SOURCE_KIND_UNSPECIFIED: SourceKind
 SOURCE_KIND_FILE: SourceKind
 SOURCE_KIND_RTSP: SourceKind
@@ -37,6 +44,10 @@ PURPOSE_OBJECTS: Purpose
 PURPOSE_TRAFFIC: Purpose
 PURPOSE_CROWD: Purpose
 PURPOSE_FACE_MATCHING: Purpose
+SLICING_MODE_UNSPECIFIED: SlicingMode
+SLICING_MODE_NONE: SlicingMode
+SLICING_MODE_TILES: SlicingMode
+SLICING_MODE_FAR_FIELD: SlicingMode
 
 class FaceAuthorisation(_message.Message):
     __slots__ = ("window", "reference")
@@ -47,7 +58,7 @@ class FaceAuthorisation(_message.Message):
     def __init__(self, window: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., reference: _Optional[str] = ...) -> None: ...
 
 class Camera(_message.Message):
-    __slots__ = ("camera_id", "name", "source_url", "source_kind", "geo", "sample_fps", "analysis_max_width", "analysis_max_height", "purposes", "face_authorisation", "evidence_retention", "frame_retention", "enabled", "labels", "updated_at", "updated_by", "credentials_ref", "view_accepted_at")
+    __slots__ = ("camera_id", "name", "source_url", "source_kind", "geo", "sample_fps", "analysis_max_width", "analysis_max_height", "purposes", "face_authorisation", "evidence_retention", "frame_retention", "enabled", "labels", "updated_at", "updated_by", "credentials_ref", "view_accepted_at", "slicing_mode", "far_field_regions")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +84,8 @@ class Camera(_message.Message):
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     CREDENTIALS_REF_FIELD_NUMBER: _ClassVar[int]
     VIEW_ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
+    SLICING_MODE_FIELD_NUMBER: _ClassVar[int]
+    FAR_FIELD_REGIONS_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     name: str
     source_url: str
@@ -91,4 +104,6 @@ class Camera(_message.Message):
     updated_by: str
     credentials_ref: str
     view_accepted_at: _timestamp_pb2.Timestamp
-    def __init__(self, camera_id: _Optional[str] = ..., name: _Optional[str] = ..., source_url: _Optional[str] = ..., source_kind: _Optional[_Union[SourceKind, str]] = ..., geo: _Optional[_Union[_common_pb2.GeoPoint, _Mapping]] = ..., sample_fps: _Optional[float] = ..., analysis_max_width: _Optional[int] = ..., analysis_max_height: _Optional[int] = ..., purposes: _Optional[_Iterable[_Union[Purpose, str]]] = ..., face_authorisation: _Optional[_Union[FaceAuthorisation, _Mapping]] = ..., evidence_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., frame_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., credentials_ref: _Optional[str] = ..., view_accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    slicing_mode: SlicingMode
+    far_field_regions: _containers.RepeatedCompositeFieldContainer[_common_pb2.BoundingBox]
+    def __init__(self, camera_id: _Optional[str] = ..., name: _Optional[str] = ..., source_url: _Optional[str] = ..., source_kind: _Optional[_Union[SourceKind, str]] = ..., geo: _Optional[_Union[_common_pb2.GeoPoint, _Mapping]] = ..., sample_fps: _Optional[float] = ..., analysis_max_width: _Optional[int] = ..., analysis_max_height: _Optional[int] = ..., purposes: _Optional[_Iterable[_Union[Purpose, str]]] = ..., face_authorisation: _Optional[_Union[FaceAuthorisation, _Mapping]] = ..., evidence_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., frame_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., credentials_ref: _Optional[str] = ..., view_accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., slicing_mode: _Optional[_Union[SlicingMode, str]] = ..., far_field_regions: _Optional[_Iterable[_Union[_common_pb2.BoundingBox, _Mapping]]] = ...) -> None: ...

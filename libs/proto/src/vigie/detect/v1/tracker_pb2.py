@@ -25,21 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvigie/detect/v1/tracker.proto\x12\x0fvigie.detect.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n\rTrackSnapshot\x12\x10\n\x08track_id\x18\x01 \x01(\x03\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.vigie.detect.v1.TrackState\x12(\n\x04pool\x18\x03 \x01(\x0e\x32\x1a.vigie.detect.v1.TrackPool\x12\x11\n\tactivated\x18\x04 \x01(\x08\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x06 \x01(\x02\x12\x17\n\x0f\x64\x65tection_index\x18\x07 \x01(\x03\x12\x13\n\x0bstart_frame\x18\x08 \x01(\x03\x12\r\n\x05\x66rame\x18\t \x01(\x03\x12\x14\n\x0ctracklet_len\x18\n \x01(\x03\x12\x0c\n\x04tlwh\x18\x0b \x03(\x02\x12\x0c\n\x04mean\x18\x0c \x03(\x01\x12\x12\n\ncovariance\x18\r \x03(\x01\"2\n\x0cRemovedTrack\x12\x10\n\x08position\x18\x01 \x01(\r\x12\x10\n\x08track_id\x18\x02 \x01(\x03\"\x80\x03\n\x13TrackerCheckpointed\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rame_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x16\n\x0etracker_params\x18\x05 \x01(\t\x12\x16\n\x0etracker_frames\x18\x06 \x01(\x03\x12\x15\n\rnext_track_id\x18\x07 \x01(\x03\x12.\n\x06tracks\x18\x08 \x03(\x0b\x32\x1e.vigie.detect.v1.TrackSnapshot\x12\x15\n\rremoved_count\x18\t \x01(\r\x12.\n\x07removed\x18\n \x03(\x0b\x32\x1d.vigie.detect.v1.RemovedTrack\x12\x12\n\nframe_rate\x18\x0b \x01(\x01\x12/\n\x0b\x61nalysed_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x86\x01\n\nTrackState\x12\x1b\n\x17TRACK_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRACK_STATE_NEW\x10\x01\x12\x17\n\x13TRACK_STATE_TRACKED\x10\x02\x12\x14\n\x10TRACK_STATE_LOST\x10\x03\x12\x17\n\x13TRACK_STATE_REMOVED\x10\x04*T\n\tTrackPool\x12\x1a\n\x16TRACK_POOL_UNSPECIFIED\x10\x00\x12\x16\n\x12TRACK_POOL_TRACKED\x10\x01\x12\x13\n\x0fTRACK_POOL_LOST\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvigie/detect/v1/tracker.proto\x12\x0fvigie.detect.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x02\n\rTrackSnapshot\x12\x10\n\x08track_id\x18\x01 \x01(\x03\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.vigie.detect.v1.TrackState\x12(\n\x04pool\x18\x03 \x01(\x0e\x32\x1a.vigie.detect.v1.TrackPool\x12\x11\n\tactivated\x18\x04 \x01(\x08\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x06 \x01(\x02\x12\x17\n\x0f\x64\x65tection_index\x18\x07 \x01(\x03\x12\x13\n\x0bstart_frame\x18\x08 \x01(\x03\x12\r\n\x05\x66rame\x18\t \x01(\x03\x12\x14\n\x0ctracklet_len\x18\n \x01(\x03\x12\x0c\n\x04tlwh\x18\x0b \x03(\x02\x12\x0c\n\x04mean\x18\x0c \x03(\x01\x12\x12\n\ncovariance\x18\r \x03(\x01\x12\x17\n\x0f\x63urrent_feature\x18\x0e \x03(\x02\x12\x16\n\x0esmooth_feature\x18\x0f \x03(\x02\"2\n\x0cRemovedTrack\x12\x10\n\x08position\x18\x01 \x01(\r\x12\x10\n\x08track_id\x18\x02 \x01(\x03\"\xa7\x01\n\rTrackIdentity\x12\x10\n\x08track_id\x18\x01 \x01(\x03\x12\x14\n\x0craw_track_id\x18\x02 \x01(\x03\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\x03\x12\x13\n\x0blast_seen_s\x18\x04 \x01(\x01\x12\x0b\n\x03\x62ox\x18\x05 \x03(\x02\x12\x10\n\x08velocity\x18\x06 \x03(\x01\x12\x12\n\nappearance\x18\x07 \x03(\x02\x12\x14\n\x0cobservations\x18\x08 \x01(\r\"6\n\x0cTrackIdAlias\x12\x14\n\x0craw_track_id\x18\x01 \x01(\x03\x12\x10\n\x08track_id\x18\x02 \x01(\x03\"\x99\x04\n\x13TrackerCheckpointed\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rame_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x16\n\x0etracker_params\x18\x05 \x01(\t\x12\x16\n\x0etracker_frames\x18\x06 \x01(\x03\x12\x15\n\rnext_track_id\x18\x07 \x01(\x03\x12.\n\x06tracks\x18\x08 \x03(\x0b\x32\x1e.vigie.detect.v1.TrackSnapshot\x12\x15\n\rremoved_count\x18\t \x01(\r\x12.\n\x07removed\x18\n \x03(\x0b\x32\x1d.vigie.detect.v1.RemovedTrack\x12\x12\n\nframe_rate\x18\x0b \x01(\x01\x12/\n\x0b\x61nalysed_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\nidentities\x18\r \x03(\x0b\x32\x1e.vigie.detect.v1.TrackIdentity\x12.\n\x07\x61liases\x18\x0e \x03(\x0b\x32\x1d.vigie.detect.v1.TrackIdAlias\x12\x1b\n\x13newest_raw_track_id\x18\x0f \x01(\x03\x12\x16\n\x0etracker_time_s\x18\x10 \x01(\x01*\x86\x01\n\nTrackState\x12\x1b\n\x17TRACK_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRACK_STATE_NEW\x10\x01\x12\x17\n\x13TRACK_STATE_TRACKED\x10\x02\x12\x14\n\x10TRACK_STATE_LOST\x10\x03\x12\x17\n\x13TRACK_STATE_REMOVED\x10\x04*T\n\tTrackPool\x12\x1a\n\x16TRACK_POOL_UNSPECIFIED\x10\x00\x12\x16\n\x12TRACK_POOL_TRACKED\x10\x01\x12\x13\n\x0fTRACK_POOL_LOST\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vigie.detect.v1.tracker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRACKSTATE']._serialized_start=828
-  _globals['_TRACKSTATE']._serialized_end=962
-  _globals['_TRACKPOOL']._serialized_start=964
-  _globals['_TRACKPOOL']._serialized_end=1048
+  _globals['_TRACKSTATE']._serialized_start=1256
+  _globals['_TRACKSTATE']._serialized_end=1390
+  _globals['_TRACKPOOL']._serialized_start=1392
+  _globals['_TRACKPOOL']._serialized_end=1476
   _globals['_TRACKSNAPSHOT']._serialized_start=84
-  _globals['_TRACKSNAPSHOT']._serialized_end=386
-  _globals['_REMOVEDTRACK']._serialized_start=388
-  _globals['_REMOVEDTRACK']._serialized_end=438
-  _globals['_TRACKERCHECKPOINTED']._serialized_start=441
-  _globals['_TRACKERCHECKPOINTED']._serialized_end=825
+  _globals['_TRACKSNAPSHOT']._serialized_end=435
+  _globals['_REMOVEDTRACK']._serialized_start=437
+  _globals['_REMOVEDTRACK']._serialized_end=487
+  _globals['_TRACKIDENTITY']._serialized_start=490
+  _globals['_TRACKIDENTITY']._serialized_end=657
+  _globals['_TRACKIDALIAS']._serialized_start=659
+  _globals['_TRACKIDALIAS']._serialized_end=713
+  _globals['_TRACKERCHECKPOINTED']._serialized_start=716
+  _globals['_TRACKERCHECKPOINTED']._serialized_end=1253
 # @@protoc_insertion_point(module_scope)

@@ -33,7 +33,7 @@ TRACK_POOL_TRACKED: TrackPool
 TRACK_POOL_LOST: TrackPool
 
 class TrackSnapshot(_message.Message):
-    __slots__ = ("track_id", "state", "pool", "activated", "score", "class_id", "detection_index", "start_frame", "frame", "tracklet_len", "tlwh", "mean", "covariance")
+    __slots__ = ("track_id", "state", "pool", "activated", "score", "class_id", "detection_index", "start_frame", "frame", "tracklet_len", "tlwh", "mean", "covariance", "current_feature", "smooth_feature")
     TRACK_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,8 @@ class TrackSnapshot(_message.Message):
     TLWH_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
     COVARIANCE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FEATURE_FIELD_NUMBER: _ClassVar[int]
+    SMOOTH_FEATURE_FIELD_NUMBER: _ClassVar[int]
     track_id: int
     state: TrackState
     pool: TrackPool
@@ -60,7 +62,9 @@ class TrackSnapshot(_message.Message):
     tlwh: _containers.RepeatedScalarFieldContainer[float]
     mean: _containers.RepeatedScalarFieldContainer[float]
     covariance: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, track_id: _Optional[int] = ..., state: _Optional[_Union[TrackState, str]] = ..., pool: _Optional[_Union[TrackPool, str]] = ..., activated: _Optional[bool] = ..., score: _Optional[float] = ..., class_id: _Optional[float] = ..., detection_index: _Optional[int] = ..., start_frame: _Optional[int] = ..., frame: _Optional[int] = ..., tracklet_len: _Optional[int] = ..., tlwh: _Optional[_Iterable[float]] = ..., mean: _Optional[_Iterable[float]] = ..., covariance: _Optional[_Iterable[float]] = ...) -> None: ...
+    current_feature: _containers.RepeatedScalarFieldContainer[float]
+    smooth_feature: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, track_id: _Optional[int] = ..., state: _Optional[_Union[TrackState, str]] = ..., pool: _Optional[_Union[TrackPool, str]] = ..., activated: _Optional[bool] = ..., score: _Optional[float] = ..., class_id: _Optional[float] = ..., detection_index: _Optional[int] = ..., start_frame: _Optional[int] = ..., frame: _Optional[int] = ..., tracklet_len: _Optional[int] = ..., tlwh: _Optional[_Iterable[float]] = ..., mean: _Optional[_Iterable[float]] = ..., covariance: _Optional[_Iterable[float]] = ..., current_feature: _Optional[_Iterable[float]] = ..., smooth_feature: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class RemovedTrack(_message.Message):
     __slots__ = ("position", "track_id")
@@ -70,8 +74,36 @@ class RemovedTrack(_message.Message):
     track_id: int
     def __init__(self, position: _Optional[int] = ..., track_id: _Optional[int] = ...) -> None: ...
 
+class TrackIdentity(_message.Message):
+    __slots__ = ("track_id", "raw_track_id", "class_id", "last_seen_s", "box", "velocity", "appearance", "observations")
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    RAW_TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_S_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    VELOCITY_FIELD_NUMBER: _ClassVar[int]
+    APPEARANCE_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    track_id: int
+    raw_track_id: int
+    class_id: int
+    last_seen_s: float
+    box: _containers.RepeatedScalarFieldContainer[float]
+    velocity: _containers.RepeatedScalarFieldContainer[float]
+    appearance: _containers.RepeatedScalarFieldContainer[float]
+    observations: int
+    def __init__(self, track_id: _Optional[int] = ..., raw_track_id: _Optional[int] = ..., class_id: _Optional[int] = ..., last_seen_s: _Optional[float] = ..., box: _Optional[_Iterable[float]] = ..., velocity: _Optional[_Iterable[float]] = ..., appearance: _Optional[_Iterable[float]] = ..., observations: _Optional[int] = ...) -> None: ...
+
+class TrackIdAlias(_message.Message):
+    __slots__ = ("raw_track_id", "track_id")
+    RAW_TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    raw_track_id: int
+    track_id: int
+    def __init__(self, raw_track_id: _Optional[int] = ..., track_id: _Optional[int] = ...) -> None: ...
+
 class TrackerCheckpointed(_message.Message):
-    __slots__ = ("camera_id", "frame_id", "captured_at", "model_id", "tracker_params", "tracker_frames", "next_track_id", "tracks", "removed_count", "removed", "frame_rate", "analysed_at")
+    __slots__ = ("camera_id", "frame_id", "captured_at", "model_id", "tracker_params", "tracker_frames", "next_track_id", "tracks", "removed_count", "removed", "frame_rate", "analysed_at", "identities", "aliases", "newest_raw_track_id", "tracker_time_s")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +116,10 @@ class TrackerCheckpointed(_message.Message):
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     ANALYSED_AT_FIELD_NUMBER: _ClassVar[int]
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_RAW_TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACKER_TIME_S_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     frame_id: str
     captured_at: _timestamp_pb2.Timestamp
@@ -96,4 +132,8 @@ class TrackerCheckpointed(_message.Message):
     removed: _containers.RepeatedCompositeFieldContainer[RemovedTrack]
     frame_rate: float
     analysed_at: _timestamp_pb2.Timestamp
-    def __init__(self, camera_id: _Optional[str] = ..., frame_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_id: _Optional[str] = ..., tracker_params: _Optional[str] = ..., tracker_frames: _Optional[int] = ..., next_track_id: _Optional[int] = ..., tracks: _Optional[_Iterable[_Union[TrackSnapshot, _Mapping]]] = ..., removed_count: _Optional[int] = ..., removed: _Optional[_Iterable[_Union[RemovedTrack, _Mapping]]] = ..., frame_rate: _Optional[float] = ..., analysed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    identities: _containers.RepeatedCompositeFieldContainer[TrackIdentity]
+    aliases: _containers.RepeatedCompositeFieldContainer[TrackIdAlias]
+    newest_raw_track_id: int
+    tracker_time_s: float
+    def __init__(self, camera_id: _Optional[str] = ..., frame_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_id: _Optional[str] = ..., tracker_params: _Optional[str] = ..., tracker_frames: _Optional[int] = ..., next_track_id: _Optional[int] = ..., tracks: _Optional[_Iterable[_Union[TrackSnapshot, _Mapping]]] = ..., removed_count: _Optional[int] = ..., removed: _Optional[_Iterable[_Union[RemovedTrack, _Mapping]]] = ..., frame_rate: _Optional[float] = ..., analysed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identities: _Optional[_Iterable[_Union[TrackIdentity, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[TrackIdAlias, _Mapping]]] = ..., newest_raw_track_id: _Optional[int] = ..., tracker_time_s: _Optional[float] = ...) -> None: ...

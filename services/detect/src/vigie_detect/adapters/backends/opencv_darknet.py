@@ -13,12 +13,24 @@ Conventions, kept identical to cv2.dnn.DetectionModel (the reference the tests c
 - boxes are decoded in each image's own pixel size, then NMS per class (nms_iou), classes of
   one of `nms_groups` (car, truck, bus by default) competing as one, or all classes as one with
   agnostic_nms; then boxes below min_confidence are dropped.
+
+One network per input shape: with keep_aspect, cameras of different aspect ratios give different
+network inputs, and an OpenCV DNN net whose input shape changes sets itself up again on the next
+forward pass (layer shapes, buffers, layer initialisation): about as long as the forward pass
+itself (bench/detect/README.md, 2026-12-07: 111-118 ms instead of 57-68 ms CPU per forward pass
+with the four bench cameras interleaved). The detector keeps up to `max_nets` nets, each staying
+on the shape it last ran; a shape beyond them takes over the least recently used net (which then
+sets itself up again, as a single net always did). Each extra net costs ~80-260 MiB of RSS
+(buffers, 448 input). A batch of another size on the same shape also sets a net up again, but
+costs less (~12 ms).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import cv2
@@ -45,6 +57,9 @@ class DarknetOptions(DetectorOptions):
     nms_groups: tuple[tuple[int, ...], ...] = Field((), description="Groups of class ids whose "
                                                     "boxes suppress each other in NMS (car, "
                                                     "truck, bus: one vehicle, counted once).")
+    max_nets: int = Field(4, ge=1, le=32, description="Networks kept, one per input shape "
+                          "(keep_aspect: one per camera aspect ratio), so that switching cameras "
+                          "does not set a net up again; each costs ~80-260 MiB.")
 
 
 def patch_darknet_thresh(cfg: str, thresh: float) -> str:
@@ -105,13 +120,16 @@ class OpenCvDarknetDetector:
                                   resolved.spec.backend_params.get("yolo_masks", {}))
         if self.options.min_confidence < YOLO_LAYER_THRESH:
             cfg = patch_darknet_thresh(cfg, self.options.min_confidence)
-        weights = np.fromfile(resolved.paths["weights"], dtype=np.uint8)
+        self._cfg = np.frombuffer(cfg.encode(), np.uint8)
+        self._weights = np.fromfile(resolved.paths["weights"], dtype=np.uint8)
         self._threads = self.options.threads or os.cpu_count() or 1
         cv2.setNumThreads(self._threads)
-        self._net = cv2.dnn.readNetFromDarknet(np.frombuffer(cfg.encode(), np.uint8), weights)
-        self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-        self._outputs = self._net.getUnconnectedOutLayersNames()
+        # Input shape -> the net last run on it, least recently used first (see the docstring).
+        # The first net is read now, so that a bad cfg or weights fail the load.
+        self._nets: OrderedDict[tuple[int, int] | None, cv2.dnn.Net] = OrderedDict()
+        self._nets[None] = self._read_net()
+        self._outputs = self._nets[None].getUnconnectedOutLayersNames()
+        self._lock = threading.Lock()  # one inference at a time (the batcher, gRPC Detect)
         # The class each box competes in during NMS: its own, its group's first, or one for all.
         self._nms_class = np.arange(len(self.class_names), dtype=np.int64)
         for group in self.options.nms_groups:
@@ -119,11 +137,41 @@ class OpenCvDarknetDetector:
         if self.options.agnostic_nms:
             self._nms_class[:] = 0
 
+    def _read_net(self) -> cv2.dnn.Net:
+        net = cv2.dnn.readNetFromDarknet(self._cfg, self._weights)
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        return net
+
+    def _net_for(self, size: tuple[int, int]) -> cv2.dnn.Net:
+        """The net to run on inputs of `size` (width, height): the one that ran on it last, else
+        a new one while there are fewer than max_nets, else the least recently used one."""
+        net = self._nets.pop(size, None)
+        if net is None:
+            if None in self._nets:  # the net read at load, not run yet
+                net = self._nets.pop(None)
+            elif len(self._nets) < self.options.max_nets:
+                net = self._read_net()
+            else:
+                net = self._nets.popitem(last=False)[1]
+        self._nets[size] = net  # most recently used last
+        return net
+
+    @property
+    def input_shapes(self) -> list[tuple[int, int]]:
+        """The input shapes (width, height) the kept nets are set up for, least recently used
+        first."""
+        return [size for size in self._nets if size is not None]
+
     def detect(self, images: list[Image]) -> list[Detections]:
         if not images:
             return []
+        with self._lock:
+            return self._detect(images)
+
+    def _detect(self, images: list[Image]) -> list[Detections]:
         if cv2.getNumThreads() != self._threads:
-            # The setting is process-wide, and importing Ultralytics (the tracker) resets it.
+            # The setting is process-wide: anything may have changed it since the load.
             cv2.setNumThreads(self._threads)
         # Images of one network input size are inferred together (all of them when square).
         groups: dict[tuple[int, int], list[int]] = {}
@@ -135,8 +183,9 @@ class OpenCvDarknetDetector:
             if self.options.flip_tta:
                 batch += [cv2.flip(images[i], 1) for i in members]
             blob = cv2.dnn.blobFromImages(batch, 1 / 255.0, size, swapRB=True, crop=False)
-            self._net.setInput(blob)
-            outs = self._net.forward(self._outputs)
+            net = self._net_for(size)
+            net.setInput(blob)
+            outs = net.forward(self._outputs)
             # One image: each output is (rows, 85); a batch: (batch, rows, 85).
             per_image = [np.concatenate([o.reshape(len(batch), -1, o.shape[-1])[j]
                                          for o in outs]) for j in range(len(batch))]

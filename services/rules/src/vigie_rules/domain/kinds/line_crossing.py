@@ -4,7 +4,8 @@ window. "in" is the rule's `direction` (the side the direction vector points to)
 direction, left-to-right as seen walking from the line's start toward its end (+1 of
 `segment_crossing`). An alert fires only when `thresholds.min_count` > 0 and the window's count
 reaches it (crossings "in" when a direction is set, all crossings otherwise): once per window,
-episode = window start, no track."""
+episode = window start, no track. A person whose track breaks behind an occluder and goes on
+under a new id (`relink`) is counted once."""
 
 from __future__ import annotations
 
@@ -43,4 +44,4 @@ KIND = Kind(
     description="Counts objects crossing the line, per class and direction; alerts when a "
                 "window's count reaches min_count.",
     geometry="line", required=("line",), optional=("direction", "tolerance_deg", "min_count"),
-    step=step)
+    relinks=True, step=step)

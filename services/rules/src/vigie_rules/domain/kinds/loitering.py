@@ -1,5 +1,6 @@
 """Loitering: a tracked person (by default) stays in the zone for `max_dwell`; one alert per
-presence, episode = when it entered."""
+presence, episode = when it entered (by the track first seen in the zone, when the tracker
+lost the person behind an occluder and went on under a new id: see `relink`)."""
 
 from __future__ import annotations
 
@@ -27,4 +28,4 @@ KIND = Kind(
     name="loitering", enum=RuleKind.RULE_KIND_LOITERING, title="Loitering",
     description="A person stays in the zone longer than max_dwell_s (default 60 s).",
     geometry="zone", required=("zone", "max_dwell_s"), default_classes=frozenset({PERSON}),
-    involves_persons=True, step=step)
+    involves_persons=True, relinks=True, step=step)

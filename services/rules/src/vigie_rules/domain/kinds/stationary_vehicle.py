@@ -32,4 +32,4 @@ KIND = Kind(
     title="Stationary vehicle",
     description="A vehicle stays still in the zone longer than max_stop_s (default 120 s).",
     geometry="zone", required=("zone", "max_stop_s"), default_classes=VEHICLE_CLASSES,
-    step=step)
+    relinks=True, step=step)

@@ -49,4 +49,4 @@ KIND = Kind(
     name="wrong_way", enum=RuleKind.RULE_KIND_WRONG_WAY, title="Wrong way",
     description="An object moves against the direction (beyond tolerance_deg) in the zone.",
     geometry="none", required=("direction",),
-    optional=("zone", "tolerance_deg", "min_speed_per_s"), step=step)
+    optional=("zone", "tolerance_deg", "min_speed_per_s"), relinks=True, step=step)
