@@ -44,7 +44,7 @@ class PipelineError(RuntimeError):
 class AnalysedFrame:
     """One frame ingest published and detect answered."""
 
-    frame: FrameSampled  # without its JPEG (dropped to keep memory flat)
+    frame: FrameSampled  # without its JPEG (dropped to keep memory flat) unless asked
     detected: ObjectsDetected
 
     @property
@@ -81,9 +81,9 @@ def _core(data_dir: Path) -> CoreSettings:
 
 async def analyse_video(video: Path, sample_fps: float, detect: DetectSettings, *,
                         ingest: Mapping[str, Any] | None = None, camera_id: str = "eval",
-                        progress: Progress | None = None) -> VideoRun:
+                        progress: Progress | None = None, keep_jpeg: bool = False) -> VideoRun:
     """Every frame of `video` sampled at `sample_fps` by ingest, detected and tracked by detect
-    with `detect` settings, in stream order."""
+    with `detect` settings, in stream order (`keep_jpeg`: the frames keep their JPEGs)."""
     video = video.resolve()  # noqa: ASYNC240 (one stat before minutes of work)
     if not video.is_file():
         raise FileNotFoundError(f"no such video: {video}")
@@ -101,7 +101,8 @@ async def analyse_video(video: Path, sample_fps: float, detect: DetectSettings, 
                             sample_fps=sample_fps, enabled=True, purposes=[PURPOSE_OBJECTS])
             started = time.perf_counter()
             await (await bus.publish(CAMERAS, camera_id, camera))
-            frames, found, reports, last = await _collect(reader, camera_id, progress)
+            frames, found, reports, last = await _collect(reader, camera_id, progress,
+                                                          keep_jpeg)
             wall = last - started
             detect_service = next(s for s in running.services if s.name == "detect")
             model_id = str(detect_service.status().get("model_id"))
@@ -117,7 +118,7 @@ async def analyse_video(video: Path, sample_fps: float, detect: DetectSettings, 
     return VideoRun(out, model_id, wall, inference, detect.model_dump(), reports)
 
 
-async def _collect(reader: Any, camera_id: str, progress: Progress | None,
+async def _collect(reader: Any, camera_id: str, progress: Progress | None, keep_jpeg: bool,
                    ) -> tuple[dict[str, FrameSampled], dict[str, ObjectsDetected],
                               list[CameraHealthChanged], float]:
     frames: dict[str, FrameSampled] = {}
@@ -140,7 +141,8 @@ async def _collect(reader: Any, camera_id: str, progress: Progress | None,
         event = decode(topic, record.key, record.value, record.headers)
         message = event.message
         if isinstance(message, FrameSampled):
-            message.ClearField("jpeg")
+            if not keep_jpeg:
+                message.ClearField("jpeg")
             frames[message.frame_id] = message
             last = now
         elif isinstance(message, ObjectsDetected):

@@ -43,18 +43,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged, CameraState
-from vigie.camera.v1.camera_pb2 import PURPOSE_OBJECTS, Camera
+from vigie.camera.v1.camera_health_pb2 import CameraHealthChanged
 from vigie.detect.v1.detection_pb2 import ObjectsDetected
 from vigie.ingest.v1.frame_pb2 import FrameSampled
-from vigie_core.bus.memory import MemoryBus
-from vigie_core.codec import decode
-from vigie_core.runtime import start
 from vigie_core.settings import CoreSettings
-from vigie_core.topics import CAMERA_HEALTH, CAMERAS, DETECTIONS, FRAMES, REGISTRY
 from vigie_detect.config import Settings as DetectSettings
 
-from vigie_eval.pipeline import ingest_overrides
+from vigie_eval.pipeline import analyse_video
 
 CACHE_FLOOR = 0.1  # detector floor of the cache: ByteTrack's own track_low_thresh
 CACHE_VERSION = 2  # 2: the scene stage at 2.5 frames/s with 250 ORB features
@@ -159,53 +154,8 @@ async def _detect_all(video: Path, sample_fps: float, detect: DetectSettings, ca
                       ) -> tuple[list[tuple[FrameSampled, ObjectsDetected]],
                                  list[CameraHealthChanged], str]:
     """Every sampled frame (with its JPEG) and its detections, through ingest and detect."""
-    from vigie_eval.pipeline import _core
-
-    overrides = {"ingest": ingest_overrides(video), "detect": detect.model_dump()}
-    frames: dict[str, FrameSampled] = {}
-    found: dict[str, ObjectsDetected] = {}
-    reports: list[CameraHealthChanged] = []
-    with tempfile.TemporaryDirectory(prefix="vigie-tune-") as tmp:
-        bus = MemoryBus(f"vigie-tune/{os.getpid()}")
-        await bus.start()
-        await bus.ensure_topics(REGISTRY)
-        reader = bus.consumer(f"vigie-tune-{camera_id}",
-                              [FRAMES.name, DETECTIONS.name, CAMERA_HEALTH.name])
-        running = await start(["ingest", "detect"], _core(Path(tmp)), bus, overrides)
-        try:
-            camera = Camera(camera_id=camera_id, name=video.name, source_url=video.as_uri(),
-                            sample_fps=sample_fps, enabled=True, purposes=[PURPOSE_OBJECTS])
-            await (await bus.publish(CAMERAS, camera_id, camera))
-            ended, last = False, time.perf_counter()
-            while not (ended and len(found) >= len(frames)):
-                record = await reader.poll(0.5)
-                if record is None:
-                    if time.perf_counter() - last > 120:
-                        raise RuntimeError(f"{video.name}: stalled ({len(frames)} frames, "
-                                           f"{len(found)} answered)")
-                    continue
-                if record.key != camera_id.encode():
-                    continue
-                message = decode(REGISTRY.get(record.topic), record.key, record.value,
-                                 record.headers).message
-                last = time.perf_counter()
-                if isinstance(message, FrameSampled):
-                    frames[message.frame_id] = message
-                elif isinstance(message, ObjectsDetected):
-                    found[message.frame_id] = message
-                elif isinstance(message, CameraHealthChanged) and message.reporter == "detect":
-                    reports.append(message)
-                elif isinstance(message, CameraHealthChanged):
-                    if message.state == CameraState.CAMERA_STATE_FAILED:
-                        raise RuntimeError(f"{video.name}: camera failed: {message.reason}")
-                    ended = ended or message.state == CameraState.CAMERA_STATE_DOWN
-            model_id = str(next(s for s in running.services if s.name == "detect")
-                           .status().get("model_id"))
-        finally:
-            await reader.close()
-            await running.stop()
-    order = sorted(frames, key=lambda k: frames[k].pts_s)
-    return [(frames[k], found[k]) for k in order], reports, model_id
+    run = await analyse_video(video, sample_fps, detect, camera_id=camera_id, keep_jpeg=True)
+    return [(a.frame, a.detected) for a in run.frames], run.view_reports, run.model_id
 
 
 def _write_cache(folder: Path, pairs: list[tuple[FrameSampled, ObjectsDetected]],

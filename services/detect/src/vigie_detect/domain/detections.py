@@ -66,6 +66,17 @@ def box_iou(a: Float, b: Float) -> Float:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
+def intersection_over_smaller(a: Float, b: Float) -> Float:
+    """Pairwise intersection over the smaller box's area of (N, 4) and (M, 4) xyxy boxes."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    return np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0).astype(np.float32)
+
+
 def suppress_nested(found: Detections, group_of: Int, max_ios: float) -> Detections:
     """One object, one box: drops a box lying within a more confident box of the same class
     group (intersection over the smaller box's area >= max_ios). NMS keeps such pairs, since
@@ -75,15 +86,10 @@ def suppress_nested(found: Detections, group_of: Int, max_ios: float) -> Detecti
     if len(found) < 2 or max_ios <= 0:
         return found
     order = np.argsort(-found.confidence, kind="stable")
-    boxes = found.xyxy[order].astype(np.float64)
+    boxes = found.xyxy[order]
     groups = group_of[found.class_id[order]]
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    smaller = np.minimum(area[:, None], area[None, :])
-    ios = np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0)
-    nested = (ios >= max_ios) & (groups[:, None] == groups[None, :])
+    nested = ((intersection_over_smaller(boxes, boxes) >= max_ios)
+              & (groups[:, None] == groups[None, :]))
     keep = np.ones(len(boxes), bool)
     for i in range(len(boxes)):
         if keep[i]:

@@ -34,7 +34,7 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from vigie_detect.domain.detections import Detections
+from vigie_detect.domain.detections import Detections, intersection_over_smaller
 
 Boxes = npt.NDArray[np.float32]
 Crops = npt.NDArray[np.int64]
@@ -158,17 +158,6 @@ def cut_by_crop(xyxy: Boxes, crop: Sequence[int] | npt.NDArray[np.int64], width:
     if y1 < height:
         cut |= xyxy[:, 3] >= y1 - margin
     return cut
-
-
-def intersection_over_smaller(a: Boxes, b: Boxes) -> Boxes:
-    """Pairwise intersection over the smaller box's area of (N, 4) and (M, 4) boxes."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    smaller = np.minimum(area_a[:, None], area_b[None, :])
-    return np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0).astype(np.float32)
 
 
 def merge(found: Detections, cut: npt.NDArray[np.bool_] | None = None,
