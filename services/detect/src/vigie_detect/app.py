@@ -155,9 +155,13 @@ def one_box_per_object(detector: Detector, config: Settings) -> Detector:
     (`nested_box_ios`; 0: as the model gives them)."""
     if config.nested_box_ios <= 0:
         return detector
-    groups = ((tuple(range(len(detector.class_names))),) if config.agnostic_nms
-              else nms_groups(config))
-    return OneBoxPerObject(detector, groups, config.nested_box_ios)
+    return OneBoxPerObject(detector, nested_box_groups(config, len(detector.class_names)),
+                           config.nested_box_ios)
+
+
+def nested_box_groups(config: Settings, class_count: int) -> tuple[tuple[int, ...], ...]:
+    """The classes whose boxes nest as one object: the NMS groups, or all with agnostic NMS."""
+    return (tuple(range(class_count)),) if config.agnostic_nms else nms_groups(config)
 
 
 def detector_settings(config: Settings) -> dict[str, Any]:

@@ -256,15 +256,14 @@ def prepare(item: CachedItem) -> Prepared:
 
 
 def _tracker(kind: str, settings: DetectSettings) -> Any:
-    from vigie_detect.adapters.tracking import CameraTracker
+    from vigie_detect.adapters.tracking import BOTSORT_ARGS, CameraTracker
     from vigie_detect.app import tracker_params
 
     tracker = CameraTracker(tracker_params(settings))
     if kind == "botsort-iou":  # Ultralytics' BoT-SORT, no GMC, no appearance cue at all
         from ultralytics.trackers.bot_sort import BOTSORT
 
-        args = {**tracker.params.bytetrack_args(), "gmc_method": "none", "with_reid": False,
-                "proximity_thresh": 0.5, "appearance_thresh": 0.8, "model": "auto"}
+        args = {**tracker.params.bytetrack_args(), **BOTSORT_ARGS, "with_reid": False}
         tracker._tracker = BOTSORT(SimpleNamespace(**args))
         tracker._appearance_cue = False
     elif kind != "service":
@@ -274,18 +273,21 @@ def _tracker(kind: str, settings: DetectSettings) -> Any:
 
 def track(prepared: Prepared, kind: str, settings: DetectSettings) -> list[ObjectsDetected]:
     """The item's frames as detect would publish them with `settings` (and tracker `kind`)."""
-    from vigie_detect.app import detector_floor, nms_groups, published, to_proto
-    from vigie_detect.domain.detections import COCO_CLASSES, Detections, suppress_nested
+    from vigie_detect.app import detector_floor, nested_box_groups, published, to_proto
+    from vigie_detect.domain.detections import (
+        COCO_CLASSES,
+        Detections,
+        nms_group_of,
+        suppress_nested,
+    )
     from vigie_detect.domain.frame_rate import FrameRate
 
     tracker = _tracker(kind, settings)
     rates = FrameRate()
     floor = detector_floor(settings)
     names = tuple(prepared.names.get(i, str(i)) for i in range(max(prepared.names, default=0) + 1))
-    group_of = np.arange(len(COCO_CLASSES), dtype=np.int64)  # as detect's OneBoxPerObject
-    for group in ((tuple(range(len(COCO_CLASSES))),) if settings.agnostic_nms
-                  else nms_groups(settings)):
-        group_of[list(group)] = min(group)
+    # as detect's OneBoxPerObject
+    group_of = nms_group_of(len(COCO_CLASSES), nested_box_groups(settings, len(COCO_CLASSES)))
     out = []
     for k, frame in enumerate(prepared.item.frames):
         rate = rates.update("tune", frame.captured_us)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 from vigie_core.model_store import ResolvedModel
 
-from vigie_detect.domain.detections import Detections, suppress_nested
+from vigie_detect.domain.detections import Detections, nms_group_of, suppress_nested
 
 Image = npt.NDArray[np.uint8]
 
@@ -67,9 +67,7 @@ class OneBoxPerObject:
                  max_ios: float) -> None:
         self.inner, self.max_ios = inner, max_ios
         self.model_id, self.class_names = inner.model_id, inner.class_names
-        self.group_of = np.arange(max(len(inner.class_names), 1), dtype=np.int64)
-        for group in nms_groups:
-            self.group_of[[g for g in group if g < len(self.group_of)]] = min(group)
+        self.group_of = nms_group_of(len(inner.class_names), nms_groups)
 
     def detect(self, images: list[Image]) -> list[Detections]:
         return [suppress_nested(found, self.group_of, self.max_ios)

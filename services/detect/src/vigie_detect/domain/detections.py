@@ -66,6 +66,18 @@ def box_iou(a: Float, b: Float) -> Float:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
+def nms_group_of(class_count: int, groups: tuple[tuple[int, ...], ...] = (),
+                 agnostic: bool = False) -> Int:
+    """The NMS group of each class id: its own id, its group's smallest, or 0 for all classes
+    when `agnostic` (boxes of one group compete as one object)."""
+    group_of = np.arange(max(class_count, 1), dtype=np.int64)
+    for group in groups:
+        group_of[[g for g in group if g < len(group_of)]] = min(group)
+    if agnostic:
+        group_of[:] = 0
+    return group_of
+
+
 def intersection_over_smaller(a: Float, b: Float) -> Float:
     """Pairwise intersection over the smaller box's area of (N, 4) and (M, 4) xyxy boxes."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])

@@ -34,7 +34,11 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from vigie_detect.domain.detections import Detections, intersection_over_smaller
+from vigie_detect.domain.detections import (
+    Detections,
+    intersection_over_smaller,
+    nms_group_of,
+)
 
 Boxes = npt.NDArray[np.float32]
 Crops = npt.NDArray[np.int64]
@@ -171,9 +175,8 @@ def merge(found: Detections, cut: npt.NDArray[np.bool_] | None = None,
     if n == 0:
         return found
     cut = np.zeros(n, np.bool_) if cut is None else np.asarray(cut, np.bool_)
-    group = found.class_id.copy()
-    for members_of in groups:
-        group[np.isin(found.class_id, list(members_of))] = min(members_of)
+    group = nms_group_of(int(found.class_id.max(initial=0)) + 1,
+                         tuple(tuple(g) for g in groups))[found.class_id]
     order = np.lexsort((-found.confidence, cut))  # whole boxes first, then by confidence
     ios = intersection_over_smaller(found.xyxy, found.xyxy)
     taken = np.zeros(n, np.bool_)

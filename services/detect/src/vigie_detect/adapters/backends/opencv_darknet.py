@@ -39,7 +39,7 @@ from pydantic import Field
 from vigie_core.model_store import ModelError, ResolvedModel
 
 from vigie_detect.adapters.detector import Backend, DetectorOptions, Image
-from vigie_detect.domain.detections import COCO_CLASSES, Detections
+from vigie_detect.domain.detections import COCO_CLASSES, Detections, nms_group_of
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _MASK = re.compile(r"^(\s*mask\s*=).*$")
@@ -131,11 +131,8 @@ class OpenCvDarknetDetector:
         self._outputs = self._nets[None].getUnconnectedOutLayersNames()
         self._lock = threading.Lock()  # one inference at a time (the batcher, gRPC Detect)
         # The class each box competes in during NMS: its own, its group's first, or one for all.
-        self._nms_class = np.arange(len(self.class_names), dtype=np.int64)
-        for group in self.options.nms_groups:
-            self._nms_class[list(group)] = min(group)
-        if self.options.agnostic_nms:
-            self._nms_class[:] = 0
+        self._nms_class = nms_group_of(len(self.class_names), self.options.nms_groups,
+                                       self.options.agnostic_nms)
 
     def _read_net(self) -> cv2.dnn.Net:
         net = cv2.dnn.readNetFromDarknet(self._cfg, self._weights)
