@@ -48,6 +48,7 @@ from vigie.common.v1.common_pb2 import BoundingBox, EvidenceRef, GeoPoint, Point
 from vigie.detect.v1.detection_pb2 import Detection, ObjectsDetected
 from vigie.detect.v1.tracker_pb2 import (
     RemovedTrack,
+    TrackClassEvidence,
     TrackerCheckpointed,
     TrackIdAlias,
     TrackIdentity,
@@ -294,6 +295,8 @@ def tracker_checkpointed() -> TrackerCheckpointed:
         aliases=[TrackIdAlias(raw_track_id=1207, track_id=1190)],
         newest_raw_track_id=1207,
         tracker_time_s=1749937025.2,
+        class_evidence=[TrackClassEvidence(track_id=1190, last_seen_s=1749937025.2,
+                                           class_ids=[0, 3], confidence_sums=[41.5, 12.25])],
     )
 
 

@@ -24,9 +24,6 @@ FILES = sorted(SCENARIOS.glob("*.yaml"))
 # max(1, 5 %) of the truth; alerts need every window hit, no false alert and, with max_per_event,
 # at most that many alerts per true event (issue 18: 1.1 for zone intrusion).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
-    ("city-road-motorcycles", "northbound", "in motorcycle+bicycle"):
-        "26 of 30 (13 %): riders are found as `person`, their motorcycles mostly at low "
-        "confidence or not at all in the dense swarm",
     ("carpark-topdown", "lower-lane", "alerts in their windows"):
         "1 alert for 4 entries (16.8 s, the red car driving up; 3 missed): seen from straight "
         "above, the white car driving up and the silver car driving down are labelled "

@@ -60,6 +60,7 @@ from vigie_detect.adapters.tracking import TrackerParams, TrackerPool
 from vigie_detect.config import Settings
 from vigie_detect.domain.detections import COCO_CLASSES, Detections
 from vigie_detect.domain.frame_rate import FrameRate
+from vigie_detect.domain.riders import RiderParams
 from vigie_detect.domain.scene import StaticParams
 from vigie_detect.domain.selection import MotionSkip
 
@@ -171,13 +172,15 @@ def detector_settings(config: Settings) -> dict[str, Any]:
             "nms_groups": nms_groups(config)}
 
 
-def tracker_params(config: Settings) -> TrackerParams:
-    """The tracker parameters the settings name (ByteTrack/BoT-SORT, re-linking)."""
+def tracker_params(config: Settings, class_names: tuple[str, ...]) -> TrackerParams:
+    """The tracker parameters the settings name (ByteTrack/BoT-SORT, re-linking, riders) for a
+    model of these classes."""
     return TrackerParams(config.track_high_thresh, config.track_low_thresh,
                          config.new_track_thresh, config.track_buffer, config.match_thresh,
                          config.fuse_score, tracker=config.tracker, relink_s=config.relink_s,
                          relink_max_distance=config.relink_max_distance,
-                         appearance_max_distance=config.appearance_max_distance)
+                         appearance_max_distance=config.appearance_max_distance,
+                         riders=RiderParams.for_classes(class_names, config.rider_min_share))
 
 
 class DetectApp:
@@ -222,7 +225,8 @@ class DetectApp:
         self.detector = one_box_per_object(
             await asyncio.to_thread(load_detector, resolved, self.detector_settings),
             self.config)
-        trackers = TrackerPool(tracker_params(self.config)) if self.config.tracking else None
+        trackers = (TrackerPool(tracker_params(self.config, tuple(self.detector.class_names)))
+                    if self.config.tracking else None)
         self.batcher = Batcher(self.detector, trackers, self.config.max_batch,
                                self.config.max_wait_ms / 1000, decode_image,
                                scene_pool(self.config))
@@ -387,7 +391,7 @@ class DetectApp:
                 return progress
             if checkpoint is not None and (
                     checkpoint.model_id != self.detector.model_id or checkpoint.tracker_params
-                    != tracker_params(self.config).fingerprint()):
+                    != tracker_params(self.config, tuple(self.detector.class_names)).fingerprint()):
                 log.warning("tracker checkpoint of another model or tracker settings ignored",
                             extra={"camera_id": camera_id})
                 checkpoint = None

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     appearance_max_distance: float = Field(0.4, ge=0, le=1, description="Re-linking: largest "
                                            "colour-histogram distance (Hellinger, upper and "
                                            "lower half of the box; 0: identical, 1: disjoint).")
+    rider_min_share: float = Field(0.2, ge=0, le=100, description="A track labelled person "
+                                   "whose summed bicycle or motorcycle confidence reaches this "
+                                   "share of its summed person confidence is a rider: published "
+                                   "as the two-wheeler from then on; 0: off.")
     checkpoint_interval_s: float = Field(
         1.0, ge=0, le=3600, description="Stream time between two tracker checkpoints of a "
         "camera on vigie.tracker-state.v1 (a restart goes on with the same track ids; offsets "

@@ -58,12 +58,12 @@ TRACKER_SETTINGS = frozenset({
     "tracking", "track_high_thresh", "track_low_thresh", "new_track_thresh", "track_buffer",
     "match_thresh", "fuse_score", "relink_s", "relink_max_distance", "appearance_max_distance",
     "min_confidence", "checkpoint_interval_s", "tracker",
-    "nested_box_ios"})  # applied after the model: offline too (`track`)
+    "nested_box_ios", "rider_min_share"})  # applied after the model: offline too (`track`)
 
 # The grid: (name, tracker, overrides). "default" is production's (the settings' defaults);
 # "service" runs the detect service's tracker as the settings say; "botsort-iou" is Ultralytics'
 # BoT-SORT with gmc_method none and with_reid false (fixed cameras, IoU only).
-OFF = {"relink_s": 0.0, "nested_box_ios": 0.0}
+OFF = {"relink_s": 0.0, "nested_box_ios": 0.0, "rider_min_share": 0.0}
 DEFAULT_GRID: list[tuple[str, str, dict[str, Any]]] = [
     ("default", "service", {}),
     ("bytetrack", "service", {"tracker": "bytetrack", "track_buffer": 30, **OFF}),
@@ -86,6 +86,8 @@ DEFAULT_GRID: list[tuple[str, str, dict[str, Any]]] = [
        {"tracker": "botsort", "track_buffer": 30, "relink_s": 2.0, "relink_max_distance": 1.0,
         "appearance_max_distance": 0.4, "nested_box_ios": n})
       for n in (0.0, 0.7, 0.8, 0.9)],
+    # Riders (detect's domain/riders.py): the production default with other shares (0: off).
+    *[(f"default+riders{r:g}", "service", {"rider_min_share": r}) for r in (0.0, 0.05, 0.1, 0.5)],
 ]
 
 
@@ -258,8 +260,9 @@ def prepare(item: CachedItem) -> Prepared:
 def _tracker(kind: str, settings: DetectSettings) -> Any:
     from vigie_detect.adapters.tracking import BOTSORT_ARGS, CameraTracker
     from vigie_detect.app import tracker_params
+    from vigie_detect.domain.detections import COCO_CLASSES
 
-    tracker = CameraTracker(tracker_params(settings))
+    tracker = CameraTracker(tracker_params(settings, COCO_CLASSES))
     if kind == "botsort-iou":  # Ultralytics' BoT-SORT, no GMC, no appearance cue at all
         from ultralytics.trackers.bot_sort import BOTSORT
 

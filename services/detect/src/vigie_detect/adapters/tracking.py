@@ -48,13 +48,14 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from vigie.detect.v1.tracker_pb2 import (
     RemovedTrack,
+    TrackClassEvidence,
     TrackerCheckpointed,
     TrackIdAlias,
     TrackIdentity,
@@ -71,6 +72,7 @@ from vigie_detect.domain.relink import (
     RelinkParams,
     appearances,
 )
+from vigie_detect.domain.riders import Evidence, RiderParams, Riders
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class TrackerParams:
     relink_s: float = 0.0  # stream seconds a lost identity can be taken over by a new track
     relink_max_distance: float = 1.5  # predicted to new centre, in lost box heights
     appearance_max_distance: float = 0.4  # largest colour-histogram (Hellinger) distance
+    # Riders (domain/riders.py; off unless the model's classes are given).
+    riders: RiderParams = field(default_factory=RiderParams)
 
     def __post_init__(self) -> None:
         if not 0 <= self.track_low_thresh <= self.track_high_thresh:
@@ -109,7 +113,7 @@ class TrackerParams:
         """The arguments of Ultralytics' tracker class (BoT-SORT's too)."""
         args = {k: v for k, v in asdict(self).items()
                 if k not in ("relink_s", "relink_max_distance", "appearance_max_distance",
-                             "tracker")}
+                             "tracker", "riders")}
         if self.tracker == "botsort":  # fixed cameras: no GMC; "auto" ReID: features given
             args |= BOTSORT_ARGS
         return args
@@ -173,6 +177,7 @@ class CameraTracker:
             SimpleNamespace(**self.params.bytetrack_args()))
         self._appearance_cue = self.params.tracker == "botsort"
         self._relinker = Relinker(self.params.relink_params())
+        self._riders = Riders(self.params.riders)
         self._time_s: float | None = None  # stream time of the last frame
 
     @property
@@ -212,7 +217,7 @@ class CameraTracker:
         track_id = np.zeros(len(detections), np.int64)
         track_id[tracks[:, 7].astype(np.int64)] = tracks[:, 4].astype(np.int64)
         if not relink:
-            return detections.with_tracker_ids(track_id)
+            return self._ride(detections.with_tracker_ids(track_id))
         tracker = self._tracker
         alive = {int(t.track_id) for t in (*tracker.tracked_stracks, *tracker.lost_stracks)}
         size = None if image is None else (int(image.shape[1]), int(image.shape[0]))
@@ -225,11 +230,19 @@ class CameraTracker:
                                        if int(t.track_id) not in gone]
             tracker.lost_stracks = [t for t in tracker.lost_stracks
                                     if int(t.track_id) not in gone]
-        return detections.with_tracker_ids(published)
+        return self._ride(detections.with_tracker_ids(published))
+
+    def _ride(self, tracked: Detections) -> Detections:
+        """Riders published as their two-wheeler (domain/riders.py)."""
+        assert self._time_s is not None
+        classes = self._riders.step(self._time_s, tracked.tracker_id, tracked.class_id,
+                                    tracked.confidence)
+        return Detections(tracked.xyxy, tracked.confidence, classes, tracked.tracker_id)
 
     def reset(self) -> None:
         self._tracker.reset()
         self._relinker = Relinker(self.params.relink_params())
+        self._riders = Riders(self.params.riders)
         self._time_s = None
 
     def checkpoint(self, into: TrackerCheckpointed) -> TrackerCheckpointed:
@@ -265,6 +278,11 @@ class CameraTracker:
                             for r, p in relinker.aliases.items())
         into.newest_raw_track_id = relinker.newest_raw_id
         into.tracker_time_s = self._time_s if self._time_s is not None else 0.0
+        del into.class_evidence[:]
+        into.class_evidence.extend(
+            TrackClassEvidence(track_id=i, last_seen_s=e.last_seen_s, class_ids=list(e.sums),
+                               confidence_sums=list(e.sums.values()))
+            for i, e in self._riders.tracks.items())
         return into
 
     def restore(self, checkpoint: TrackerCheckpointed) -> None:
@@ -294,6 +312,11 @@ class CameraTracker:
         relinker.aliases = {int(a.raw_track_id): int(a.track_id) for a in checkpoint.aliases}
         relinker.newest_raw_id = int(checkpoint.newest_raw_track_id)
         self._relinker = relinker
+        self._riders = Riders(self.params.riders, {
+            int(e.track_id): Evidence(float(e.last_seen_s), dict(zip(
+                (int(c) for c in e.class_ids), (float(v) for v in e.confidence_sums),
+                strict=True)))
+            for e in checkpoint.class_evidence})
         self._time_s = (float(checkpoint.tracker_time_s) if checkpoint.tracker_frames > 0
                         else None)
 

@@ -103,7 +103,7 @@ class TrackIdAlias(_message.Message):
     def __init__(self, raw_track_id: _Optional[int] = ..., track_id: _Optional[int] = ...) -> None: ...
 
 class TrackerCheckpointed(_message.Message):
-    __slots__ = ("camera_id", "frame_id", "captured_at", "model_id", "tracker_params", "tracker_frames", "next_track_id", "tracks", "removed_count", "removed", "frame_rate", "analysed_at", "identities", "aliases", "newest_raw_track_id", "tracker_time_s")
+    __slots__ = ("camera_id", "frame_id", "captured_at", "model_id", "tracker_params", "tracker_frames", "next_track_id", "tracks", "removed_count", "removed", "frame_rate", "analysed_at", "identities", "aliases", "newest_raw_track_id", "tracker_time_s", "class_evidence")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class TrackerCheckpointed(_message.Message):
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     NEWEST_RAW_TRACK_ID_FIELD_NUMBER: _ClassVar[int]
     TRACKER_TIME_S_FIELD_NUMBER: _ClassVar[int]
+    CLASS_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     frame_id: str
     captured_at: _timestamp_pb2.Timestamp
@@ -136,4 +137,17 @@ class TrackerCheckpointed(_message.Message):
     aliases: _containers.RepeatedCompositeFieldContainer[TrackIdAlias]
     newest_raw_track_id: int
     tracker_time_s: float
-    def __init__(self, camera_id: _Optional[str] = ..., frame_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_id: _Optional[str] = ..., tracker_params: _Optional[str] = ..., tracker_frames: _Optional[int] = ..., next_track_id: _Optional[int] = ..., tracks: _Optional[_Iterable[_Union[TrackSnapshot, _Mapping]]] = ..., removed_count: _Optional[int] = ..., removed: _Optional[_Iterable[_Union[RemovedTrack, _Mapping]]] = ..., frame_rate: _Optional[float] = ..., analysed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identities: _Optional[_Iterable[_Union[TrackIdentity, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[TrackIdAlias, _Mapping]]] = ..., newest_raw_track_id: _Optional[int] = ..., tracker_time_s: _Optional[float] = ...) -> None: ...
+    class_evidence: _containers.RepeatedCompositeFieldContainer[TrackClassEvidence]
+    def __init__(self, camera_id: _Optional[str] = ..., frame_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_id: _Optional[str] = ..., tracker_params: _Optional[str] = ..., tracker_frames: _Optional[int] = ..., next_track_id: _Optional[int] = ..., tracks: _Optional[_Iterable[_Union[TrackSnapshot, _Mapping]]] = ..., removed_count: _Optional[int] = ..., removed: _Optional[_Iterable[_Union[RemovedTrack, _Mapping]]] = ..., frame_rate: _Optional[float] = ..., analysed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identities: _Optional[_Iterable[_Union[TrackIdentity, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[TrackIdAlias, _Mapping]]] = ..., newest_raw_track_id: _Optional[int] = ..., tracker_time_s: _Optional[float] = ..., class_evidence: _Optional[_Iterable[_Union[TrackClassEvidence, _Mapping]]] = ...) -> None: ...
+
+class TrackClassEvidence(_message.Message):
+    __slots__ = ("track_id", "last_seen_s", "class_ids", "confidence_sums")
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_S_FIELD_NUMBER: _ClassVar[int]
+    CLASS_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_SUMS_FIELD_NUMBER: _ClassVar[int]
+    track_id: int
+    last_seen_s: float
+    class_ids: _containers.RepeatedScalarFieldContainer[int]
+    confidence_sums: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, track_id: _Optional[int] = ..., last_seen_s: _Optional[float] = ..., class_ids: _Optional[_Iterable[int]] = ..., confidence_sums: _Optional[_Iterable[float]] = ...) -> None: ...
