@@ -205,7 +205,7 @@ def expected_analysed(frames: list[FrameSampled], min_motion: float, max_skip_s:
                for f in frames)
 
 
-async def _service(frames: list[FrameSampled], warmup: FrameSampled, detect: dict[str, Any],
+async def _service(frames: list[FrameSampled], warmup: list[FrameSampled], detect: dict[str, Any],
                    mode: str, profile: Callable[[], Any] | None = None) -> Run:
     expected = expected_analysed(frames, detect["min_motion"], detect["max_skip_s"])
     bus = MemoryBus("bench-detect")
@@ -215,11 +215,15 @@ async def _service(frames: list[FrameSampled], warmup: FrameSampled, detect: dic
                               bus, {"detect": detect})
         try:
             reader = bus.consumer("bench-reader", [DETECTIONS.name])
-            # One frame of its own camera first: the first forward pass of a fresh net (and the
-            # first tracker, which imports Ultralytics once per process) is not steady state.
-            await bus.publish(FRAMES, warmup.camera_id, warmup, event_id=warmup.frame_id)
-            if await reader.poll(120) is None:
-                raise RuntimeError("no detections for the warm-up frame")
+            # One frame of each camera's size first, on cameras of their own: a fresh net's
+            # first forward pass at an input shape (and the first tracker, which imports
+            # Ultralytics once per process) is not steady state. The bare loop's detector is
+            # warmed on the same shapes.
+            for frame in warmup:
+                await bus.publish(FRAMES, frame.camera_id, frame, event_id=frame.frame_id)
+            for _ in warmup:
+                if await reader.poll(120) is None:
+                    raise RuntimeError("no detections for the warm-up frames")
             before = service_metrics()
             profiler = profile() if profile else None
 
@@ -256,7 +260,15 @@ async def _service(frames: list[FrameSampled], warmup: FrameSampled, detect: dic
                 "objects": int(delta["objects"]), "cameras": len(keys)})
 
 
-def service_run(frames: list[FrameSampled], warmup: FrameSampled, detect: dict[str, Any],
+def warm_up_frame(frame: FrameSampled, camera_id: str) -> FrameSampled:
+    """A copy of `frame` on a camera of its own (so the timed cameras start fresh)."""
+    out = FrameSampled()
+    out.CopyFrom(frame)
+    out.camera_id, out.frame_id = camera_id, f"{camera_id}:0"
+    return out
+
+
+def service_run(frames: list[FrameSampled], warmup: list[FrameSampled], detect: dict[str, Any],
                 mode: str) -> Run:
     return asyncio.run(_service(frames, warmup, detect, mode))
 
@@ -292,19 +304,22 @@ def deployed_threads(warmup: FrameSampled, detect: dict[str, Any]) -> dict[str, 
 
 
 # ---------------------------------------------------------------------------------- profile
-def profile_service(frames: list[FrameSampled], warmup: FrameSampled, detect: dict[str, Any],
-                    top: int) -> str:
+def profile_service(frames: list[FrameSampled], warmup: list[FrameSampled],
+                    detect: dict[str, Any], top: int) -> str:
     """One service run with cProfile on the event loop thread and, separately, on the batcher's
-    worker thread (Batcher._infer wrapped for this run only, in this process)."""
-    worker = cProfile.Profile()
-    original = Batcher._infer
+    worker thread (Batcher._infer: decode, model, tracking, scene stage), wrapped for this run
+    only, in this process."""
+    originals = {"_infer": Batcher._infer}
+    profilers = {name: cProfile.Profile() for name in originals}
 
-    def profiled(self: Batcher, batch: list[Any]) -> Any:
-        worker.enable()
-        try:
-            return original(self, batch)
-        finally:
-            worker.disable()
+    def profiled(name: str) -> Callable[..., Any]:
+        def run(self: Batcher, work: Any) -> Any:
+            profilers[name].enable()
+            try:
+                return originals[name](self, work)
+            finally:
+                profilers[name].disable()
+        return run
 
     loop_profiler = cProfile.Profile()
 
@@ -312,15 +327,18 @@ def profile_service(frames: list[FrameSampled], warmup: FrameSampled, detect: di
         loop_profiler.enable()
         return loop_profiler
 
-    Batcher._infer = profiled
+    for name in originals:
+        setattr(Batcher, name, profiled(name))
     try:
         run = asyncio.run(_service(frames, warmup, detect, "profile-service-b1", make))
     finally:
-        Batcher._infer = original
+        for name, original in originals.items():
+            setattr(Batcher, name, original)
     out = io.StringIO()
     out.write(f"service-b1 under cProfile: {run.frames} frames in {run.wall_s:.2f} s "
               f"({run.fps:.2f} frames/s, profiler overhead included)\n")
-    for title, prof in (("event-loop thread", loop_profiler), ("batcher worker thread", worker)):
+    for title, prof in (("event-loop thread", loop_profiler),
+                        ("batcher worker thread", profilers["_infer"])):
         for key in ("tottime", "cumulative"):
             out.write(f"\n=== {title}, by {key} ===\n")
             stats = pstats.Stats(prof, stream=out)
@@ -462,9 +480,7 @@ def main() -> int:
                         still_limit, ingest)
     frames = interleave(cameras)
     jpegs = [f.jpeg for f in frames]
-    warmup = FrameSampled()
-    warmup.CopyFrom(cameras[0].frames[0])
-    warmup.camera_id, warmup.frame_id = "cam-warmup", "cam-warmup:0"
+    warmup = [warm_up_frame(c.frames[0], f"cam-warmup-{i}") for i, c in enumerate(cameras)]
     prep_s = time.perf_counter() - bench_started
     print(f"input ({prep_s:.1f} s): {len(frames)} frames from {len(cameras)} cameras "
           f"({per_camera}/camera), mean JPEG {sum(map(len, jpegs)) / len(jpegs) / 1024:.1f} KiB; "
@@ -480,7 +496,7 @@ def main() -> int:
             "threads": threads, "model": "yolov3-tiny"}
     # First service start of this process, as deployed; it also imports Ultralytics (once per
     # process), after which every model load below sets the thread count again.
-    threads_check = deployed_threads(warmup, {**base, "max_batch": 1})
+    threads_check = deployed_threads(warmup[0], {**base, "max_batch": 1})
     print(f"OpenCV threads in a fresh service process: {threads_check['after_model_load']} "
           f"after the model load (THREADS={threads}), {threads_check['after_first_frame']} after "
           f"the first frame")
@@ -492,11 +508,10 @@ def main() -> int:
     options = detector.options  # type: ignore[attr-defined]
     shape = (f"input {options.input_size}"
              f"{' keep_aspect' if getattr(options, 'keep_aspect', False) else ' square'}")
-    detector.detect([cv2.imdecode(np.frombuffer(jpegs[0], np.uint8), cv2.IMREAD_COLOR)])
+    for frame in warmup:  # every input shape's net set up, as the service's are
+        detector.detect([cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)])
 
-    still_warmup = FrameSampled()
-    still_warmup.CopyFrom(still.frames[0])
-    still_warmup.camera_id, still_warmup.frame_id = "cam-warmup", "cam-warmup:0"
+    still_warmup = [warm_up_frame(still.frames[0], "cam-warmup")]
     todo: dict[str, Callable[[], Run]] = {
         "bare-b1": lambda: bare_run(detector, jpegs, 1, "bare-b1"),
         "bare-b1-t1": lambda: bare_run(detector, jpegs, 1, "bare-b1-t1", threads=1),

@@ -8,7 +8,6 @@ import importlib.util
 
 import numpy as np
 import pytest
-
 from vigie_detect.domain.detections import COCO_CLASSES, Detections
 from vigie_detect.domain.riders import RiderParams, Riders
 
@@ -72,7 +71,6 @@ def test_off_changes_nothing() -> None:
 def test_the_tracker_publishes_riders_and_restores_their_evidence_exactly() -> None:
     pytest.importorskip("lap")
     from vigie.detect.v1.tracker_pb2 import TrackerCheckpointed
-
     from vigie_detect.adapters.tracking import CameraTracker, TrackerParams
 
     params = TrackerParams(riders=PARAMS)
