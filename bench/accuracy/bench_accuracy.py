@@ -50,7 +50,8 @@ SCENARIOS = REPO / "tools" / "eval" / "scenarios"
 # The production detect settings before issue 18 (docs/models/yolov3-tiny.md) that differ from
 # today's. (The rules engine's own changes of that issue, re-linking of track fragments and the
 # zone-intrusion presence time, are in both: they are not detect settings.)
-PREVIOUS: dict[str, Any] = {"tracker": "bytetrack", "relink_s": 0.0, "scene_fps": 0.0}
+PREVIOUS: dict[str, Any] = {"tracker": "bytetrack", "relink_s": 0.0, "scene_fps": 0.0,
+                            "rider_min_share": 0.0}
 
 from vigie_detect.config import Settings  # noqa: E402
 from vigie_eval.report import table  # noqa: E402
