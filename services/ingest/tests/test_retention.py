@@ -40,12 +40,12 @@ async def test_expired_citizen_uploads_are_deleted_with_an_audited_proof(tmp_pat
         data = photo()
         meta = UploadMetadata(media_type="image/jpeg", text="abandoned bags")
         meta.geo.lat_deg, meta.geo.lon_deg = 45.76, 4.83
+        uploaded = time.monotonic()  # retention counts from the upload's receipt, after this
         report_id, frames = await ingest.citizen.upload(meta, chunks(data))
         assert frames == 1
         media = tmp_path / "evidence/citizen" / f"{report_id}.media"
         sidecar = media.with_suffix(".json")
         assert media.is_file() and sidecar.is_file()
-        uploaded = time.monotonic()
         await asyncio.sleep(1.0)
         assert media.is_file()  # not before its time
         deadline = time.monotonic() + 20
@@ -53,10 +53,17 @@ async def test_expired_citizen_uploads_are_deleted_with_an_audited_proof(tmp_pat
             await asyncio.sleep(0.2)
         assert not media.exists() and not sidecar.exists()
         assert time.monotonic() - uploaded >= 3.0
-        records = await read_audit(bus)
+        # the proof is recorded once the file is gone: wait for it (bounded)
+        while True:
+            records = await read_audit(bus)
+            proofs = [r for r in records
+                      if r.action == AuditAction.AUDIT_ACTION_RETENTION_DELETION]
+            if proofs or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     finally:
         await running.stop()
-    (proof,) = [r for r in records if r.action == AuditAction.AUDIT_ACTION_RETENTION_DELETION]
+    (proof,) = proofs
     assert proof.subject_ref == f"report:{report_id}" and proof.chain == "ingest/0"
     assert proof.details["sha256"] == hashlib.sha256(data).hexdigest()
     assert proof.details["size_bytes"] == str(len(data))
