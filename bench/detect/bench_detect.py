@@ -307,9 +307,9 @@ def deployed_threads(warmup: FrameSampled, detect: dict[str, Any]) -> dict[str, 
 def profile_service(frames: list[FrameSampled], warmup: list[FrameSampled],
                     detect: dict[str, Any], top: int) -> str:
     """One service run with cProfile on the event loop thread and, separately, on the batcher's
-    worker thread (Batcher._infer: decode, model, tracking, scene stage), wrapped for this run
-    only, in this process."""
-    originals = {"_infer": Batcher._infer}
+    inference thread (Batcher._infer) and its behind thread (Batcher._track: tracking and the
+    scene stage), wrapped for this run only, in this process."""
+    originals = {"_infer": Batcher._infer, "_track": Batcher._track}
     profilers = {name: cProfile.Profile() for name in originals}
 
     def profiled(name: str) -> Callable[..., Any]:
@@ -338,7 +338,8 @@ def profile_service(frames: list[FrameSampled], warmup: list[FrameSampled],
     out.write(f"service-b1 under cProfile: {run.frames} frames in {run.wall_s:.2f} s "
               f"({run.fps:.2f} frames/s, profiler overhead included)\n")
     for title, prof in (("event-loop thread", loop_profiler),
-                        ("batcher worker thread", profilers["_infer"])):
+                        ("batcher inference thread", profilers["_infer"]),
+                        ("batcher behind thread (tracking, scene stage)", profilers["_track"])):
         for key in ("tottime", "cumulative"):
             out.write(f"\n=== {title}, by {key} ===\n")
             stats = pstats.Stats(prof, stream=out)
