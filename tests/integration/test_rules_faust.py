@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -296,6 +297,66 @@ async def test_a_rebalance_restarts_each_partition_at_its_committed_offset(kafka
     finally:
         await joining.stop()
         await kept.stop()
+
+
+async def test_records_fetched_while_the_flow_is_paused_are_read_again(kafka, tmp_path):
+    """Faust throws away what a fetch returns once its flow is paused (as in every rebalance)
+    and relied on a seek the worker turns off: those records are fetched again, each frame is
+    evaluated once, and commits reach the end (a loss found by the SIGKILL suite: its garbage
+    record, thrown away so, was never dead-lettered)."""
+    cams = cameras(2)
+    rules, frames = scenario(cams, 150)
+    expected = clean_run(frames, rules)
+    app_id = f"rules-pause-{uuid.uuid4().hex[:6]}"
+    running = await start_rules(kafka.bootstrap, app_id, tmp_path)
+    try:
+        service = running.services[0]
+        evaluated: Counter[str] = Counter()
+        step = service.app.step_detections
+
+        def counted(state, frame):
+            evaluated[frame.frame_id] += 1
+            return step(state, frame)
+
+        service.app.step_detections = counted  # the worker looks it up per record
+        consumer = service.faust.app.consumer
+        stream = asyncio.create_task(publish(kafka.bootstrap, rules, frames,
+                                             frames_per_second=40))
+        deadline = time.monotonic() + 60
+        while len(await alerts_on_kafka(kafka.bootstrap, cams)) < 3:  # the stream is flowing
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        for _ in range(3):  # frames keep arriving while it is paused
+            consumer.stop_flow()
+            await asyncio.sleep(1.0)
+            consumer.resume_flow()
+            await asyncio.sleep(1.0)
+        await stream
+        found = await wait_for_alerts(kafka.bootstrap, cams, len(expected))
+        partitions = {murmur2_partition(c.encode(), DETECTIONS.partitions) for c in cams}
+        deadline = time.monotonic() + 60
+        while True:  # and it commits to the end, past nothing it skipped
+            behind = [p for p in partitions if await asyncio.to_thread(
+                committed_and_end, kafka.bootstrap, app_id, DETECTIONS.name, p) != "at the end"]
+            if not behind or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+    finally:
+        await running.stop()
+    assert {f.frame_id: evaluated[f.frame_id] for f in frames} == {f.frame_id: 1 for f in frames}
+    assert found == expected.keys()
+    assert not behind
+
+
+def committed_and_end(bootstrap: str, group: str, topic: str, partition: int) -> str:
+    """'at the end' when `group` committed `partition` of `topic` up to its end."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+        return "at the end" if tp.offset == end else f"{tp.offset} of {end}"
+    finally:
+        consumer.close()
 
 
 def _frame_time(record) -> int:
