@@ -431,3 +431,16 @@ def delete_topic(bootstrap: str, name: str, timeout: float = 30) -> None:
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     admin.delete_topics([name], operation_timeout=timeout)[name].result(timeout=timeout)
+
+
+def committed_to_end(bootstrap: str, group: str, topic: str, partition: int) -> tuple[int, int]:
+    """(offset `group` committed, end offset) of one partition of `topic`."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    try:
+        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+        return int(tp.offset), int(high)
+    finally:
+        consumer.close()

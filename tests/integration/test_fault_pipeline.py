@@ -69,7 +69,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from kafka_broker import KafkaCluster
+from kafka_broker import KafkaCluster, committed_to_end
 from process_helpers import VIGIE, vigie_env
 from rules_scenarios import clean_run, rules_for
 from vigie.alerts.v1.alert_pb2 import AlertRaised
@@ -573,16 +573,6 @@ def consumed_to_end(bootstrap: str, camera_id: str) -> bool:
     return all(committed == high for committed, high in (
         committed_to_end(bootstrap, group, topic.name, murmur2_partition(key, topic.partitions))
         for group, topic in GROUPS))
-
-
-def committed_to_end(bootstrap: str, group: str, topic: str, partition: int) -> tuple[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
-        high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-        return int(tp.offset), int(high)
-    finally:
-        consumer.close()
 
 
 # -- the test -------------------------------------------------------------------------------------

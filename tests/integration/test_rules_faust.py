@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as AioPartition
 from aiokafka.structs import OffsetAndMetadata
 from confluent_kafka import Consumer, Producer, TopicPartition
-from kafka_broker import create_topic
+from kafka_broker import committed_to_end, create_topic
 from process_helpers import vigie_env
 from rules_scenarios import (
     cameras,
@@ -336,8 +336,9 @@ async def test_records_fetched_while_the_flow_is_paused_are_read_again(kafka, tm
         partitions = {murmur2_partition(c.encode(), DETECTIONS.partitions) for c in cams}
         deadline = time.monotonic() + 60
         while True:  # and it commits to the end, past nothing it skipped
-            behind = [p for p in partitions if await asyncio.to_thread(
-                committed_and_end, kafka.bootstrap, app_id, DETECTIONS.name, p) != "at the end"]
+            positions = [await asyncio.to_thread(committed_to_end, kafka.bootstrap, app_id,
+                                                 DETECTIONS.name, p) for p in partitions]
+            behind = [(committed, end) for committed, end in positions if committed != end]
             if not behind or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
@@ -346,17 +347,6 @@ async def test_records_fetched_while_the_flow_is_paused_are_read_again(kafka, tm
     assert {f.frame_id: evaluated[f.frame_id] for f in frames} == {f.frame_id: 1 for f in frames}
     assert found == expected.keys()
     assert not behind
-
-
-def committed_and_end(bootstrap: str, group: str, topic: str, partition: int) -> str:
-    """'at the end' when `group` committed `partition` of `topic` up to its end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
-        end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-        return "at the end" if tp.offset == end else f"{tp.offset} of {end}"
-    finally:
-        consumer.close()
 
 
 def _frame_time(record) -> int:
